@@ -1,0 +1,1 @@
+"""alarm judgement: rules, the live engine, the offline replay, technical alarms."""

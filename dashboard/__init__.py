@@ -1,0 +1,1 @@
+"""The staff-facing web app: API, pages, WebSocket fan-out."""

@@ -1,0 +1,180 @@
+"""Plain typed data of the domain: vitals, readings, device events, sessions.
+
+No I/O here. Times are POSIX seconds (UTC) as floats on the hot path; they are
+converted to ISO 8601 with an offset only at the edges (API, exports).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Vital(StrEnum):
+    HR = "hr"
+    PR = "pr"
+    SPO2 = "spo2"
+    SBP = "sbp"
+    DBP = "dbp"
+    MAP = "map"
+    RR = "rr"
+    ETCO2 = "etco2"
+
+
+#: The unit every stored value of a vital is in (see spec/interfaces.md).
+CANONICAL_UNIT: dict[Vital, str] = {
+    Vital.HR: "bpm",
+    Vital.PR: "bpm",
+    Vital.SPO2: "%",
+    Vital.SBP: "mmHg",
+    Vital.DBP: "mmHg",
+    Vital.MAP: "mmHg",
+    Vital.RR: "/min",
+    Vital.ETCO2: "mmHg",
+}
+
+#: Cuff pressures: measured intermittently, all three share one timestamp.
+NIBP_VITALS: frozenset[Vital] = frozenset({Vital.SBP, Vital.DBP, Vital.MAP})
+#: Vitals a monitor reports about once a second.
+CONTINUOUS_VITALS: frozenset[Vital] = frozenset({Vital.HR, Vital.PR, Vital.SPO2, Vital.RR, Vital.ETCO2})
+
+
+class Quality(StrEnum):
+    VALID = "valid"
+    QUESTIONABLE = "questionable"  # artefact, or the device says it is searching
+    INVALID = "invalid"  # implausible or flagged invalid by the device; stored, never judged
+
+
+class Phase(StrEnum):
+    BASELINE = "baseline"
+    INFUSION = "infusion"
+    RECOVERY = "recovery"
+    DISCHARGED = "discharged"
+    ABORTED = "aborted"
+
+
+#: Phases in which a session is open (readings from its bed belong to it).
+OPEN_PHASES: frozenset[Phase] = frozenset({Phase.BASELINE, Phase.INFUSION, Phase.RECOVERY})
+#: Allowed phase transitions; discharge and abort close the session.
+PHASE_TRANSITIONS: dict[Phase, frozenset[Phase]] = {
+    Phase.BASELINE: frozenset({Phase.INFUSION, Phase.ABORTED}),
+    Phase.INFUSION: frozenset({Phase.RECOVERY, Phase.ABORTED}),
+    Phase.RECOVERY: frozenset({Phase.DISCHARGED, Phase.ABORTED}),
+    Phase.DISCHARGED: frozenset(),
+    Phase.ABORTED: frozenset(),
+}
+#: The pseudo-phase rules use for readings bound to no open session.
+UNASSIGNED = "unassigned"
+
+
+class Role(StrEnum):
+    NURSE = "nurse"
+    CLINICIAN = "clinician"
+    ADMIN = "admin"
+
+
+@dataclass(slots=True)
+class Reading:
+    """One value of one vital at one time from one source.
+
+    Mutable on purpose: the pipeline normalises the unit, sets the quality and
+    binds bed and session in place instead of copying on the hot path.
+    """
+
+    vital: Vital
+    value: float
+    unit: str
+    ts: float
+    source: str
+    quality: Quality = Quality.VALID
+    bed: str | None = None
+    session_id: int | None = None
+
+
+class DeviceState(StrEnum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    SENSOR_OFF = "sensor_off"
+    NO_SENSOR = "no_sensor"
+    SEARCHING = "searching"
+    LOW_PERFUSION = "low_perfusion"
+    INTERFERENCE = "interference"
+    LOW_SIGNAL_QUALITY = "low_signal_quality"
+    OK = "ok"  # the device cleared an earlier sensor state
+
+
+@dataclass(slots=True)
+class DeviceStatus:
+    """A device-status event: connection state or a sensor state the device reports."""
+
+    source: str
+    state: DeviceState
+    ts: float
+    bed: str | None = None
+    vital: Vital | None = None
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class DeviceAlarm:
+    """An alarm raised by the bedside device itself (HL7 ORU^R40, a serial alarm flag)."""
+
+    source: str
+    ts: float
+    priority: str  # "high" | "medium" | "low"
+    message: str
+    code: str = ""
+    vital: Vital | None = None
+    bed: str | None = None
+    session_id: int | None = None
+    active: bool = True
+
+
+IngestItem = Reading | DeviceStatus | DeviceAlarm
+
+
+@dataclass(slots=True)
+class PhaseChange:
+    phase: Phase
+    ts: float
+    user: str
+
+
+@dataclass(slots=True)
+class Session:
+    """An infusion session at one bed (chair)."""
+
+    id: int
+    bed: str
+    patient_ref: str
+    phase: Phase
+    started: float
+    weight_kg: float | None = None
+    dose_mg: float | None = None
+    rate_mg_per_h: float | None = None
+    phases: list[PhaseChange] = field(default_factory=list)
+
+    @property
+    def is_open(self) -> bool:
+        return self.phase in OPEN_PHASES
+
+    def phase_at(self, ts: float) -> Phase | None:
+        """The phase in force at `ts`, or None before the session began."""
+        current: Phase | None = None
+        for change in self.phases:
+            if change.ts > ts:
+                break
+            current = change.phase
+        return current
+
+    def phase_started(self, phase: Phase) -> float | None:
+        for change in self.phases:
+            if change.phase == phase:
+                return change.ts
+        return None
+
+
+@dataclass(slots=True, frozen=True)
+class Bed:
+    id: str
+    label: str
