@@ -178,3 +178,67 @@ class Session:
 class Bed:
     id: str
     label: str
+
+
+class AlarmKind(StrEnum):
+    PHYSIOLOGICAL = "physiological"
+    TECHNICAL = "technical"
+    DEVICE = "device"  # raised by the bedside monitor itself and relayed as such
+
+
+class Priority(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+#: Sort key: the screen shows the highest priority first.
+PRIORITY_RANK: dict[Priority, int] = {Priority.HIGH: 3, Priority.MEDIUM: 2, Priority.LOW: 1}
+
+
+class AlarmState(StrEnum):
+    ACTIVE = "active"
+    ACKNOWLEDGED = "acknowledged"  # condition still present, a user has seen it
+    SILENCED = "silenced"  # audio paused until ``silenced_until``
+    RESOLVED = "resolved"  # condition over (a latched high alarm stays shown until acknowledged)
+
+
+@dataclass(slots=True)
+class Alarm:
+    """One alarm episode and its current state (its history lives in alarm events)."""
+
+    id: str
+    rule_id: str
+    kind: AlarmKind
+    priority: Priority
+    message: str
+    started: float
+    bed: str | None = None
+    session_id: int | None = None
+    vital: Vital | None = None
+    state: AlarmState = AlarmState.ACTIVE
+    ended: float | None = None
+    value: float | None = None  # latest value that kept the condition
+    worst: float | None = None
+    limit: float | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    silenced_until: float | None = None
+    escalated: bool = False
+
+    @property
+    def needs_attention(self) -> bool:
+        """Still on screen: active, or resolved but latched and not yet acknowledged."""
+        if self.state != AlarmState.RESOLVED:
+            return True
+        return self.priority == Priority.HIGH and self.acknowledged_at is None
+
+
+@dataclass(slots=True, frozen=True)
+class AlarmChange:
+    """A state change of an alarm: what the audit trail and the screens receive."""
+
+    alarm: Alarm
+    transition: str  # "started", "acknowledged", "silenced", "resounded", "escalated", "resolved", ...
+    ts: float
+    user: str | None = None
