@@ -1,0 +1,129 @@
+"""Settings: defaults that work with no file, a TOML file, then ``IVMON_*`` environment variables.
+
+Precedence (highest first): environment (``IVMON_HTTP__PORT=9000``), the TOML
+file given with ``--config``, the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Origins allowed to open the WebSocket (besides the server's own).
+    allowed_origins: list[str] = Field(default_factory=list)
+    session_hours: float = 12.0
+
+
+class Hl7Binding(BaseModel):
+    """Binds an HL7 sender to a bed: by device id (MSH-3 or OBX-18) or by PV1-3 point of care."""
+
+    bed: str
+    device: str | None = None
+    location: str | None = None
+
+
+class Hl7Settings(BaseModel):
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = 2575
+    #: Client addresses (IPs or CIDR networks) allowed to connect; empty = any.
+    allow: list[str] = Field(default_factory=list)
+    max_message_bytes: int = 1_048_576
+    idle_timeout_s: float = 600.0
+    max_connections_per_address: int = 32
+    bindings: list[Hl7Binding] = Field(default_factory=list)
+    #: Local observation codes -> vital key, e.g. {"99COMEN:2" = "hr"}.
+    local_codes: dict[str, str] = Field(default_factory=dict)
+    raw_log_messages: int = 200
+
+
+class SerialPort(BaseModel):
+    port: str
+    protocol: str
+    bed: str
+    baudrate: int | None = None
+    bytesize: int | None = None
+    parity: str | None = None
+    stopbits: float | None = None
+    #: Protocol-specific options (e.g. the text-lines preset and columns).
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlarmSettings(BaseModel):
+    #: A rule file replacing the shipped clinic defaults.
+    rules_file: Path | None = None
+    silence_s: float = 120.0
+    escalate_high_s: float = 60.0
+    escalate_medium_s: float = 180.0
+    nibp_cycle_infusion_s: float = 600.0
+    nibp_cycle_recovery_s: float = 900.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IVMON_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Path("data")
+    #: SQLAlchemy URL; default: SQLite in ``data_dir``.
+    db_url: str | None = None
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    hl7: Hl7Settings = Field(default_factory=Hl7Settings)
+    serial: list[SerialPort] = Field(default_factory=list)
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    #: Extra adapters by URL-like spec (``sim://?beds=3``).
+    adapters: list[str] = Field(default_factory=list)
+    #: Beds (chairs) of the clinic: id -> label. Empty: created as devices bind to them.
+    beds: dict[str, str] = Field(default_factory=dict)
+    #: Demo mode: demo users with password "demo", simulated patients.
+    demo: bool = False
+    #: Writer batching: flush at this many rows or after this many seconds.
+    write_batch_rows: int = 5000
+    write_batch_s: float = 0.02
+
+    _toml_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if _config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=_config_file))
+        return tuple(sources)
+
+    @property
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{(self.data_dir / 'ivmon.db').resolve()}"
+
+
+_config_file: Path | None = None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from defaults, ``config_file`` (TOML) and the environment; ``overrides`` win over all."""
+    global _config_file
+    if config_file is not None and not config_file.is_file():
+        raise FileNotFoundError(f"configuration file not found: {config_file}")
+    _config_file = config_file
+    try:
+        return Settings(**overrides)
+    finally:
+        _config_file = None
