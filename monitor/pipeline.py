@@ -7,18 +7,14 @@ publisher) and knows nothing of adapters, the web or the alarm rules.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from adapters.base import SubmitResult
 from monitor.model import (
     AlarmChange,
     DeviceAlarm,
     DeviceStatus,
-    IngestItem,
     PhaseChange,
     Reading,
     Session,
