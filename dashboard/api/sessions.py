@@ -52,7 +52,6 @@ async def start_session(body: NewSession, request: Request, user: StaffUser) -> 
         )
     except SessionError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    await audit(request, user.username, "session_start", f"session:{session.id}", bed=body.bed)
     return session_json(session)
 
 
@@ -94,9 +93,6 @@ async def change_phase(session_id: int, body: PhaseBody, request: Request, user:
         session = await svc.sessions.change_phase(session_id, body.phase, user.username, reason=body.reason)
     except SessionError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    await audit(
-        request, user.username, "session_phase", f"session:{session_id}", phase=body.phase.value, reason=body.reason
-    )
     return session_json(session)
 
 
