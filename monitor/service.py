@@ -29,9 +29,9 @@ DEDUPE_WINDOW_S = 7 * 24 * 3600
 
 def build_alarm_stage(settings: Settings) -> AlarmStage:
     from alerts.engine import AlarmEngine
-    from alerts.rules import load_rules
+    from alerts.rules import rules_from_settings
 
-    return AlarmEngine(load_rules(settings.alarms.rules_file), settings.alarms)
+    return AlarmEngine(rules_from_settings(settings.alarms.rules_file), settings.alarms)
 
 
 @dataclass
