@@ -197,12 +197,29 @@ rule_overrides = Table(
     Column("ts", Float, nullable=False),
 )
 
-#: Published non-reading events (alarms, sessions) by seq: the replay log for resuming screens.
+#: Published events by seq: the replay log for resuming screens. Alarms and sessions are kept;
+#: on PostgreSQL (several processes) every event is logged and readings/heartbeats are pruned
+#: after the resume window (``monitor.bus_pg``), so ``ts`` is indexed.
 events = Table(
     "events",
     metadata,
     Column("seq", BigId, primary_key=True),
-    Column("ts", Float, nullable=False),
+    Column("ts", Float, nullable=False, index=True),
     Column("type", String(16), nullable=False),
     Column("payload", Text, nullable=False),
+)
+
+#: User actions taken on a web process for the ingest process's alarm engine and sessions
+#: (``monitor.commands``): the web inserts and NOTIFYs, the ingest executes and answers.
+commands = Table(
+    "commands",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("user", String(64), nullable=False),
+    Column("status", String(12), nullable=False, index=True),  # pending | running | done | error | expired
+    Column("result", Text),
+    Column("done_ts", Float),
 )

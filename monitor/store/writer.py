@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.model import Alarm, AlarmChange, DeviceStatus, Reading
@@ -31,7 +31,7 @@ class _Batch:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     alarms: dict[str, Alarm] = field(default_factory=dict)
     alarm_events: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: dict[int, dict[str, Any]] = field(default_factory=dict)  # by seq: adding twice is harmless
     keys: list[dict[str, Any]] = field(default_factory=list)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
@@ -62,6 +62,13 @@ def alarm_row(alarm: Alarm) -> dict[str, Any]:
     }
 
 
+#: Channel NOTIFYed (with the batch's last seq) in the transaction that stores events, on PostgreSQL:
+#: web processes wake and read the events table from their last seq (``monitor.bus_pg``).
+EVENTS_CHANNEL = "ivmon_events"
+
+_READING_COLUMNS = ("ts", "vital", "value", "unit", "quality", "source", "bed_id", "session_id")
+
+
 class BatchWriter:
     def __init__(self, engine: Engine, *, max_rows: int = 5000, max_delay_s: float = 0.02) -> None:
         self.engine = engine
@@ -76,7 +83,11 @@ class BatchWriter:
         self.rows_written = 0
         self.commits = 0
         self.last_commit_s = 0.0
+        #: perf_counter() when the transaction in flight began (None: idle): a commit stuck on a
+        #: locked database shows here long before it fails.
+        self.writing_since: float | None = None
         dialect = engine.dialect.name
+        self._postgres = dialect == "postgresql"
         self._upsert_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
     # -- submission (event-loop thread, cheap) ------------------------------------------
@@ -127,7 +138,7 @@ class BatchWriter:
         self._poke()
 
     def add_event(self, seq: int, ts: float, type_: str, payload: str) -> None:
-        self._batch.events.append({"seq": seq, "ts": ts, "type": type_, "payload": payload})
+        self._batch.events[seq] = {"seq": seq, "ts": ts, "type": type_, "payload": payload}
         self._poke()
 
     def add_key(self, key: str, ts: float) -> None:
@@ -181,7 +192,7 @@ class BatchWriter:
                 continue
             while True:
                 try:
-                    started = time.perf_counter()
+                    started = self.writing_since = time.perf_counter()
                     await asyncio.to_thread(self._write, batch)
                     self.last_commit_s = time.perf_counter() - started
                     break
@@ -191,6 +202,8 @@ class BatchWriter:
                     log.error("database write failed, retrying in %.1fs: %s", backoff, self.last_error)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
+                finally:
+                    self.writing_since = None
             backoff = 0.1
             self.healthy = True
             self.commits += 1
@@ -208,7 +221,10 @@ class BatchWriter:
                 # loaded key window) must not fail the whole batch.
                 conn.execute(self._upsert_insert(schema.ingest_keys).on_conflict_do_nothing(), batch.keys)
             if batch.readings:
-                conn.execute(insert(schema.readings), batch.readings)
+                if self._postgres:
+                    _copy_readings(conn, batch.readings)
+                else:
+                    conn.execute(insert(schema.readings), batch.readings)
             if batch.statuses:
                 conn.execute(insert(schema.device_events), batch.statuses)
             if batch.alarms:
@@ -222,7 +238,19 @@ class BatchWriter:
             if batch.alarm_events:
                 conn.execute(insert(schema.alarm_events), batch.alarm_events)
             if batch.events:
-                conn.execute(insert(schema.events), batch.events)
+                conn.execute(insert(schema.events), list(batch.events.values()))
+                if self._postgres:
+                    # Delivered at commit, so a listener never reads ahead of what is stored.
+                    last = str(max(batch.events))
+                    conn.execute(text("SELECT pg_notify(:ch, :seq)"), {"ch": EVENTS_CHANNEL, "seq": last})
+
+
+def _copy_readings(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """COPY the readings on PostgreSQL: ~5x executemany (bench/store_write.py), same transaction."""
+    raw: Any = conn.connection.driver_connection  # the psycopg connection under this transaction
+    with raw.cursor() as cur, cur.copy(f"COPY readings ({', '.join(_READING_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(tuple(row[c] for c in _READING_COLUMNS))
 
 
 def recent_keys(engine: Engine, since: float) -> set[str]:
