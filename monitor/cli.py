@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,11 +17,10 @@ from monitor.model import Role
 log = logging.getLogger("ivmon")
 
 
-def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _setup_logging(verbose: bool = False, fmt: str = "text") -> None:
+    from monitor.logs import setup_logging
+
+    setup_logging(verbose=verbose, fmt=fmt)
 
 
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
@@ -31,17 +31,20 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
     return load_settings(Path(config) if config else None, **overrides)
 
 
-def _serve_app(settings: Settings, build: object = None, *, banner: list[str] | None = None) -> int:
+def _serve_app(
+    settings: Settings, build: object = None, *, banner: list[str] | None = None, role: str = "all"
+) -> int:
     import uvicorn
 
     from dashboard.app import create_app
-    from monitor.service import build_service
+    from dashboard.ops import ingest_app
+    from monitor.roles import build_for_role
 
     started = time.perf_counter()
-    service = build_service(settings)
+    service = build_for_role(settings, role)
     if callable(build):
         build(service)
-    app = create_app(service)
+    app = ingest_app(service) if role == "ingest" else create_app(service)
     config = uvicorn.Config(
         app, host=settings.http.host, port=settings.http.port, log_level="warning", lifespan="on", ws="websockets"
     )
@@ -99,7 +102,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.hl7.port = args.hl7_port
     if args.host:
         settings.http.host = args.host
-    return _serve_app(settings)
+    from monitor.roles import RoleError, check_role
+
+    try:
+        check_role(settings, args.role)
+    except RoleError as exc:
+        print(f"ivmon: {exc}", file=sys.stderr)
+        return 2
+    return _serve_app(settings, role=args.role, banner=[f"role: {args.role}"])
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -137,6 +147,9 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivmon", description="Vital-signs monitoring for IV infusion sessions.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format", choices=["text", "json"], default=None, help="log lines as text (default) or JSON objects"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="server + simulated patients in one process (SQLite)")
@@ -155,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="web bind address")
     serve.add_argument("--port", type=int, help="web port")
     serve.add_argument("--hl7-port", type=int, help="HL7/MLLP port")
+    serve.add_argument(
+        "--role",
+        choices=["all", "ingest", "web"],
+        default="all",
+        help="all (default): one process; on PostgreSQL, ingest (devices, alarm engine; one per site) "
+        "and web (screens and API; any number) split the work",
+    )
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database administration")
@@ -185,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose, args.log_format or os.environ.get("IVMON_LOG_FORMAT", "text"))
     try:
         result: int = args.func(args)
     except KeyboardInterrupt:

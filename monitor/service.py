@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,10 @@ class Service:
     pipeline: Pipeline
     adapters: list[Adapter] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
+    #: "all", "ingest" or "web" (monitor.roles): what this process does.
+    role: str = "all"
+    #: Extra long-running jobs started with the service (LISTEN, commands, log pruning, outage watch).
+    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -54,6 +59,8 @@ class Service:
             self._tasks.append(asyncio.create_task(self._run_adapter(adapter), name=f"adapter:{adapter.name}"))
         self._tasks.append(asyncio.create_task(self._ticker(), name="alarm-ticker"))
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+        for job in self.background:
+            self._tasks.append(asyncio.ensure_future(job()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -95,9 +102,15 @@ class Service:
             await asyncio.sleep(5.0)
 
     def health(self) -> dict[str, Any]:
-        db_ok = self.writer.healthy
+        since = self.writer.writing_since
+        stuck = since is not None and time.perf_counter() - since > 2.0  # a commit hanging on a lock
+        db_ok = self.writer.healthy and not stuck
+        bus_health: dict[str, Any] = self.bus.health() if hasattr(self.bus, "health") else {"kind": "memory"}
+        db_ok = db_ok and bool(bus_health.get("log_readable", True))
         return {
             "status": "ok" if db_ok else "degraded",
+            "role": self.role,
+            "bus": bus_health,
             "uptime_s": round(time.time() - self.started_at, 1),
             "database": {
                 "dialect": self.engine.dialect.name,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,8 @@ class BatchWriter:
         #: perf_counter() when the transaction in flight began (None: idle): a commit stuck on a
         #: locked database shows here long before it fails.
         self.writing_since: float | None = None
+        #: Called with each commit's duration (metrics histogram); None: nobody is measuring.
+        self.commit_observer: Callable[[float], None] | None = None
         dialect = engine.dialect.name
         self._postgres = dialect == "postgresql"
         self._upsert_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -195,6 +197,8 @@ class BatchWriter:
                     started = self.writing_since = time.perf_counter()
                     await asyncio.to_thread(self._write, batch)
                     self.last_commit_s = time.perf_counter() - started
+                    if self.commit_observer is not None:
+                        self.commit_observer(self.last_commit_s)
                     break
                 except Exception as exc:  # the database is down or locked: keep the batch, retry
                     self.healthy = False

@@ -1,0 +1,124 @@
+"""Operations: ``/metrics`` for Prometheus, a request-body size limit, and refused commands as HTTP errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from monitor.commands import CommandFailed
+from monitor.metrics import make_registry
+
+#: Largest request body accepted (the API takes small JSON documents; notes are 4,000 characters).
+MAX_BODY_BYTES = 1_048_576
+
+
+class BodySizeLimit:
+    """Refuse bodies over ``max_bytes`` with 413 and a reason, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.max_bytes
+            except ValueError:
+                await self._refuse(send, 400, "invalid Content-Length header")
+                return
+            if too_big:
+                await self._refuse(send, 413, f"request body too large: {int(declared)} bytes (limit {self.max_bytes})")
+                return
+        received = 0
+        started = False
+        over = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    over = True
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send, 413, f"request body too large: over {self.max_bytes} bytes (chunked)")
+        except Exception:
+            if not over:
+                raise
+            if not started:
+                await self._refuse(send, 413, f"request body too large: over {self.max_bytes} bytes (chunked)")
+
+    @staticmethod
+    async def _refuse(send: Send, status: int, detail: str) -> None:
+        body = JSONResponse({"detail": detail}, status_code=status).body
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def install(app: FastAPI, service: Any, hub: Any = None, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    """Add ``/metrics``, the body limit and the command-error mapping to ``app``."""
+    registry = make_registry(service, hub)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(CommandFailed)
+    async def command_failed(_request: Request, exc: CommandFailed) -> Response:
+        headers = {"Retry-After": "5"} if exc.status == 503 else None
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def ingest_app(service: Any) -> FastAPI:
+    """An ingest process's own small HTTP face: ``/api/health`` and ``/metrics`` for the operators."""
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    app = FastAPI(title="ivmon ingest", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.get("/api/health")
+    def health() -> dict[str, Any]:
+        out: dict[str, Any] = service.health()
+        return out
+
+    install(app, service)
+    return app

@@ -1,0 +1,209 @@
+"""User actions from a web process to the ingest process, which owns the alarm engine and the sessions.
+
+The path: the web process inserts a ``commands`` row and ``NOTIFY ivmon_commands``
+in one transaction; the ingest claims pending rows (``pending -> running``,
+once), runs them through its own engine and pipeline (so the change is stored
+and published exactly as in one process), writes the result, and
+``NOTIFY ivmon_command_done``. The web request waits for that answer, so a
+nurse's acknowledgement returns only once it is stored and on every screen.
+
+A command the ingest has not taken within ``timeout_s`` is withdrawn (the
+request fails with 503, nothing happens later); the ingest also refuses
+commands older than ``max_age_s`` (an ingest restarting after an outage must
+not replay a phase change a nurse was told had failed). Both sides poll as
+well as listen: a lost notification costs a second, never the action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, insert, select, text, update
+
+from monitor.store import schema
+
+log = logging.getLogger(__name__)
+
+COMMANDS_CHANNEL = "ivmon_commands"
+DONE_CHANNEL = "ivmon_command_done"
+
+Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
+
+
+class CommandFailed(Exception):
+    """The ingest refused the action (``status`` is the HTTP status to answer with)."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class IngestUnavailable(CommandFailed):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 503)
+
+
+def _notify(conn: Any, channel: str, payload: str) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_notify(:ch, :p)"), {"ch": channel, "p": payload})
+
+
+class CommandClient:
+    """The web side: :meth:`call` returns the ingest's result or raises :class:`CommandFailed`."""
+
+    def __init__(self, engine: Engine, *, timeout_s: float = 10.0, poll_s: float = 0.5) -> None:
+        self.engine = engine
+        self.timeout_s = timeout_s
+        self.poll_s = poll_s
+        self._waiting: dict[int, asyncio.Event] = {}
+
+    def on_done(self, payload: str | None) -> None:
+        """PgListener handler for :data:`DONE_CHANNEL` (``None`` after a reconnect: wake every waiter)."""
+        if payload is None:
+            for waiter in self._waiting.values():
+                waiter.set()
+        elif payload.isdigit() and (found := self._waiting.get(int(payload))) is not None:
+            found.set()
+
+    async def call(self, kind: str, payload: dict[str, Any], user: str) -> dict[str, Any]:
+        command_id = await asyncio.to_thread(self._insert, kind, payload, user)
+        done = self._waiting[command_id] = asyncio.Event()
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), self.poll_s)
+                done.clear()
+                status, result = await asyncio.to_thread(self._status, command_id)
+                if status in ("done", "error", "expired"):
+                    return _result(status, result)
+                if time.monotonic() > deadline and await asyncio.to_thread(self._withdraw, command_id):
+                    raise IngestUnavailable(
+                        f"the ingest process did not take the action within {self.timeout_s:g} s; it was not done"
+                    )
+        finally:
+            self._waiting.pop(command_id, None)
+
+    def submit_nowait(self, kind: str, payload: dict[str, Any], user: str) -> None:
+        """Fire and forget (a note's screen event): the ingest publishes it when it can."""
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._insert, kind, payload, user))
+        task.add_done_callback(_log_failure)
+
+    def _insert(self, kind: str, payload: dict[str, Any], user: str) -> int:
+        row = {"ts": time.time(), "kind": kind, "payload": orjson.dumps(payload).decode(), "user": user}
+        with self.engine.begin() as conn:
+            inserted = conn.execute(insert(schema.commands).values(status="pending", **row))
+            command_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
+            _notify(conn, COMMANDS_CHANNEL, str(command_id))
+        return command_id
+
+    def _status(self, command_id: int) -> tuple[str, str | None]:
+        c = schema.commands.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(c.status, c.result).where(c.id == command_id)).one()
+        return str(row[0]), row[1]
+
+    def _withdraw(self, command_id: int) -> bool:
+        c = schema.commands.c
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(schema.commands)
+                .where(c.id == command_id, c.status == "pending")
+                .values(status="expired", done_ts=time.time(), result='{"error": "withdrawn: no answer in time"}')
+            )
+            return bool(result.rowcount)
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("could not queue a command for the ingest process: %s", task.exception())
+
+
+def _result(status: str, result: str | None) -> dict[str, Any]:
+    data: dict[str, Any] = orjson.loads(result) if result else {}
+    if status == "done":
+        return data
+    if status == "expired":
+        raise IngestUnavailable(str(data.get("error", "the action expired before the ingest process took it")))
+    raise CommandFailed(str(data.get("error", "the ingest process refused the action")), int(data.get("status", 409)))
+
+
+class CommandExecutor:
+    """The ingest side: runs pending commands, in order, through ``handlers`` (kind -> coroutine)."""
+
+    def __init__(
+        self, engine: Engine, handlers: dict[str, Handler], *, max_age_s: float = 30.0, poll_s: float = 1.0
+    ) -> None:
+        self.engine = engine
+        self.handlers = handlers
+        self.max_age_s = max_age_s
+        self.poll_s = poll_s
+        self.wake = asyncio.Event()
+        self.executed = 0
+        self.failed = 0
+        self.expired = 0
+
+    def on_command(self, _payload: str | None) -> None:
+        """PgListener handler for :data:`COMMANDS_CHANNEL`."""
+        self.wake.set()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.poll_s)
+            self.wake.clear()
+            try:
+                await self.run_pending()
+            except Exception:
+                log.exception("running commands failed; retrying")
+
+    async def run_pending(self) -> int:
+        claimed = await asyncio.to_thread(self._claim)
+        for command_id, ts, kind, payload, user in claimed:
+            if time.time() - ts > self.max_age_s:
+                self.expired += 1
+                await asyncio.to_thread(self._finish, command_id, "expired", {"error": "too old when taken"})
+                continue
+            handler = self.handlers.get(kind)
+            try:
+                if handler is None:
+                    raise CommandFailed(f"unknown command {kind!r}", 400)
+                result = await handler(orjson.loads(payload), user)
+                status = "done"
+                self.executed += 1
+            except CommandFailed as exc:
+                result, status = {"error": str(exc), "status": exc.status}, "error"
+                self.failed += 1
+            except Exception as exc:  # a bug, not the user's fault: answer, never leave the nurse hanging
+                log.exception("command %s (%s) failed", command_id, kind)
+                result, status = {"error": f"internal error: {type(exc).__name__}", "status": 500}, "error"
+                self.failed += 1
+            await asyncio.to_thread(self._finish, command_id, status, result)
+        return len(claimed)
+
+    def _claim(self) -> list[tuple[int, float, str, str, str]]:
+        c = schema.commands.c
+        # One statement: a command withdrawn by its web process meanwhile is not taken.
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                update(schema.commands)
+                .where(c.status == "pending")
+                .values(status="running")
+                .returning(c.id, c.ts, c.kind, c.payload, c.user)
+            ).all()
+        return sorted((int(r[0]), float(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows)
+
+    def _finish(self, command_id: int, status: str, result: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(schema.commands)
+                .where(schema.commands.c.id == command_id)
+                .values(status=status, result=orjson.dumps(result).decode(), done_ts=time.time())
+            )
+            _notify(conn, DONE_CHANNEL, str(command_id))

@@ -1,0 +1,108 @@
+"""A web process's copy of the screens' state, kept by the events the ingest process logs.
+
+The ingest's pipeline updates :class:`~monitor.live.LiveState` and the open
+sessions as it works; a web process has no pipeline, so it applies the same
+events (readings, alarms, sessions, device states) to its own copies, which
+the API and the WebSocket snapshot read exactly as in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from monitor.bus import Event
+from monitor.live import LiveState
+from monitor.model import (
+    OPEN_PHASES,
+    Alarm,
+    AlarmKind,
+    AlarmState,
+    Phase,
+    PhaseChange,
+    Priority,
+    Quality,
+    Reading,
+    Session,
+    Vital,
+)
+from monitor.sessions import SessionManager
+
+log = logging.getLogger(__name__)
+
+
+def alarm_from_json(data: dict[str, Any]) -> Alarm:
+    """The inverse of :func:`monitor.pipeline.alarm_json`."""
+    return Alarm(
+        id=data["id"],
+        rule_id=data["rule"],
+        kind=AlarmKind(data["kind"]),
+        priority=Priority(data["priority"]),
+        message=data["message"],
+        started=data["started"],
+        bed=data.get("bed"),
+        session_id=data.get("session"),
+        vital=Vital(data["vital"]) if data.get("vital") else None,
+        state=AlarmState(data["state"]),
+        ended=data.get("ended"),
+        value=data.get("value"),
+        worst=data.get("worst"),
+        limit=data.get("limit"),
+        acknowledged_by=data.get("acknowledged_by"),
+        acknowledged_at=data.get("acknowledged_at"),
+        silenced_until=data.get("silenced_until"),
+        escalated=bool(data.get("escalated", False)),
+    )
+
+
+def session_from_json(data: dict[str, Any]) -> Session:
+    """The inverse of :func:`monitor.pipeline.session_json`."""
+    return Session(
+        id=data["id"],
+        bed=data["bed"],
+        patient_ref=data["patient_ref"],
+        phase=Phase(data["phase"]),
+        started=data["started"],
+        weight_kg=data.get("weight_kg"),
+        dose_mg=data.get("dose_mg"),
+        rate_mg_per_h=data.get("rate_mg_per_h"),
+        phases=[PhaseChange(Phase(p["phase"]), p["ts"], p["user"]) for p in data.get("phases", [])],
+    )
+
+
+def apply_session(sessions: SessionManager, session: Session) -> None:
+    if session.phase in OPEN_PHASES:
+        sessions.by_id[session.id] = session
+        sessions.open_by_bed[session.bed] = session
+    else:
+        sessions.by_id.pop(session.id, None)
+        if (held := sessions.open_by_bed.get(session.bed)) is not None and held.id == session.id:
+            sessions.open_by_bed.pop(session.bed, None)
+
+
+class Mirror:
+    """A bus subscriber applying logged events to this process's live state and sessions."""
+
+    def __init__(self, live: LiveState, sessions: SessionManager) -> None:
+        self.live = live
+        self.sessions = sessions
+        # Reading events name their source only for unassigned devices: remember each bed's.
+        self._bed_source: dict[str, str] = {b: s for s, b in live.sources.items() if b is not None}
+
+    def __call__(self, event: Event) -> None:
+        kind = event.get("type")
+        if kind == "reading":
+            bed = event.get("bed")
+            source = event.get("source") or self._bed_source.get(bed or "") or f"bed:{bed}"
+            quality = event.get("quality") or {}
+            ts = float(event["ts"])
+            for name, value in event["vitals"].items():
+                self.live.update(
+                    Reading(Vital(name), float(value), "", ts, source, Quality(quality.get(name, "valid")), bed)
+                )
+        elif kind == "alarm":
+            self.live.update_alarm(alarm_from_json(event["alarm"]))
+        elif kind == "session":
+            apply_session(self.sessions, session_from_json(event["session"]))
+        elif kind == "device":
+            self.live.last_seen[event["source"]] = float(event["ts"])

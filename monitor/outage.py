@@ -1,0 +1,99 @@
+"""The technical alarm for a storage outage: the screens must show that nothing is being saved.
+
+While the database refuses writes (or a commit hangs on a lock), the writer
+keeps retrying and HL7 senders get no ``AA``; staff must see why. One
+site-wide alarm (no bed) is raised after ``after_s`` and resolved when writes
+go through again. On the ingest it goes through the pipeline's publisher and
+is stored with the rest once the database is back; a web process that cannot
+read the event log raises its own, local one (its screens would otherwise
+freeze silently).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from monitor.live import LiveState
+from monitor.model import Alarm, AlarmChange, AlarmKind, AlarmState, Priority
+from monitor.pipeline import alarm_json
+from monitor.store.writer import BatchWriter
+
+log = logging.getLogger(__name__)
+
+STORAGE_RULE = "storage_unavailable"
+INGEST_MESSAGE = "Storage unavailable: readings are not being saved and monitors get no acknowledgement"
+WEB_MESSAGE = "Database unreachable from this server: the screen may not be current"
+
+
+class OutageAlarm:
+    """Raises and resolves one technical alarm as ``update(failing, now)`` says."""
+
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        message: str,
+        publish: Callable[[dict[str, Any]], int],
+        live: LiveState,
+        writer: BatchWriter | None = None,
+        after_s: float = 2.0,
+    ) -> None:
+        self.prefix = prefix
+        self.message = message
+        self.publish = publish
+        self.live = live
+        self.writer = writer
+        self.after_s = after_s
+        self.failing_since: float | None = None
+        self.alarm: Alarm | None = None
+        self.raised = 0
+
+    def update(self, failing: bool, now: float) -> None:
+        if failing:
+            if self.failing_since is None:
+                self.failing_since = now
+            if self.alarm is None and now - self.failing_since >= self.after_s:
+                self.alarm = Alarm(
+                    id=f"{self.prefix}-{int(self.failing_since * 1000)}",
+                    rule_id=STORAGE_RULE,
+                    kind=AlarmKind.TECHNICAL,
+                    priority=Priority.MEDIUM,
+                    message=self.message,
+                    started=self.failing_since,
+                )
+                self.raised += 1
+                log.error("technical alarm raised: %s", self.message)
+                self._emit(AlarmChange(self.alarm, "started", now))
+        else:
+            self.failing_since = None
+            if self.alarm is not None:
+                alarm, self.alarm = self.alarm, None
+                alarm.state = AlarmState.RESOLVED
+                alarm.ended = now
+                log.warning("technical alarm resolved: storage is back")
+                self._emit(AlarmChange(alarm, "resolved", now))
+
+    def _emit(self, change: AlarmChange) -> None:
+        if self.writer is not None:  # the outage's history is stored once writes go through again
+            self.writer.add_alarm_changes([change])
+        self.live.update_alarm(change.alarm)
+        self.publish({"type": "alarm", "transition": change.transition, "alarm": alarm_json(change.alarm)})
+
+
+def writer_failing(writer: BatchWriter, stuck_s: float = 2.0) -> bool:
+    """Failed commits, or one hanging on a locked database for longer than ``stuck_s``."""
+    since = writer.writing_since
+    return not writer.healthy or (since is not None and time.perf_counter() - since > stuck_s)
+
+
+async def watch(check: Callable[[], bool], alarm: OutageAlarm, every_s: float = 0.5) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            alarm.update(check(), time.time())
+        except Exception:
+            log.exception("outage watch failed")

@@ -1,0 +1,325 @@
+"""Process roles: ``ingest`` (devices, alarm engine, the only writer), ``web`` (screens, API), ``all``.
+
+On PostgreSQL the ingest process logs every screen event (``monitor.bus_pg``)
+and takes user actions from the ``commands`` table (``monitor.commands``);
+any number of web processes read the log and send commands. On SQLite there is
+one process (``all``): the in-memory bus, no commands.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import Engine
+
+from monitor.bus_pg import LoggedBus, PgEventBus, PgListener, prune_loop, psycopg_dsn
+from monitor.commands import COMMANDS_CHANNEL, DONE_CHANNEL, CommandClient, CommandExecutor, CommandFailed, Handler
+from monitor.config import Settings
+from monitor.live import LiveState
+from monitor.mirror import Mirror, alarm_from_json, apply_session, session_from_json
+from monitor.model import (
+    Alarm,
+    AlarmChange,
+    DeviceAlarm,
+    DeviceStatus,
+    IngestItem,
+    Phase,
+    PhaseChange,
+    Reading,
+    Session,
+    SubmitResult,
+)
+from monitor.outage import INGEST_MESSAGE, WEB_MESSAGE, OutageAlarm, watch, writer_failing
+from monitor.pipeline import Pipeline, alarm_json, session_json
+from monitor.service import Service, _restore_live
+from monitor.sessions import SessionError, SessionManager
+from monitor.store import database, repo
+from monitor.store.writer import BatchWriter
+
+ROLES = ("all", "ingest", "web")
+
+#: Transient events (readings, heartbeats) stay in the log this long: the resume window.
+LOG_KEEP_S = 900.0
+
+#: A user action asked of the ingest's engine: ``request:acknowledge`` or ``request:silence:<seconds>``.
+REQUEST = "request:"
+
+
+class RoleError(ValueError):
+    """A role that cannot run with this configuration (web or ingest on SQLite)."""
+
+
+def check_role(settings: Settings, role: str) -> None:
+    if role not in ROLES:
+        raise RoleError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+    if role != "all" and not settings.database_url.startswith("postgresql"):
+        raise RoleError(f"--role {role} needs PostgreSQL (db_url = postgresql://...); SQLite runs one process (all)")
+
+
+# -- the ingest side ---------------------------------------------------------------------
+def change_json(change: AlarmChange) -> dict[str, Any]:
+    return {"alarm": alarm_json(change.alarm), "transition": change.transition, "ts": change.ts, "user": change.user}
+
+
+def change_from_json(data: dict[str, Any]) -> AlarmChange:
+    return AlarmChange(alarm_from_json(data["alarm"]), data["transition"], data["ts"], data.get("user"))
+
+
+def ingest_handlers(service: Service) -> dict[str, Handler]:
+    """What a web process may ask of the ingest: the same calls its own routes make in one process."""
+
+    def on_screen(alarm_id: str) -> None:
+        if alarm_id not in service.live.alarms:
+            raise CommandFailed(f"no alarm {alarm_id} on screen", 404)
+
+    async def acknowledge(p: dict[str, Any], user: str) -> dict[str, Any]:
+        on_screen(p["alarm"])
+        changes: list[AlarmChange] = service.alarms.acknowledge(p["alarm"], user, time.time())
+        await service.pipeline.user_alarm_changes(changes)
+        return {"changes": [change_json(c) for c in changes]}
+
+    async def silence(p: dict[str, Any], user: str) -> dict[str, Any]:
+        on_screen(p["alarm"])
+        changes: list[AlarmChange] = service.alarms.silence(p["alarm"], user, time.time(), p.get("seconds"))
+        await service.pipeline.user_alarm_changes(changes)
+        return {"changes": [change_json(c) for c in changes]}
+
+    async def session_start(p: dict[str, Any], user: str) -> dict[str, Any]:
+        try:
+            session = await service.sessions.start(
+                p["bed"],
+                p["patient_ref"],
+                user,
+                weight_kg=p.get("weight_kg"),
+                dose_mg=p.get("dose_mg"),
+                rate_mg_per_h=p.get("rate_mg_per_h"),
+            )
+        except SessionError as exc:
+            raise CommandFailed(str(exc), 409) from None
+        return {"session": session_json(session)}
+
+    async def session_phase(p: dict[str, Any], user: str) -> dict[str, Any]:
+        try:
+            session = await service.sessions.change_phase(
+                int(p["session"]), Phase(p["phase"]), user, reason=p.get("reason")
+            )
+        except SessionError as exc:
+            raise CommandFailed(str(exc), 409) from None
+        return {"session": session_json(session)}
+
+    async def publish(p: dict[str, Any], user: str) -> dict[str, Any]:
+        return {"seq": service.pipeline.publish(p["event"])}
+
+    return {
+        "acknowledge": acknowledge,
+        "silence": silence,
+        "session_start": session_start,
+        "session_phase": session_phase,
+        "publish": publish,
+    }
+
+
+def make_ingest(service: Service, *, keep_s: float = LOG_KEEP_S) -> CommandExecutor:
+    """Turn a built service into the site's ingest: log events for web processes, take their commands."""
+    engine = service.engine
+    bus = LoggedBus(service.writer, start_seq=service.bus.last_seq)
+    service.bus = bus
+    service.pipeline.publisher = bus
+    listener = PgListener(psycopg_dsn(engine))
+    executor = CommandExecutor(engine, ingest_handlers(service))
+    listener.on(COMMANDS_CHANNEL, executor.on_command)
+    service.background += [listener.run, executor.run, lambda: prune_loop(engine, keep_s)]
+    service.role = "ingest" if service.role == "ingest" else service.role
+    return executor
+
+
+def watch_storage(service: Service) -> OutageAlarm:
+    """The ingest's (or single process's) storage-outage technical alarm."""
+    alarm = OutageAlarm(
+        prefix="storage",
+        message=INGEST_MESSAGE,
+        publish=service.pipeline.publish,
+        live=service.live,
+        writer=service.writer,
+    )
+    service.background.append(lambda: watch(lambda: writer_failing(service.writer), alarm))
+    return alarm
+
+
+# -- the web side ------------------------------------------------------------------------
+class RemoteSessions(SessionManager):
+    """Sessions as a web process sees them: read from the log, changed by the ingest."""
+
+    def __init__(self, engine: Engine, client: CommandClient) -> None:
+        super().__init__(engine)
+        self.client = client
+
+    async def start(
+        self,
+        bed: str,
+        patient_ref: str,
+        user: str,
+        *,
+        weight_kg: float | None = None,
+        dose_mg: float | None = None,
+        rate_mg_per_h: float | None = None,
+        ts: float | None = None,
+    ) -> Session:
+        payload = {
+            "bed": bed,
+            "patient_ref": patient_ref,
+            "weight_kg": weight_kg,
+            "dose_mg": dose_mg,
+            "rate_mg_per_h": rate_mg_per_h,
+        }
+        return self._applied(await self._call("session_start", payload, user))
+
+    async def change_phase(
+        self, session_id: int, phase: Phase, user: str, *, ts: float | None = None, reason: str | None = None
+    ) -> Session:
+        payload = {"session": session_id, "phase": phase.value, "reason": reason}
+        return self._applied(await self._call("session_phase", payload, user))
+
+    async def _call(self, kind: str, payload: dict[str, Any], user: str) -> dict[str, Any]:
+        try:
+            return await self.client.call(kind, payload, user)
+        except CommandFailed as exc:
+            if exc.status == 409:  # the routes answer a refused session change as they do in one process
+                raise SessionError(str(exc)) from None
+            raise
+
+    def _applied(self, result: dict[str, Any]) -> Session:
+        session = session_from_json(result["session"])
+        apply_session(self, session)
+        return session
+
+
+class RemoteAlarms:
+    """The alarm engine's user actions, as requests for the ingest's engine (see :class:`WebPipeline`)."""
+
+    def __init__(self, live: LiveState) -> None:
+        self.live = live
+
+    def _request(self, alarm_id: str, action: str, user: str, now: float) -> list[AlarmChange]:
+        alarm = self.live.alarms[alarm_id]
+        return [AlarmChange(alarm, REQUEST + action, now, user)]
+
+    def acknowledge(self, alarm_id: str, user: str, now: float) -> list[AlarmChange]:
+        return self._request(alarm_id, "acknowledge", user, now)
+
+    def silence(self, alarm_id: str, user: str, now: float, seconds: float | None = None) -> list[AlarmChange]:
+        return self._request(alarm_id, f"silence:{'' if seconds is None else seconds}", user, now)
+
+    def active_alarms(self) -> list[Alarm]:
+        return list(self.live.alarms.values())
+
+
+class _NoJudge:
+    """A web process judges nothing: the ingest's engine does."""
+
+    def judge(self, readings: Any) -> list[AlarmChange]:
+        return []
+
+    def on_status(self, status: DeviceStatus) -> list[AlarmChange]:
+        return []
+
+    def on_device_alarm(self, alarm: DeviceAlarm) -> list[AlarmChange]:
+        return []
+
+    def on_phase(self, session: Session, change: PhaseChange) -> list[AlarmChange]:
+        return []
+
+    def tick(self, now: float) -> list[AlarmChange]:
+        return []
+
+
+class WebPipeline(Pipeline):
+    """The routes' pipeline in a web process: user actions and notes go to the ingest as commands."""
+
+    def __init__(self, *, client: CommandClient, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.client = client
+
+    async def submit(self, items: Any, *, dedupe_key: str | None = None) -> SubmitResult:
+        raise RuntimeError("a web process takes no readings: adapters run in the ingest process")
+
+    def tick(self, now: float | None = None) -> None:
+        return None
+
+    def publish(self, event: dict[str, Any], *, persist: bool = True) -> int:
+        self.client.submit_nowait("publish", {"event": event}, str(event.get("user") or "web"))
+        return 0  # the ingest gives it its seq
+
+    async def user_alarm_changes(self, changes: list[AlarmChange]) -> None:
+        """Run the requested actions on the ingest; ``changes`` then holds what its engine did."""
+        done: list[AlarmChange] = []
+        for change in changes:
+            if not change.transition.startswith(REQUEST):
+                done.append(change)
+                continue
+            action, _, arg = change.transition.removeprefix(REQUEST).partition(":")
+            payload: dict[str, Any] = {"alarm": change.alarm.id}
+            if action == "silence" and arg:
+                payload["seconds"] = float(arg)
+            result = await self.client.call(action, payload, change.user or "?")
+            for data in result["changes"]:
+                applied = change_from_json(data)
+                self.live.update_alarm(applied.alarm)  # before the response, not only when the log says so
+                done.append(applied)
+        changes[:] = done
+
+    async def session_changed(self, session: Session, change: PhaseChange) -> None:
+        return None
+
+
+def build_web_service(settings: Settings) -> Service:
+    """A web process: screens and API on the shared PostgreSQL, no devices, no alarm engine."""
+    engine = database.make_engine(settings.database_url)
+    if not database.has_schema(engine):
+        raise RoleError("the database has no schema yet: start the ingest process (or run `ivmon db upgrade`) first")
+    listener = PgListener(psycopg_dsn(engine))
+    bus = PgEventBus(engine, listener)  # its seq first, then the state: replayed events are newer, never lost
+    client = CommandClient(engine)
+    listener.on(DONE_CHANNEL, client.on_done)
+    sessions = RemoteSessions(engine, client)
+    sessions.load()
+    live = LiveState()
+    _restore_live(engine, live, time.time() - 3600)
+    for alarm in repo.open_alarms(engine):
+        live.update_alarm(alarm)
+    bus.subscribe(Mirror(live, sessions))
+    writer = BatchWriter(engine)  # idle: a web process writes through the ingest
+    pipeline = WebPipeline(client=client, writer=writer, sessions=sessions, judge=_NoJudge(), publisher=bus, live=live)
+    service = Service(settings, engine, writer, bus, live, sessions, RemoteAlarms(live), pipeline, role="web")
+    outage = OutageAlarm(prefix=f"web-db-{id(service) % 10_000}", message=WEB_MESSAGE, publish=bus.publish, live=live)
+    service.background += [bus.run, lambda: watch(lambda: not bus.db_ok, outage)]
+    return service
+
+
+def build_for_role(settings: Settings, role: str) -> Service:
+    """The service a ``serve --role`` process runs (the web app is added by the caller for all/web)."""
+    from monitor.service import build_service
+
+    check_role(settings, role)
+    if role == "web":
+        return build_web_service(settings)
+    service = build_service(settings)
+    service.role = role
+    if settings.database_url.startswith("postgresql"):
+        make_ingest(service)
+    watch_storage(service)
+    return service
+
+
+__all__ = [
+    "ROLES",
+    "IngestItem",
+    "Reading",
+    "RoleError",
+    "build_for_role",
+    "build_web_service",
+    "check_role",
+    "make_ingest",
+    "watch_storage",
+]
