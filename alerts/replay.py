@@ -19,6 +19,7 @@ prove the two agree.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -78,7 +79,7 @@ def _timeline(phases: PhaseList | None) -> list[tuple[float, float, str]]:
         else:
             name, ts = item
             changes.append((str(name), float(ts)))
-    for (_, a), (_, b) in zip(changes, changes[1:], strict=False):
+    for (_, a), (_, b) in itertools.pairwise(changes):
         if b < a:
             raise ValueError("phase changes must be in time order")
     out: list[tuple[float, float, str]] = []
@@ -265,7 +266,9 @@ def replay(
     Episodes come ordered by start, then rule id.
     """
     rules = list(rules)
-    columns: Mapping[str, Any] = frame if not isinstance(frame, pd.DataFrame) else {c: frame[c].to_numpy() for c in frame.columns}
+    columns: Mapping[str, Any] = (
+        {c: frame[c].to_numpy() for c in frame.columns} if isinstance(frame, pd.DataFrame) else frame
+    )
     ts = _column(columns, "ts")
     order: IntArray | None = None
     if ts.size > 1 and bool(np.any(ts[1:] < ts[:-1])):
@@ -314,17 +317,21 @@ def replay(
             lo, hi, seg_end = _segments(s.t, intervals)
             st, en, wo = rule_episodes(s.t, s.v, lo, hi, seg_end, rule, limit)
             if st.size:
-                starts.append(st), ends.append(en), worsts.append(wo)
+                starts.append(st)
+                ends.append(en)
+                worsts.append(wo)
                 meta.append((rule.id, rule.vital, rule.priority, st.size))
         if rule.vital == Vital.HR:
             if pr_alone is None:
                 pr_alone = _pr_without_hr(get(Vital.PR.value), get(Vital.HR.value))
-            pr_s, pr_next_connected, _, _ = pr_alone
+            pr_s = pr_alone[0]
             if pr_s.t.size:
                 lo, hi, seg_end = _pr_segments(pr_alone, intervals)
                 st, en, wo = rule_episodes(pr_s.t, pr_s.v, lo, hi, seg_end, rule, limit)
                 if st.size:
-                    starts.append(st), ends.append(en), worsts.append(wo)
+                    starts.append(st)
+                    ends.append(en)
+                    worsts.append(wo)
                     meta.append((rule.id, Vital.PR, rule.priority, st.size))
     episodes: list[Episode] = []
     for (rule_id, vital, priority, count), st, en, wo in zip(meta, starts, ends, worsts, strict=True):
@@ -380,5 +387,7 @@ def _pr_segments(pr_alone: tuple[_Series, FloatArray, IntArray, FloatArray],
         ce = np.where(last >= a, ce, np.inf)
         limit_e = np.inf if math.isnan(e) else e
         seg_e = np.minimum(ce, limit_e)
-        los.append(seg_lo), his.append(seg_hi), ends.append(np.where(np.isinf(seg_e), np.nan, seg_e))
+        los.append(seg_lo)
+        his.append(seg_hi)
+        ends.append(np.where(np.isinf(seg_e), np.nan, seg_e))
     return np.concatenate(los), np.concatenate(his), np.concatenate(ends)

@@ -99,7 +99,7 @@ def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
         raise RuleError(f"{where}: id is required (a non-empty string)")
     where = f"{where} ({rule_id})"
     try:
-        vital = Vital(raw.get("vital"))
+        vital = Vital(str(raw.get("vital")))
     except ValueError:
         known = ", ".join(v.value for v in Vital)
         raise RuleError(f"{where}: unknown vital {raw.get('vital')!r} (known: {known})") from None
@@ -107,7 +107,7 @@ def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
     if op not in OPS:
         raise RuleError(f"{where}: op must be one of < <= > >=, not {op!r}")
     try:
-        priority = Priority(raw.get("priority"))
+        priority = Priority(str(raw.get("priority")))
     except ValueError:
         raise RuleError(f"{where}: priority must be high, medium or low, not {raw.get('priority')!r}") from None
     given = [key for key in ("limit", "baseline_delta", "baseline_ratio") if raw.get(key) is not None]
