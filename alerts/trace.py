@@ -52,10 +52,7 @@ def load_trace(path: Path | str, rename: Mapping[str, str] | None = None) -> pd.
     """A trace as a frame with float ``ts`` seconds and float vital columns (NaN = no reading)."""
     path = Path(path)
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path)
+        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
     except (OSError, ValueError) as exc:
         raise TraceError(f"cannot read trace {path}: {exc}") from None
     if {"Time", "Parameter", "Value"} <= set(frame.columns):
