@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from monitor.model import Vital
@@ -25,17 +26,15 @@ class TraceError(ValueError):
     """A trace file that cannot be replayed, with the reason."""
 
 
-def _seconds(col: pd.Series) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(col):
-        return col.to_numpy(dtype=np.float64)
-    numeric = pd.to_numeric(col, errors="coerce")
-    if numeric.notna().all():
-        return numeric.to_numpy(dtype=np.float64)
+def _seconds(col: pd.Series) -> npt.NDArray[np.float64]:
+    numeric = col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="coerce")
+    if numeric.notna().all() or pd.api.types.is_numeric_dtype(col):
+        return np.asarray(numeric, dtype=np.float64)
     try:
         stamps = pd.to_datetime(col, utc=True, format="ISO8601")
     except (ValueError, TypeError) as exc:
         raise TraceError(f"ts must be seconds or ISO 8601 date-times: {exc}") from None
-    return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
+    return np.asarray((stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds(), dtype=np.float64)
 
 
 def _long_to_wide(frame: pd.DataFrame) -> pd.DataFrame:
