@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from monitor.model import Vital
+from monitor.validate import PLAUSIBLE
 
 VITAL_KEYS = frozenset(v.value for v in Vital)
 
@@ -47,8 +48,13 @@ def _long_to_wide(frame: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def load_trace(path: Path | str, rename: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """A trace as a frame with float ``ts`` seconds and float vital columns (NaN = no reading)."""
+def load_trace(path: Path | str, rename: Mapping[str, str] | None = None, *, plausibility: bool = True) -> pd.DataFrame:
+    """A trace as a frame with float ``ts`` seconds and float vital columns (NaN = no reading).
+
+    With ``plausibility`` (the default), values outside ``monitor.validate.PLAUSIBLE``
+    get quality ``invalid`` in a ``<vital>_quality`` column, as the live pipeline
+    would mark them, so the replay does not judge a pulse of 277 from a loose probe.
+    """
     path = Path(path)
     try:
         frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
@@ -75,6 +81,14 @@ def load_trace(path: Path | str, rename: Mapping[str, str] | None = None) -> pd.
             out[col] = values.to_numpy(dtype=np.float64)
         elif str(col).endswith("_quality") and str(col)[: -len("_quality")] in VITAL_KEYS:
             out[col] = frame[col].astype(str).to_numpy()
+    if plausibility:
+        for vital, (low, high) in PLAUSIBLE.items():
+            qcol = f"{vital.value}_quality"
+            if vital.value in out and qcol not in out:
+                v = out[vital.value]
+                bad = (v < low) | (v > high)
+                if bad.any():
+                    out[qcol] = np.where(bad, "invalid", "valid")
     if len(out) == 1:
         raise TraceError(f"{path}: no vital columns (expected some of {', '.join(sorted(VITAL_KEYS))}; use --map)")
     return pd.DataFrame(out)
