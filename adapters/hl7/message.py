@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 #: HL7 charset names (MSH-18, table 0211) -> Python codecs. ASCII is read as
 #: UTF-8 (a superset) because senders that declare ASCII still send names in UTF-8.
@@ -232,7 +232,7 @@ def escape(value: str, enc: Encoding = DEFAULT_ENCODING) -> str:
 _TS = re.compile(r"(\d{4,})(?:\.(\d{1,6}))?(?:([+-])(\d{2})(\d{2})?)?$")
 
 
-def parse_ts(value: str, default_tz: tzinfo = timezone.utc) -> float:
+def parse_ts(value: str, default_tz: tzinfo = UTC) -> float:
     """An HL7 DTM/TS -> POSIX seconds, honouring the offset it carries.
 
     Accepts ``YYYY[MM[DD[HH[MM[SS[.S...]]]]]][+/-ZZZZ]``, Mindray's 17-digit

@@ -88,7 +88,9 @@ class MllpFramer:
             restart = buf.find(_SB, start + 1, end if end != -1 else n)
             if restart != -1:
                 # A new start block before this frame's end: the sender gave up on it.
-                events.append(FramingError("frame truncated by a new start block", bytes(buf[start:restart][:KEEP_BYTES])))
+                events.append(
+                    FramingError("frame truncated by a new start block", bytes(buf[start:restart][:KEEP_BYTES]))
+                )
                 pos = restart
                 continue
             if end == -1:
@@ -101,7 +103,9 @@ class MllpFramer:
                 break
             if end - start - 1 > self.max_bytes:
                 events.append(
-                    FramingError(f"frame larger than {self.max_bytes} bytes", bytes(buf[start : min(end, start + KEEP_BYTES)]))
+                    FramingError(
+                        f"frame larger than {self.max_bytes} bytes", bytes(buf[start : min(end, start + KEEP_BYTES)])
+                    )
                 )
             else:
                 events.append(Frame(bytes(buf[start + 1 : end])))
