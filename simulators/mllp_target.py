@@ -29,11 +29,11 @@ class MllpTarget:
         self.problems: list[str] = []  # non-AA answers, for the final report
 
     @classmethod
-    def from_url(cls, url: str, **kwargs: str) -> MllpTarget:
+    def from_url(cls, url: str, *, location_prefix: str = "chair-") -> MllpTarget:
         parts = urlsplit(url)
         if parts.scheme != "mllp" or not parts.hostname:
             raise ValueError(f"expected mllp://HOST:PORT, got {url!r}")
-        return cls(parts.hostname, parts.port or 2575, **kwargs)
+        return cls(parts.hostname, parts.port or 2575, location_prefix=location_prefix)
 
     async def open(self) -> None:
         return None  # connections open lazily, one per patient, as monitors do

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from hl7_helpers import RecordingSink
+
+from adapters.hl7.listener import MllpListener
+from monitor.config import Hl7Settings
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+@pytest.fixture
+async def listener(sink: RecordingSink) -> AsyncIterator[MllpListener]:
+    settings = Hl7Settings(host="127.0.0.1", port=0, timezone="UTC", max_message_bytes=8192, idle_timeout_s=30)
+    lst = MllpListener(settings)
+    await lst.start(sink)
+    try:
+        yield lst
+    finally:
+        await lst.stop()
