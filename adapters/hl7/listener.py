@@ -167,7 +167,9 @@ class MllpListener:
                         writer.write(frame(await self._process(event.payload, host, sources)))
                     else:
                         self.counters["framing_errors"] += 1
-                        self._fail(host, event.reason, event.raw, "")
+                        refusal = self._framing_failed(event.reason, event.raw, host)
+                        if refusal is not None:
+                            writer.write(frame(refusal))
                 await writer.drain()
         except (ConnectionError, OSError) as exc:
             log.info("HL7: connection from %s lost (%s)", host, exc.__class__.__name__)
@@ -195,6 +197,26 @@ class MllpListener:
             await self._sink.submit(items)
         except Exception:
             log.exception("HL7: could not record a disconnection")
+
+    def _framing_failed(self, reason: str, raw: bytes, host: str) -> bytes | None:
+        """Log a framing error; answer AE when the bytes were a message we can name (its MSH-10)."""
+        body = raw[1:] if raw[:1] == b"\x0b" else raw
+        header = None
+        if body.startswith(b"MSH"):
+            try:
+                header = read_header(parse(decode(body[:4096])[0]))
+            except (HL7Error, Refused):
+                header = None
+        if header is None or not header.control_id:
+            self._fail(host, reason, raw, "")
+            return None
+        reply = {
+            "version": header.version,
+            "trigger": header.trigger,
+            "receiving_app": header.sending_app,
+            "receiving_facility": header.sending_facility,
+        }
+        return self._refuse("AE", INTERNAL_ERROR, reason, raw, host, header.control_id, reply)
 
     def _fail(self, host: str, reason: str, raw: bytes, control_id: str) -> None:
         self.last_error = reason
