@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from hl7_helpers import RecordingSink
 
 from adapters.hl7.listener import MllpListener
 from monitor.config import Hl7Settings
+from tests.adapters.hl7.hl7_helpers import RecordingSink
 
 
 @pytest.fixture

@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
-from hl7_helpers import Conn, RecordingSink, msa
 
 from adapters.base import SubmitResult
 from adapters.hl7.listener import MllpListener
 from adapters.hl7.mllp import frame
 from monitor.config import Hl7Binding, Hl7Settings
 from monitor.model import DeviceState, DeviceStatus, IngestItem, Vital
+from tests.adapters.hl7.hl7_helpers import Conn, RecordingSink, msa
 
 
 def message(control_id: str, *, hr: str = "72", name: str = "", msh18: str = "UNICODE UTF-8", mtype: str = "ORU^R01^ORU_R01",
@@ -25,7 +25,7 @@ def message(control_id: str, *, hr: str = "72", name: str = "", msh18: str = "UN
         "OBR|1|||182777000^monitoring of patient^SCT|||20250610015127+0800\r"
         f"OBX|1|NM|147842^MDC_ECG_HEART_RATE^MDC|1.5.1.1|{hr}|{unit}|||||R|||20250610015127+0800\r"
         "OBX|2|NM|150456^MDC_PULS_OXIM_SAT_O2^MDC|1.3.1.1|97|262688^MDC_DIM_PERCENT^MDC|||||R|||20250610015127+0800\r"
-    ).encode("utf-8")
+    ).encode()
 
 
 async def test_two_frames_in_one_write(listener: MllpListener, sink: RecordingSink) -> None:
