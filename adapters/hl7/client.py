@@ -42,9 +42,7 @@ class MllpClient:
         self._pending: list[bytes] = []
 
     async def connect(self) -> None:
-        self._reader, self._writer = await asyncio.wait_for(
-            asyncio.open_connection(self.host, self.port), self.timeout
-        )
+        self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
         self._framer = MllpFramer()
         self._pending = []
 

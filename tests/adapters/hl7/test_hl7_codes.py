@@ -24,7 +24,9 @@ def read(*rows: str, codes: CodeMap = CODES, binder: Binder | None = None):  # t
 def test_mdil_codes_are_mdc_numbers_in_hex() -> None:
     assert mdc_number("0002-4182", "MDIL") == 147842
     assert mdc_number("0004-0f20", "MDIL") == 266016
-    r = read(obx("0002-4bb8^SpO2^MDIL", "96", "0004-0220^%^MDIL"), obx("0002-4a05^NBPs^MDIL", "121", "0004-0f20^mmHg^MDIL"))
+    r = read(
+        obx("0002-4bb8^SpO2^MDIL", "96", "0004-0220^%^MDIL"), obx("0002-4a05^NBPs^MDIL", "121", "0004-0f20^mmHg^MDIL")
+    )
     assert [(x.vital, x.value, x.unit) for x in r.readings] == [(Vital.SPO2, 96.0, "%"), (Vital.SBP, 121.0, "mmHg")]
 
 
@@ -36,7 +38,11 @@ def test_kpa_is_converted_and_unknown_units_refused() -> None:
         obx("147842^MDC_ECG_HEART_RATE^MDC", "72", "266016^MDC_DIM_MMHG^MDC"),
         obx("150456^MDC_PULS_OXIM_SAT_O2^MDC", "0.97", "262656^MDC_DIM_DIMLESS^MDC"),
     )
-    assert [(x.vital, round(x.value, 3)) for x in r.readings] == [(Vital.SBP, 120.01), (Vital.DBP, 80.0), (Vital.SPO2, 97.0)]
+    assert [(x.vital, round(x.value, 3)) for x in r.readings] == [
+        (Vital.SBP, 120.01),
+        (Vital.DBP, 80.0),
+        (Vital.SPO2, 97.0),
+    ]
     assert len(r.errors) == 2
     assert "unknown unit 'none' for map" in r.errors[0]
     assert "does not fit hr" in r.errors[1]
@@ -67,9 +73,7 @@ def test_sentinels_empty_and_x_rows_are_never_readings() -> None:
 
 def test_local_codes_from_configuration() -> None:
     codes = CodeMap.from_config({"99COMEN:2": "hr", "EHC:393216": "sbp"})
-    r = read(
-        obx("2^COMEN_HR^99COMEN", "64", "bpm"), obx("393216^NIBP_SYS^EHC", "130", "mmHg"), codes=codes
-    )
+    r = read(obx("2^COMEN_HR^99COMEN", "64", "bpm"), obx("393216^NIBP_SYS^EHC", "130", "mmHg"), codes=codes)
     assert [(x.vital, x.value) for x in r.readings] == [(Vital.HR, 64.0), (Vital.SBP, 130.0)]
     with pytest.raises(ValueError, match="unknown vital"):
         CodeMap.from_config({"X:1": "temperature"})

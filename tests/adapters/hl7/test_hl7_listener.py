@@ -15,8 +15,16 @@ from monitor.model import DeviceState, DeviceStatus, IngestItem, Vital
 from tests.adapters.hl7.hl7_helpers import Conn, RecordingSink, msa
 
 
-def message(control_id: str, *, hr: str = "72", name: str = "", msh18: str = "UNICODE UTF-8", mtype: str = "ORU^R01^ORU_R01",
-            version: str = "2.6", unit: str = "264864^MDC_DIM_BEAT_PER_MIN^MDC") -> bytes:
+def message(
+    control_id: str,
+    *,
+    hr: str = "72",
+    name: str = "",
+    msh18: str = "UNICODE UTF-8",
+    mtype: str = "ORU^R01^ORU_R01",
+    version: str = "2.6",
+    unit: str = "264864^MDC_DIM_BEAT_PER_MIN^MDC",
+) -> bytes:
     return (
         f"MSH|^~\\&|MON^0A1B2CFFFE000001^EUI-64|CLINIC|||20250610015127+0800||{mtype}|{control_id}|P|{version}"
         f"||||||{msh18}\r"
@@ -32,7 +40,12 @@ async def test_two_frames_in_one_write(listener: MllpListener, sink: RecordingSi
     conn = await Conn.open(listener.port)
     await conn.write(frame(message("A1")) + frame(message("A2", hr="80")))
     assert [msa(await conn.ack()), msa(await conn.ack())] == [("AA", "A1"), ("AA", "A2")]
-    assert [(r.vital, r.value) for r in sink.readings] == [(Vital.HR, 72), (Vital.SPO2, 97), (Vital.HR, 80), (Vital.SPO2, 97)]
+    assert [(r.vital, r.value) for r in sink.readings] == [
+        (Vital.HR, 72),
+        (Vital.SPO2, 97),
+        (Vital.HR, 80),
+        (Vital.SPO2, 97),
+    ]
     await conn.close()
 
 
@@ -143,7 +156,9 @@ async def test_not_hl7_at_all_gets_ae(listener: MllpListener) -> None:
 
 
 async def test_bed_binding_and_disconnect_status(sink: RecordingSink) -> None:
-    settings = Hl7Settings(host="127.0.0.1", port=0, timezone="UTC", bindings=[Hl7Binding(bed="chair-3", location="KETA^^3")])
+    settings = Hl7Settings(
+        host="127.0.0.1", port=0, timezone="UTC", bindings=[Hl7Binding(bed="chair-3", location="KETA^^3")]
+    )
     listener = MllpListener(settings)
     await listener.start(sink)
     try:
@@ -228,4 +243,8 @@ def test_registered_as_mllp_scheme() -> None:
 
     listener = base._registry["mllp"]("mllp://127.0.0.1:2599", {"timezone": "UTC", "allow": ["127.0.0.1"]})
     assert isinstance(listener, MllpListener)
-    assert (listener.settings.host, listener.settings.port, listener.settings.allow) == ("127.0.0.1", 2599, ["127.0.0.1"])
+    assert (listener.settings.host, listener.settings.port, listener.settings.allow) == (
+        "127.0.0.1",
+        2599,
+        ["127.0.0.1"],
+    )

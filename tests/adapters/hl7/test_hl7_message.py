@@ -35,7 +35,9 @@ def test_timestamp_without_offset_is_the_senders_local_time() -> None:
     assert parse_ts("20130122134100", ZoneInfo("Europe/Berlin")) == utc(2013, 1, 22, 12, 41)
 
 
-@pytest.mark.parametrize("text", ["", "2013", "garbage", "201301221", "20131322000000", "20130122134100+2500", "20130230"])
+@pytest.mark.parametrize(
+    "text", ["", "2013", "garbage", "201301221", "20131322000000", "20130122134100+2500", "20130230"]
+)
 def test_bad_timestamps_are_refused(text: str) -> None:
     if text == "2013":
         assert parse_ts(text) == utc(2013, 1, 1)  # year precision is valid HL7
