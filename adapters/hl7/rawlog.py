@@ -32,20 +32,14 @@ class RawLog:
         self.directory = directory
         self._files: deque[Path] = deque()
         self._seq = 0
-        if directory is not None and self.capacity:
-            try:
-                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-                self._files.extend(sorted(directory.glob("*.hl7")))
-            except OSError as exc:
-                log.warning("raw HL7 log folder %s unusable (%s): keeping failed frames in memory only", directory, exc)
-                self.directory = None
+        self._ready = False  # the folder is made on the first failure, not at start-up
 
     def add(self, peer: str, reason: str, data: bytes) -> None:
         if not self.capacity:
             return
         now = time.time()
         self.entries.append(RawEntry(now, peer, reason, data))
-        if self.directory is None:
+        if self.directory is None or not self._open():
             return
         self._seq += 1
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
@@ -59,6 +53,18 @@ class RawLog:
                 self._files.popleft().unlink(missing_ok=True)
         except OSError as exc:
             log.warning("could not write the raw HL7 log (%s)", exc)
+
+    def _open(self) -> bool:
+        if self._ready or self.directory is None:
+            return self._ready
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._files.extend(sorted(self.directory.glob("*.hl7")))
+            self._ready = True
+        except OSError as exc:
+            log.warning("raw HL7 log folder %s unusable (%s): failed frames kept in memory only", self.directory, exc)
+            self.directory = None
+        return self._ready
 
     def recent(self, n: int = 20) -> list[RawEntry]:
         return list(self.entries)[-n:]
