@@ -37,9 +37,3 @@ def register_target(scheme: str) -> Callable[[TargetFactory], TargetFactory]:
 
     return wrap
 
-
-@register_target("mllp")
-def _mllp_target(to: str, args: argparse.Namespace) -> Target:
-    from simulators.mllp_target import MllpTarget
-
-    return MllpTarget.from_url(to, location_prefix=getattr(args, "location_prefix", None) or "chair-")

@@ -7,6 +7,7 @@ non-``AA`` answer.
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections import Counter
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 from adapters.hl7.client import MllpClient
 from monitor.model import NIBP_VITALS, Vital
 from simulators.emit.pcd01 import device_eui, encode_pcd01, next_control_id
+from simulators.targets import Target, register_target
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ class MllpTarget:
             vitals,
             ts,
             device=device_eui(patient),
-            location=f"{self.location_prefix}{patient}",
+            location=f"{self.location_prefix}{patient + 1}",  # patient 0 is the demo's chair-1
             control_id=next_control_id(),
             nibp_ts=ts if nibp_only else None,
         )
@@ -71,3 +73,8 @@ class MllpTarget:
         self.clients.clear()
         if self.problems:
             log.warning("MLLP target: %d non-AA answers (%s)", len(self.problems), dict(self.acks))
+
+
+@register_target("mllp")
+def mllp_target(to: str, args: argparse.Namespace) -> Target:
+    return MllpTarget.from_url(to, location_prefix=getattr(args, "location_prefix", None) or "chair-")
