@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import hl7
+from sqlalchemy import Engine, select
 
 from adapters.base import SubmitResult
 from adapters.hl7.mllp import Frame, MllpFramer
-from monitor.model import IngestItem, Reading
+from alerts.engine import AlarmEngine
+from monitor.bus import InMemoryBus
+from monitor.live import LiveState
+from monitor.model import DeviceState, DeviceStatus, IngestItem, Quality, Reading, Vital
+from monitor.pipeline import Pipeline
+from monitor.sessions import SessionManager
+from monitor.store import database, schema
+from monitor.store.writer import BatchWriter
 
 
 class RecordingSink:
@@ -69,3 +78,49 @@ class Conn:
 def msa(ack: hl7.Message) -> tuple[str, str]:
     seg = ack.segment("MSA")
     return str(seg[1]), str(seg[2])
+
+
+class StoredSink:
+    """The real pipeline over a temporary SQLite file; ``readings``/``items`` read back what was committed."""
+
+    def __init__(self, engine: Engine, pipeline: Pipeline) -> None:
+        self.engine = engine
+        self.pipeline = pipeline
+
+    async def submit(self, items: Sequence[IngestItem], *, dedupe_key: str | None = None) -> SubmitResult:
+        return await self.pipeline.submit(items, dedupe_key=dedupe_key)
+
+    @property
+    def readings(self) -> list[Reading]:
+        c = schema.readings.c
+        query = select(c.vital, c.value, c.unit, c.ts, c.source, c.quality, c.bed_id).order_by(c.id)
+        with self.engine.connect() as conn:
+            return [
+                Reading(Vital(r.vital), r.value, r.unit, r.ts, r.source, Quality(r.quality), r.bed_id)
+                for r in conn.execute(query)
+            ]
+
+    @property
+    def items(self) -> list[IngestItem]:
+        c = schema.device_events.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(c.source, c.state, c.ts, c.bed_id).order_by(c.id)).all()
+        statuses: list[IngestItem] = [DeviceStatus(r.source, DeviceState(r.state), r.ts, r.bed_id) for r in rows]
+        return [*self.readings, *statuses]
+
+
+@asynccontextmanager
+async def stored_sink(url: str, bindings: dict[str, str] | None = None) -> AsyncIterator[StoredSink]:
+    engine = database.make_engine(url)
+    database.upgrade(engine)
+    writer = BatchWriter(engine, max_delay_s=0.005)
+    writer.start()
+    sessions = SessionManager(engine, bindings or {})
+    pipeline = Pipeline(
+        writer=writer, sessions=sessions, judge=AlarmEngine(), publisher=InMemoryBus(), live=LiveState()
+    )
+    try:
+        yield StoredSink(engine, pipeline)
+    finally:
+        await writer.close()
+        engine.dispose()

@@ -12,7 +12,7 @@ from adapters.hl7.listener import MllpListener
 from adapters.hl7.mllp import frame
 from monitor.config import Hl7Binding, Hl7Settings
 from monitor.model import DeviceState, DeviceStatus, IngestItem, Vital
-from tests.adapters.hl7.hl7_helpers import Conn, RecordingSink, msa
+from tests.adapters.hl7.hl7_helpers import Conn, StoredSink, msa
 
 
 def message(
@@ -36,7 +36,7 @@ def message(
     ).encode()
 
 
-async def test_two_frames_in_one_write(listener: MllpListener, sink: RecordingSink) -> None:
+async def test_two_frames_in_one_write(listener: MllpListener, sink: StoredSink) -> None:
     conn = await Conn.open(listener.port)
     await conn.write(frame(message("A1")) + frame(message("A2", hr="80")))
     assert [msa(await conn.ack()), msa(await conn.ack())] == [("AA", "A1"), ("AA", "A2")]
@@ -49,7 +49,7 @@ async def test_two_frames_in_one_write(listener: MllpListener, sink: RecordingSi
     await conn.close()
 
 
-async def test_frame_split_over_several_writes(listener: MllpListener, sink: RecordingSink) -> None:
+async def test_frame_split_over_several_writes(listener: MllpListener, sink: StoredSink) -> None:
     conn = await Conn.open(listener.port)
     data = frame(message("S1"))
     for part in (data[:1], data[1:40], data[40:-1], data[-1:]):
@@ -60,7 +60,7 @@ async def test_frame_split_over_several_writes(listener: MllpListener, sink: Rec
     await conn.close()
 
 
-async def test_junk_before_a_frame(listener: MllpListener, sink: RecordingSink) -> None:
+async def test_junk_before_a_frame(listener: MllpListener, sink: StoredSink) -> None:
     conn = await Conn.open(listener.port)
     await conn.write(b"\x00\x00GARBAGE\r\n" + frame(message("J1")))
     assert msa(await conn.ack()) == ("AA", "J1")
@@ -70,7 +70,7 @@ async def test_junk_before_a_frame(listener: MllpListener, sink: RecordingSink) 
     await conn.close()
 
 
-async def test_frame_without_start_byte_then_a_good_one(listener: MllpListener, sink: RecordingSink) -> None:
+async def test_frame_without_start_byte_then_a_good_one(listener: MllpListener, sink: StoredSink) -> None:
     conn = await Conn.open(listener.port)
     await conn.write(message("NOSB") + b"\x1c\r" + frame(message("GOOD")))
     bad, good = await conn.ack(), await conn.ack()
@@ -80,7 +80,7 @@ async def test_frame_without_start_byte_then_a_good_one(listener: MllpListener, 
     await conn.close()
 
 
-async def test_oversized_frame_is_refused_and_the_connection_kept(listener: MllpListener, sink: RecordingSink) -> None:
+async def test_oversized_frame_is_refused_and_the_connection_kept(listener: MllpListener, sink: StoredSink) -> None:
     big = message("BIG").replace(b"PID|||^^^H^PI||", b"PID|||^^^H^PI||" + b"X" * 20_000)
     conn = await Conn.open(listener.port)
     await conn.write(frame(big) + frame(message("AFTER")))
@@ -91,7 +91,7 @@ async def test_oversized_frame_is_refused_and_the_connection_kept(listener: Mllp
     await conn.close()
 
 
-async def test_utf8_patient_name(listener: MllpListener, sink: RecordingSink) -> None:
+async def test_utf8_patient_name(listener: MllpListener, sink: StoredSink) -> None:
     conn = await Conn.open(listener.port)
     await conn.write(frame(message("U1", name="Lófasz^János")))
     assert msa(await conn.ack()) == ("AA", "U1")
@@ -103,9 +103,7 @@ async def test_utf8_patient_name(listener: MllpListener, sink: RecordingSink) ->
     await conn.close()
 
 
-async def test_retransmission_is_acknowledged_again_and_stored_once(
-    listener: MllpListener, sink: RecordingSink
-) -> None:
+async def test_retransmission_is_acknowledged_again_and_stored_once(listener: MllpListener, sink: StoredSink) -> None:
     conn = await Conn.open(listener.port)
     await conn.write(frame(message("R1")))
     assert msa(await conn.ack()) == ("AA", "R1")
@@ -120,7 +118,7 @@ async def test_retransmission_is_acknowledged_again_and_stored_once(
     [({"mtype": "ADT^A01^ADT_A01"}, "200"), ({"mtype": "ORM^O01"}, "200"), ({"version": "2.2"}, "203")],
 )
 async def test_unsupported_type_or_version_is_rejected(
-    listener: MllpListener, sink: RecordingSink, kwargs: dict[str, str], code: str
+    listener: MllpListener, sink: StoredSink, kwargs: dict[str, str], code: str
 ) -> None:
     conn = await Conn.open(listener.port)
     await conn.write(frame(message("X1", **kwargs)))
@@ -131,7 +129,7 @@ async def test_unsupported_type_or_version_is_rejected(
     await conn.close()
 
 
-async def test_unprocessable_rows_give_ae_with_the_reason(listener: MllpListener, sink: RecordingSink) -> None:
+async def test_unprocessable_rows_give_ae_with_the_reason(listener: MllpListener, sink: StoredSink) -> None:
     conn = await Conn.open(listener.port)
     bad = message("E1", unit="266016^MDC_DIM_MMHG^MDC").replace(b"|97|", b"|abc|")
     await conn.write(frame(bad))
@@ -155,7 +153,7 @@ async def test_not_hl7_at_all_gets_ae(listener: MllpListener) -> None:
     await conn.close()
 
 
-async def test_bed_binding_and_disconnect_status(sink: RecordingSink) -> None:
+async def test_bed_binding_and_disconnect_status(sink: StoredSink) -> None:
     settings = Hl7Settings(
         host="127.0.0.1", port=0, timezone="UTC", bindings=[Hl7Binding(bed="chair-3", location="KETA^^3")]
     )
@@ -179,7 +177,7 @@ async def test_bed_binding_and_disconnect_status(sink: RecordingSink) -> None:
         await listener.stop()
 
 
-async def test_allow_list_and_per_address_cap(sink: RecordingSink) -> None:
+async def test_allow_list_and_per_address_cap(sink: StoredSink) -> None:
     closed = MllpListener(Hl7Settings(host="127.0.0.1", port=0, allow=["10.0.0.0/8", "192.168.1.7"]))
     await closed.start(sink)
     try:
@@ -208,7 +206,7 @@ async def test_allow_list_and_per_address_cap(sink: RecordingSink) -> None:
         await capped.stop()
 
 
-async def test_idle_connection_is_closed(sink: RecordingSink) -> None:
+async def test_idle_connection_is_closed(sink: StoredSink) -> None:
     listener = MllpListener(Hl7Settings(host="127.0.0.1", port=0, idle_timeout_s=0.2))
     await listener.start(sink)
     try:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from adapters.hl7.listener import MllpListener
-from tests.adapters.hl7.hl7_helpers import RecordingSink
+from tests.adapters.hl7.hl7_helpers import StoredSink
 
 WHOLE_MESSAGES = [
     "comen_nc_monitor_vitals_v26_1.hl7",
@@ -22,7 +22,7 @@ CONTROL_IDS = ["202506100151270003", "msgId0", "004097134535", "1227", "1", "MSG
 
 
 async def test_mllp_send_gets_aa_for_every_message(
-    shared_data: Path, tmp_path: Path, listener: MllpListener, sink: RecordingSink
+    shared_data: Path, tmp_path: Path, listener: MllpListener, sink: StoredSink
 ) -> None:
     blob = tmp_path / "messages.hl7"
     blob.write_bytes(b"\n".join((shared_data / "hl7" / name).read_bytes() for name in WHOLE_MESSAGES))
