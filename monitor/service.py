@@ -175,6 +175,10 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
         known_keys=recent_keys(engine, time.time() - DEDUPE_WINDOW_S),
     )
     service = Service(settings, engine, writer, bus, live, sessions, judge, pipeline)
+    if settings.hl7.enabled:
+        from adapters.hl7.listener import MllpListener
+
+        service.adapters.append(MllpListener(settings.hl7, data_dir=settings.data_dir))
     for spec in settings.adapters:
         from adapters.base import create
 
