@@ -205,10 +205,14 @@ def parse_number(token: str, null_tokens: frozenset[str]) -> float | None:
     text = token.strip()
     if text in null_tokens or set(text) <= {"-", "."}:
         return None
-    # Units and flags glued to the number ("098%", "072*"): keep the leading number.
+    # A unit or a device flag may be glued to the number ("098%", Nonin's "072*" event and "F" fast
+    # marks); anything else after it means the field is not what we think: refuse rather than guess.
     end = 0
     while end < len(text) and (text[end].isdigit() or text[end] in "+-."):
         end += 1
-    if end == 0:
+    if end == 0 or not set(text[end:]) <= _NUMBER_SUFFIXES:
         raise ValueError(f"not a number: {text[:16]!r}")
     return float(text[:end])
+
+
+_NUMBER_SUFFIXES = frozenset("%*FB")
