@@ -50,9 +50,9 @@ class TextLinesConfig:
     def from_options(cls, options: dict[str, Any]) -> TextLinesConfig:
         opts = dict(options)
         preset = opts.pop("preset", None)
-        base: dict[str, Any] = dict(PRESETS[preset]) if preset else {}
         if preset is not None and preset not in PRESETS:
             raise ValueError(f"unknown text-lines preset {preset!r} (known: {', '.join(sorted(PRESETS))})")
+        base: dict[str, Any] = dict(PRESETS[preset]) if preset else {}
         base.update(opts)
         known = set(cls.__dataclass_fields__)
         unknown = set(base) - known
