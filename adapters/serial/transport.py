@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 #: Query keys of a ``serial:`` spec that configure ivmon; any other key stays in the pyserial URL.
 SPEC_KEYS = ("protocol", "bed", "baudrate", "bytesize", "parity", "stopbits", "rtscts", "name")
 LINE_KEYS = ("baudrate", "bytesize", "parity", "stopbits", "rtscts")
+#: Decoder options in a spec: ``opt.preset=nonin``, ``opt.interval_s=10``.
+OPTION_PREFIX = "opt."
 
 
 @dataclass(slots=True, frozen=True)
@@ -327,6 +329,8 @@ def _close_quietly(port: serial.SerialBase) -> None:
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     """Split ``serial:PORT?k=v`` into the pyserial port/URL and ivmon's own keys.
 
+    Ours: ``protocol``, ``bed``, ``name``, the line settings, and decoder
+    options prefixed ``opt.`` (returned without the prefix).
     Unknown query keys stay with the port: pyserial URLs use them too
     (``spy:///dev/ttyUSB0?file=log``, ``socket://host:7000?logging=debug``).
     """
@@ -338,6 +342,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     for key, value in parse_qsl(query, keep_blank_values=True):
         if key in SPEC_KEYS:
             ours[key] = value
+        elif key.startswith(OPTION_PREFIX):
+            ours[key[len(OPTION_PREFIX) :]] = value
         else:
             theirs.append((key, value))
     if theirs:
