@@ -100,16 +100,25 @@ def unstuff(data: bytes) -> bytes:
     return bytes(out)
 
 
-def header(r_len: int, maintype: int, subrecords: list[tuple[int, int]], *, dri_level: int = 0,
-           r_time: int = 0, r_nbr: int = 0, plug_id: int = 0) -> bytes:
+def header(
+    r_len: int,
+    maintype: int,
+    subrecords: list[tuple[int, int]],
+    *,
+    dri_level: int = 0,
+    r_time: int = 0,
+    r_nbr: int = 0,
+    plug_id: int = 0,
+) -> bytes:
     descs = list(subrecords) + [(0, SR_END)] * (8 - len(subrecords))
     return HEADER.pack(r_len, r_nbr, dri_level, plug_id, r_time, 0, 0, 0, maintype) + b"".join(
         SR_DESC.pack(off, typ) for off, typ in descs
     )
 
 
-def transmission_request(interval_s: int, dri_level: int = 0, record_type: int = DRI_PH_DISPL,
-                         class_mask: int = DRI_PHDBCL_BASIC) -> bytes:
+def transmission_request(
+    interval_s: int, dri_level: int = 0, record_type: int = DRI_PH_DISPL, class_mask: int = DRI_PHDBCL_BASIC
+) -> bytes:
     """The host's request for physiological records every ``interval_s`` seconds (0 stops), framed."""
     body = REQUEST_BODY.pack(record_type, interval_s, class_mask, 0)
     record = header(HEADER_LEN + len(body), DRI_MT_PHDB, [(0, SR_PHDB_REQUEST)], dri_level=dri_level) + body
@@ -158,8 +167,17 @@ def parse_record(record: bytes) -> list[BasicValues]:
         def i16(off: int, block: bytes = block) -> int:
             return int(struct.unpack_from("<h", block, off)[0])
 
-        out.append(BasicValues(t, i16(OFF_ECG_HR), i16(OFF_NIBP_SYS), i16(OFF_NIBP_DIA), i16(OFF_NIBP_MEAN),
-                               i16(OFF_SPO2_VALUE), i16(OFF_SPO2_PR)))
+        out.append(
+            BasicValues(
+                t,
+                i16(OFF_ECG_HR),
+                i16(OFF_NIBP_SYS),
+                i16(OFF_NIBP_DIA),
+                i16(OFF_NIBP_MEAN),
+                i16(OFF_SPO2_VALUE),
+                i16(OFF_SPO2_PR),
+            )
+        )
     return out
 
 

@@ -167,8 +167,13 @@ class IvyAnsarBDecoder:
     def _items(self, msg: IvyMessage, now: float) -> list[IngestItem]:
         b = self.builder
         out: list[IngestItem] = []
-        for vital, value in ((Vital.HR, msg.hr), (Vital.SPO2, msg.spo2), (Vital.PR, msg.pr),
-                             (Vital.RR, msg.rr), (Vital.ETCO2, msg.etco2)):
+        for vital, value in (
+            (Vital.HR, msg.hr),
+            (Vital.SPO2, msg.spo2),
+            (Vital.PR, msg.pr),
+            (Vital.RR, msg.rr),
+            (Vital.ETCO2, msg.etco2),
+        ):
             if value is not None:
                 out.append(b.reading(vital, value, now))
         if msg.nibp == (None, None, None):
@@ -179,8 +184,11 @@ class IvyAnsarBDecoder:
             if text == previous:
                 continue
             if previous:
-                out.append(DeviceAlarm(b.source, now, _priority(previous), previous, code="ivy", vital=vital,
-                                       bed=b.bed, active=False))
+                out.append(
+                    DeviceAlarm(
+                        b.source, now, _priority(previous), previous, code="ivy", vital=vital, bed=b.bed, active=False
+                    )
+                )
             if text:
                 out.append(DeviceAlarm(b.source, now, _priority(text), text, code="ivy", vital=vital, bed=b.bed))
             self._alarms[vital] = text

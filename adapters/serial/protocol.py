@@ -92,9 +92,7 @@ class ProtocolInfo:
 PROTOCOLS: dict[str, ProtocolInfo] = {}
 
 
-def register_decoder(
-    name: str, description: str, line: LineSettings
-) -> Callable[[DecoderFactory], DecoderFactory]:
+def register_decoder(name: str, description: str, line: LineSettings) -> Callable[[DecoderFactory], DecoderFactory]:
     def wrap(factory: DecoderFactory) -> DecoderFactory:
         PROTOCOLS[name] = ProtocolInfo(name, description, line, factory)
         return factory
@@ -150,9 +148,7 @@ class StateTracker:
     ) -> list[IngestItem]:
         if states == self.current:
             return []
-        items: list[IngestItem] = [
-            builder.status(state, now, vital, detail) for state in sorted(states - self.current)
-        ]
+        items: list[IngestItem] = [builder.status(state, now, vital, detail) for state in sorted(states - self.current)]
         if not states and self.current:
             items.append(builder.status(DeviceState.OK, now, vital, detail))
         self.current = states

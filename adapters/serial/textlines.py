@@ -105,9 +105,7 @@ _STATE_QUALITY = {
 class TextLinesDecoder:
     name: ClassVar[str] = "text-lines"
     description: ClassVar[str] = (
-        "configurable ASCII lines (key=value or columns); presets: "
-        + ", ".join(sorted(PRESETS))
-        + " (options.preset)"
+        "configurable ASCII lines (key=value or columns); presets: " + ", ".join(sorted(PRESETS)) + " (options.preset)"
     )
     line: ClassVar[LineSettings] = LineSettings(9600, 8, "N", 1)
 

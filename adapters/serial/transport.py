@@ -148,8 +148,15 @@ class SerialTransport:
         nested = merged.pop("options", None)
         if isinstance(nested, dict):
             merged.update(nested)
-        return cls(port, str(protocol), None if bed is None else str(bed), options=merged, line=line,
-                   name=None if name is None else str(name), **kwargs)
+        return cls(
+            port,
+            str(protocol),
+            None if bed is None else str(bed),
+            options=merged,
+            line=line,
+            name=None if name is None else str(name),
+            **kwargs,
+        )
 
     # --- Adapter -----------------------------------------------------------------------------------
 

@@ -91,9 +91,11 @@ class NoninEmulator:
             head = f"Nonin 9600 Format 1 {_utc(ts, '%H:%M:%S %d/%m/%y')}\r\n".encode("ascii")
         spo2 = _int(vitals, Vital.SPO2)
         pr = _int(vitals, Vital.PR, Vital.HR)
-        return head + (
-            f"SPO2={spo2:03d}" if spo2 is not None else "SPO2=---"
-        ).encode() + (f" HR={pr:03d}\r\n" if pr is not None else " HR=---\r\n").encode()
+        return (
+            head
+            + (f"SPO2={spo2:03d}" if spo2 is not None else "SPO2=---").encode()
+            + (f" HR={pr:03d}\r\n" if pr is not None else " HR=---\r\n").encode()
+        )
 
     def receive(self, data: bytes) -> None:
         pass
@@ -182,10 +184,29 @@ class IvyEmulator:
 
 #: The basic physiological class, group by group (name, bytes), as laid out by the DRI record.
 BASIC_GROUPS: tuple[tuple[str, int], ...] = (
-    ("ecg", 16), ("p1", 14), ("p2", 14), ("p3", 14), ("p4", 14), ("nibp", 14),
-    ("t1", 8), ("t2", 8), ("t3", 8), ("t4", 8), ("spo2", 14), ("co2", 14), ("o2", 10), ("n2o", 10),
-    ("aa", 12), ("flow_vol", 22), ("co_wedge", 14), ("nmt", 12), ("ecg_extra", 6), ("svo2", 8),
-    ("p5", 14), ("p6", 14), ("reserved", 2),
+    ("ecg", 16),
+    ("p1", 14),
+    ("p2", 14),
+    ("p3", 14),
+    ("p4", 14),
+    ("nibp", 14),
+    ("t1", 8),
+    ("t2", 8),
+    ("t3", 8),
+    ("t4", 8),
+    ("spo2", 14),
+    ("co2", 14),
+    ("o2", 10),
+    ("n2o", 10),
+    ("aa", 12),
+    ("flow_vol", 22),
+    ("co_wedge", 14),
+    ("nmt", 12),
+    ("ecg_extra", 6),
+    ("svo2", 8),
+    ("p5", 14),
+    ("p6", 14),
+    ("reserved", 2),
 )
 NO_DATA = -32767
 _GROUP_START: dict[str, int] = {}
@@ -196,8 +217,13 @@ for _name, _size in BASIC_GROUPS:
 assert _at == 270, _at
 
 
-def basic_block(hr: int | None, nibp: tuple[int, int, int] | None, spo2: float | None, pr: int | None,
-                markers: Mapping[str, int] | None = None) -> bytes:
+def basic_block(
+    hr: int | None,
+    nibp: tuple[float, float, float] | None,
+    spo2: float | None,
+    pr: int | None,
+    markers: Mapping[str, int] | None = None,
+) -> bytes:
     """A 270-byte basic class: every value "no data" except those given (SpO2 in %, NIBP in mmHg).
 
     ``markers`` forces a raw value ("spo2" -> -32764 ...) to exercise the invalid markers.
@@ -227,8 +253,14 @@ def basic_block(hr: int | None, nibp: tuple[int, int, int] | None, spo2: float |
     if pr is not None:
         put("spo2", 1, pr)
     for key, raw in (markers or {}).items():
-        group, index = {"hr": ("ecg", 0), "sbp": ("nibp", 0), "dbp": ("nibp", 1), "map": ("nibp", 2),
-                        "spo2": ("spo2", 0), "pr": ("spo2", 1)}[key]
+        group, index = {
+            "hr": ("ecg", 0),
+            "sbp": ("nibp", 0),
+            "dbp": ("nibp", 1),
+            "map": ("nibp", 2),
+            "spo2": ("spo2", 0),
+            "pr": ("spo2", 1),
+        }[key]
         put(group, index, raw, exists=False)
     return bytes(block)
 
@@ -300,9 +332,13 @@ class DatexEmulator:
             return b""
         self._last_sent = ts
         spo2 = vitals.get(Vital.SPO2)
-        block = basic_block(_int(vitals, Vital.HR), self.nibp,
-                            None if spo2 is None or math.isnan(spo2) else spo2,
-                            _int(vitals, Vital.PR), self.markers)
+        block = basic_block(
+            _int(vitals, Vital.HR),
+            self.nibp,
+            None if spo2 is None or math.isnan(spo2) else spo2,
+            _int(vitals, Vital.PR),
+            self.markers,
+        )
         self._record_no += 1
         return frame(phdb_record(block, int(ts), record_no=self._record_no))
 
@@ -315,6 +351,7 @@ EMULATORS: dict[str, Callable[[], DeviceEmulator]] = {
     "ivy-ansarb": IvyEmulator,
     "datex-s5": DatexEmulator,
 }
+
 
 def make_emulator(protocol: str) -> DeviceEmulator:
     try:

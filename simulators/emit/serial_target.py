@@ -59,8 +59,14 @@ class SerialTarget:
             self._master = master
         else:
             self._port = serial.serial_for_url(
-                self.device, baudrate=line.baudrate, bytesize=line.bytesize, parity=line.parity,
-                stopbits=line.stopbits, rtscts=line.rtscts, timeout=0, write_timeout=1.0,
+                self.device,
+                baudrate=line.baudrate,
+                bytesize=line.bytesize,
+                parity=line.parity,
+                stopbits=line.stopbits,
+                rtscts=line.rtscts,
+                timeout=0,
+                write_timeout=1.0,
             )
             self.path = self.device
         hint = f'protocol = "{decoder_name}"'

@@ -106,8 +106,9 @@ class PtyDevice:
             self.write(data)
 
 
-async def run_device(device: PtyDevice, vitals: Callable[[int], dict[Vital, float]], period: float = 0.05,
-                     seconds_per_tick: float = 1.0) -> None:
+async def run_device(
+    device: PtyDevice, vitals: Callable[[int], dict[Vital, float]], period: float = 0.05, seconds_per_tick: float = 1.0
+) -> None:
     """Emulated device time runs ``seconds_per_tick`` per real ``period``; stops when cancelled."""
     n = 0
     while True:

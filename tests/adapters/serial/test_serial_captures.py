@@ -9,6 +9,7 @@ yahnatan/pulseox README; Datex AS/3 numerics decoded by VSCapture
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -36,12 +37,13 @@ def summary(items: list[IngestItem]) -> list[tuple[object, ...]]:
     return out
 
 
-def feed_chunks(protocol: str, data: bytes, cuts: list[int], options: dict[str, object] | None = None
-                ) -> tuple[list[IngestItem], DecoderStats]:
+def feed_chunks(
+    protocol: str, data: bytes, cuts: list[int], options: dict[str, object] | None = None
+) -> tuple[list[IngestItem], DecoderStats]:
     decoder = make_decoder(protocol, "serial:test", "chair-1", dict(options or {}))
     items: list[IngestItem] = []
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         items.extend(decoder.feed(data[a:b], 100.0))  # one arrival time: the chunking must not matter
     return items, decoder.stats
 
@@ -81,9 +83,7 @@ def test_ivy_stream_yields_readings_one_nibp_and_the_device_alarm(shared_data: P
     assert [r.value for r in by_vital[Vital.MAP]] == [92.0]
     assert all(r.bed == "chair-1" and r.source == "serial:test" and r.unit for r in readings)
     alarms = [i for i in items if isinstance(i, DeviceAlarm)]
-    assert [(a.message, a.vital, a.priority, a.active) for a in alarms] == [
-        ("APNEA: 20 SEC", Vital.RR, "high", True)
-    ]
+    assert [(a.message, a.vital, a.priority, a.active) for a in alarms] == [("APNEA: 20 SEC", Vital.RR, "high", True)]
     assert stats.frames_ok == 27 and stats.checksum_errors == 0 and stats.parse_errors == 0
 
 
@@ -104,11 +104,16 @@ def test_masimo_capture_decodes_spo2_and_pulse_rate(shared_data: Path) -> None:
     items, stats = feed_chunks("masimo-ascii1", (shared_data / MASIMO).read_bytes(), [])
     got = [(i.vital, i.value, i.quality) for i in items if isinstance(i, Reading)]
     assert got == [
-        (Vital.SPO2, 98.0, Quality.VALID), (Vital.PR, 97.0, Quality.VALID),
-        (Vital.SPO2, 98.0, Quality.VALID), (Vital.PR, 96.0, Quality.VALID),
-        (Vital.SPO2, 98.0, Quality.VALID), (Vital.PR, 96.0, Quality.VALID),
-        (Vital.SPO2, 98.0, Quality.VALID), (Vital.PR, 96.0, Quality.VALID),
-        (Vital.SPO2, 98.0, Quality.VALID), (Vital.PR, 97.0, Quality.VALID),
+        (Vital.SPO2, 98.0, Quality.VALID),
+        (Vital.PR, 97.0, Quality.VALID),
+        (Vital.SPO2, 98.0, Quality.VALID),
+        (Vital.PR, 96.0, Quality.VALID),
+        (Vital.SPO2, 98.0, Quality.VALID),
+        (Vital.PR, 96.0, Quality.VALID),
+        (Vital.SPO2, 98.0, Quality.VALID),
+        (Vital.PR, 96.0, Quality.VALID),
+        (Vital.SPO2, 98.0, Quality.VALID),
+        (Vital.PR, 97.0, Quality.VALID),
     ]
     assert not [i for i in items if not isinstance(i, Reading)]  # EXC=000800 is the normal state
     assert stats.frames_ok == 5 and stats.bytes_skipped == 0
@@ -136,8 +141,10 @@ def test_masimo_exception_bits_become_states_and_quality() -> None:
         items = d.feed(line.format(s=n, spo2=spo2, bpm=bpm, alarm=alarm, exc=exc).encode(), float(n))
         events.append(
             [
-                ("r", i.vital, i.value, i.quality) if isinstance(i, Reading)
-                else ("s", i.state) if isinstance(i, DeviceStatus)
+                ("r", i.vital, i.value, i.quality)
+                if isinstance(i, Reading)
+                else ("s", i.state)
+                if isinstance(i, DeviceStatus)
                 else ("a", i.message, i.active)
                 for i in items
             ]
@@ -180,7 +187,6 @@ def test_datex_as3_numerics_round_trip_through_emulator_and_decoder(shared_data:
     decoder = make_decoder("datex-s5", "serial:datex", "chair-4")
     emulator.receive(decoder.poll(0.0))
     assert emulator.interval_s == 5
-    got: list[tuple[float, float]] = []
     stream = b""
     for n, row in enumerate(rows):
         hr, sbp, spo2 = row[2], row[3], row[6]
@@ -188,8 +194,7 @@ def test_datex_as3_numerics_round_trip_through_emulator_and_decoder(shared_data:
         vitals = {Vital.HR: float(hr), Vital.SPO2: float(spo2)}
         stream += emulator.emit(vitals, 1463316656.0 + 5 * n)
     items = decoder.feed(stream, 1.0)
-    by = [(i.vital, i.value) for i in items if isinstance(i, Reading)]
-    got = [(v, x) for v, x in by]
+    got = [(i.vital, i.value) for i in items if isinstance(i, Reading)]
     expected: list[tuple[Vital, float]] = []
     for row in rows:
         expected += [(Vital.HR, float(row[2])), (Vital.SPO2, float(row[6]))]

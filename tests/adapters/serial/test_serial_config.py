@@ -15,7 +15,8 @@ from monitor.config import SerialPort
 
 def test_spec_splits_ivmon_keys_from_the_pyserial_url() -> None:
     assert parse_spec("serial:/dev/ttyUSB0?protocol=masimo-ascii1&bed=chair-3") == (
-        "/dev/ttyUSB0", {"protocol": "masimo-ascii1", "bed": "chair-3"}
+        "/dev/ttyUSB0",
+        {"protocol": "masimo-ascii1", "bed": "chair-3"},
     )
     port, ours = parse_spec("serial:spy:///dev/ttyUSB1?file=/tmp/log.txt&protocol=datex-s5&bed=b")
     assert port == "spy:///dev/ttyUSB1?file=%2Ftmp%2Flog.txt"
@@ -39,8 +40,14 @@ def test_registered_serial_scheme_builds_a_transport_with_protocol_line_settings
 
 
 def test_config_entry_overrides_line_settings_and_passes_options() -> None:
-    cfg = SerialPort(port="/dev/ttyUSB2", protocol="text-lines", bed="chair-2", baudrate=4800, stopbits=2,
-                     options={"preset": "nellcor-n560"})
+    cfg = SerialPort(
+        port="/dev/ttyUSB2",
+        protocol="text-lines",
+        bed="chair-2",
+        baudrate=4800,
+        stopbits=2,
+        options={"preset": "nellcor-n560"},
+    )
     t = SerialTransport.from_config(cfg)
     assert t.line.describe() == "4800 8N2"
     assert t.bed == "chair-2" and t.source == "serial:/dev/ttyUSB2"
@@ -54,7 +61,11 @@ def test_serial_list_names_every_protocol_with_its_line_settings() -> None:
     out = io.StringIO()
     assert serial_command(parser.parse_args(["--list"]), out) == 0
     text = out.getvalue()
-    for name, line in (("masimo-ascii1", "9600 8N1"), ("text-lines", "9600 8N1"), ("ivy-ansarb", "9600 8N1"),
-                       ("datex-s5", "19200 8E1, RTS/CTS")):
+    for name, line in (
+        ("masimo-ascii1", "9600 8N1"),
+        ("text-lines", "9600 8N1"),
+        ("ivy-ansarb", "9600 8N1"),
+        ("datex-s5", "19200 8E1, RTS/CTS"),
+    ):
         assert name in text and line in text
     assert "nellcor-n560" in text and "nonin" in text

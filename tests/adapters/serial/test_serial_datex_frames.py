@@ -17,14 +17,7 @@ from simulators.emit.serial_devices import DatexEmulator, basic_block, phdb_reco
 # Request: r_len 49, r_nbr 0, DRI level 9, plug 0, time 0, reserved, maintype 0 (PHDB),
 # subrecord 0 = (offset 0, type 0 "request"), seven (0, 0xFF) end-of-list descriptors,
 # then displayed values (1), every 5 s, basic class (0), reserved. Checksum: 0x31+9+7*0xFF+1+5 = 0x739 -> 0x39.
-REQUEST_5S_LEVEL9 = bytes.fromhex(
-    "7e"
-    "3100" "00" "09" "0000" "00000000" "00" "00" "0000" "0000"
-    "000000" + "0000ff" * 7 +
-    "01" "0500" "00000000" "0000"
-    "39"
-    "7e"
-)
+REQUEST_5S_LEVEL9 = bytes.fromhex("7e31000009000000000000000000000000000000" + "0000ff" * 7 + "010500000000000000397e")
 
 
 def test_transmission_request_matches_the_hand_built_frame() -> None:
@@ -53,7 +46,12 @@ def test_hand_built_physiological_record_decodes_to_its_values() -> None:
     record = _hand_record(72, 12150, 7525, 9200, 9750, 71)
     [values] = parse_record(record)
     assert (values.hr, values.nibp_sys, values.nibp_dia, values.nibp_mean, values.spo2, values.pr) == (
-        72, 12150, 7525, 9200, 9750, 71
+        72,
+        12150,
+        7525,
+        9200,
+        9750,
+        71,
     )
     decoder = make_decoder("datex-s5", "serial:dx", "chair-5")
     items = decoder.feed(frame(record), 10.0)
@@ -99,7 +97,9 @@ def test_garbage_and_bad_checksum_are_skipped_counted_and_the_next_frame_decoded
     stream = b"\x13\x37 line noise \x7d" + bytes(bad) + b"\x00\xffjunk" + good
     items = decoder.feed(stream, 5.0)
     assert [(i.vital, i.value) for i in items if isinstance(i, Reading)] == [
-        (Vital.HR, 65.0), (Vital.SPO2, 99.0), (Vital.PR, 66.0)
+        (Vital.HR, 65.0),
+        (Vital.SPO2, 99.0),
+        (Vital.PR, 66.0),
     ]
     assert decoder.stats.checksum_errors == 1
     assert decoder.stats.bytes_skipped > len(bad)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from adapters.serial.protocol import make_decoder
 from monitor.model import DeviceState, DeviceStatus, Quality, Reading, Vital
 
 
-def readings(items: list[object]) -> list[tuple[Vital, float, Quality]]:
+def readings(items: Sequence[object]) -> list[tuple[Vital, float, Quality]]:
     return [(i.vital, i.value, i.quality) for i in items if isinstance(i, Reading)]
 
 
@@ -16,8 +18,10 @@ def test_nonin_preset_reads_spo2_and_pulse_rate_and_dashes_as_absent() -> None:
     d = make_decoder("text-lines", "serial:n", "chair-1", {"preset": "nonin"})
     items = d.feed(b"SPO2=097 HR=072\r\nSPO2=--- HR=---\r\n12:00:01 SPO2=096 HR=070 F*\r\n", 1.0)
     assert readings(items) == [
-        (Vital.SPO2, 97.0, Quality.VALID), (Vital.PR, 72.0, Quality.VALID),
-        (Vital.SPO2, 96.0, Quality.VALID), (Vital.PR, 70.0, Quality.VALID),
+        (Vital.SPO2, 97.0, Quality.VALID),
+        (Vital.PR, 72.0, Quality.VALID),
+        (Vital.SPO2, 96.0, Quality.VALID),
+        (Vital.PR, 70.0, Quality.VALID),
     ]
     assert d.stats.frames_ok == 3
 
@@ -35,12 +39,17 @@ def test_nellcor_preset_columns_headers_and_status_codes() -> None:
     )
     items = d.feed(text.encode(), 3.0)
     assert readings(items) == [
-        (Vital.SPO2, 100.0, Quality.VALID), (Vital.PR, 102.0, Quality.VALID),
-        (Vital.SPO2, 98.0, Quality.QUESTIONABLE), (Vital.PR, 101.0, Quality.QUESTIONABLE),  # motion
-        (Vital.SPO2, 97.0, Quality.VALID), (Vital.PR, 99.0, Quality.VALID),
+        (Vital.SPO2, 100.0, Quality.VALID),
+        (Vital.PR, 102.0, Quality.VALID),
+        (Vital.SPO2, 98.0, Quality.QUESTIONABLE),
+        (Vital.PR, 101.0, Quality.QUESTIONABLE),  # motion
+        (Vital.SPO2, 97.0, Quality.VALID),
+        (Vital.PR, 99.0, Quality.VALID),
     ]
     assert [i.state for i in items if isinstance(i, DeviceStatus)] == [
-        DeviceState.INTERFERENCE, DeviceState.SENSOR_OFF, DeviceState.OK
+        DeviceState.INTERFERENCE,
+        DeviceState.SENSOR_OFF,
+        DeviceState.OK,
     ]
     assert d.stats.bytes_skipped == 0  # headers are recognised, not counted as garbage
     assert d.stats.frames_ok == 4
@@ -48,15 +57,25 @@ def test_nellcor_preset_columns_headers_and_status_codes() -> None:
 
 def test_custom_columns_with_separator_and_null_tokens() -> None:
     d = make_decoder(
-        "text-lines", "serial:c", None,
-        {"mode": "columns", "separator": ",", "columns": ["", "hr", "spo2", "sbp", "dbp", "map"],
-         "null_tokens": ["NA"]},
+        "text-lines",
+        "serial:c",
+        None,
+        {
+            "mode": "columns",
+            "separator": ",",
+            "columns": ["", "hr", "spo2", "sbp", "dbp", "map"],
+            "null_tokens": ["NA"],
+        },
     )
     items = d.feed(b"t1,70,98,NA,NA,NA\nt2,71,97,120,80,93\nbroken line\n", 1.0)
     assert readings(items) == [
-        (Vital.HR, 70.0, Quality.VALID), (Vital.SPO2, 98.0, Quality.VALID),
-        (Vital.HR, 71.0, Quality.VALID), (Vital.SPO2, 97.0, Quality.VALID),
-        (Vital.SBP, 120.0, Quality.VALID), (Vital.DBP, 80.0, Quality.VALID), (Vital.MAP, 93.0, Quality.VALID),
+        (Vital.HR, 70.0, Quality.VALID),
+        (Vital.SPO2, 98.0, Quality.VALID),
+        (Vital.HR, 71.0, Quality.VALID),
+        (Vital.SPO2, 97.0, Quality.VALID),
+        (Vital.SBP, 120.0, Quality.VALID),
+        (Vital.DBP, 80.0, Quality.VALID),
+        (Vital.MAP, 93.0, Quality.VALID),
     ]
     assert d.stats.bytes_skipped == len(b"broken line\n")
 

@@ -5,26 +5,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import sys
-from pathlib import Path
 
 import pytest
+from serial_pty_helpers import RecordingSink
 
 from adapters.serial.transport import Backoff, SerialTransport
 from monitor.model import DeviceState, Vital
 from simulators.targets import TARGETS
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "adapters" / "serial"))
-from serial_pty_helpers import RecordingSink  # noqa: E402
 
-
-@pytest.mark.parametrize(("protocol", "decoder", "options"), [
-    ("masimo-ascii1", "masimo-ascii1", {}),
-    ("nellcor-n560", "text-lines", {"preset": "nellcor-n560"}),
-    ("datex-s5", "datex-s5", {"interval_s": 1}),
-])
-async def test_simulate_to_serial_pty_reaches_the_transport(protocol: str, decoder: str,
-                                                            options: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    ("protocol", "decoder", "options"),
+    [
+        ("masimo-ascii1", "masimo-ascii1", {}),
+        ("nellcor-n560", "text-lines", {"preset": "nellcor-n560"}),
+        ("datex-s5", "datex-s5", {"interval_s": 1}),
+    ],
+)
+async def test_simulate_to_serial_pty_reaches_the_transport(
+    protocol: str, decoder: str, options: dict[str, object]
+) -> None:
     args = argparse.Namespace(protocol=protocol)
     target = TARGETS["serial"]("serial:pty", args)
     out = io.StringIO()
@@ -33,8 +33,7 @@ async def test_simulate_to_serial_pty_reaches_the_transport(protocol: str, decod
     path = out.getvalue().split(": ", 1)[1].splitlines()[0]
     assert path.startswith("/dev/")
     sink = RecordingSink()
-    transport = SerialTransport(path, decoder, "chair-1", options=options,
-                                backoff=Backoff(0.05, 2.0, 0.2))
+    transport = SerialTransport(path, decoder, "chair-1", options=options, backoff=Backoff(0.05, 2.0, 0.2))
     task = asyncio.create_task(transport.run(sink))
 
     async def patients() -> None:
