@@ -11,20 +11,11 @@ commit.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from monitor.model import IngestItem
+from monitor.model import IngestItem, SubmitResult
 
-
-@dataclass(slots=True, frozen=True)
-class SubmitResult:
-    """What happened to one submitted batch once it is durable."""
-
-    stored: int  # readings stored (valid or not: invalid ones are kept, flagged)
-    rejected: int  # readings refused (unknown vital or unit): counted and logged, never guessed
-    duplicate: bool = False  # the dedupe key was seen before: nothing was stored again
-    errors: tuple[str, ...] = ()  # one reason per rejected reading
+__all__ = ["Adapter", "IngestSink", "SubmitResult", "create", "register"]
 
 
 @runtime_checkable
