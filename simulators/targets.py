@@ -36,7 +36,3 @@ def register_target(scheme: str) -> Callable[[TargetFactory], TargetFactory]:
         return factory
 
     return wrap
-
-
-# Targets in their own modules register themselves when imported.
-from simulators.emit import serial_target as _serial_target  # noqa: E402, F401

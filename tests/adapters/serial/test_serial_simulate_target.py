@@ -7,11 +7,11 @@ import asyncio
 import io
 
 import pytest
-from serial_pty_helpers import RecordingSink
 
 from adapters.serial.transport import Backoff, SerialTransport
 from monitor.model import DeviceState, Vital
-from simulators.targets import TARGETS
+from simulators.cli import load_target
+from tests.adapters.serial.serial_pty_helpers import RecordingSink
 
 
 @pytest.mark.parametrize(
@@ -26,7 +26,7 @@ async def test_simulate_to_serial_pty_reaches_the_transport(
     protocol: str, decoder: str, options: dict[str, object]
 ) -> None:
     args = argparse.Namespace(protocol=protocol)
-    target = TARGETS["serial"]("serial:pty", args)
+    target = load_target("serial:pty", args)
     out = io.StringIO()
     target.out = out  # type: ignore[attr-defined]
     await target.open()
@@ -60,8 +60,8 @@ async def test_simulate_to_serial_pty_reaches_the_transport(
 
 def test_serial_target_needs_a_protocol_and_a_device() -> None:
     with pytest.raises(ValueError, match="--protocol"):
-        TARGETS["serial"]("serial:pty", argparse.Namespace())
+        load_target("serial:pty", argparse.Namespace())
     with pytest.raises(ValueError, match="needs a device"):
-        TARGETS["serial"]("serial:", argparse.Namespace(protocol="masimo-ascii1"))
+        load_target("serial:", argparse.Namespace(protocol="masimo-ascii1"))
     with pytest.raises(ValueError, match="no device emulator"):
-        TARGETS["serial"]("serial:pty", argparse.Namespace(protocol="philips-mib"))
+        load_target("serial:pty", argparse.Namespace(protocol="philips-mib"))

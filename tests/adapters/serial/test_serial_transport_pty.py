@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from serial_pty_helpers import PtyDevice, RecordingSink, run_device
 
 from adapters.serial.transport import Backoff, SerialTransport
 from monitor.model import DeviceState, Quality, Vital
 from simulators.emit.serial_devices import DatexEmulator, make_emulator
+from tests.adapters.serial.serial_pty_helpers import PtyDevice, RecordingSink, run_device
 
 FAST = Backoff(initial_s=0.05, factor=2.0, max_s=0.2)
 
