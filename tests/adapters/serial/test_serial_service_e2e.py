@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from monitor.config import load_settings
 from monitor.model import Vital
@@ -15,8 +17,8 @@ from simulators.emit.serial_devices import make_emulator
 from tests.adapters.serial.serial_pty_helpers import PtyDevice, run_device
 
 
-def _device_states(engine: object, source: str) -> list[str]:
-    with engine.connect() as conn:  # type: ignore[attr-defined]
+def _device_states(engine: Engine, source: str) -> list[str]:
+    with engine.connect() as conn:
         rows = conn.execute(
             select(schema.device_events.c.state)
             .where(schema.device_events.c.source == source, schema.device_events.c.vital.is_(None))
@@ -25,10 +27,10 @@ def _device_states(engine: object, source: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-async def _until(predicate: object, timeout: float = 15.0) -> None:
+async def _until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
@@ -51,7 +53,7 @@ async def test_serial_port_from_toml_config_stores_readings_and_disconnection(tm
     assert [a.name for a in service.adapters] == [source]
     await service.start()
 
-    def spo2_rows() -> list[object]:
+    def spo2_rows() -> list[Any]:
         return [r for r in repo.latest_readings(service.engine, 0) if r.vital == "spo2"]
 
     feeder = asyncio.create_task(run_device(device, lambda n: {Vital.SPO2: 96.0, Vital.PR: 64.0 + n % 3}))
