@@ -30,7 +30,7 @@ def encode(event: Event) -> bytes:
     if cached is None:
         cached = orjson.dumps({k: v for k, v in event.items() if k != "_json"})
         event["_json"] = cached  # encoded once, shared by every client
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 class ClientLane:
