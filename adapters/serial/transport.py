@@ -111,7 +111,8 @@ class SerialTransport:
         self.clock = clock
         self.read_timeout_s = read_timeout_s
         self.silence_s = self.decoder.silence_s
-        self.connected = False
+        self.connected = False  # the device is talking to us (what the screens care about)
+        self.port_open = False
         self.state = DeviceState.DISCONNECTED
         self.reconnects = 0
         self.open_failures = 0
@@ -169,6 +170,7 @@ class SerialTransport:
             "bed": self.bed,
             "line": self.line.describe(),
             "connected": self.connected,
+            "port_open": self.port_open,
             "state": self.state.value,
             "reconnects": self.reconnects,
             "open_failures": self.open_failures,
@@ -199,7 +201,8 @@ class SerialTransport:
                 reason = await self._session(port, sink)
             finally:
                 await asyncio.to_thread(_close_quietly, port)
-                self.connected = False
+                self.port_open = False
+                self.connected = False  # also when cancelled (service stopping): nothing is read any more
             self.reconnects += 1
             log.warning("%s: port lost: %s", self.name, reason)
             await self._announce(sink, DeviceState.DISCONNECTED, reason)
@@ -235,7 +238,7 @@ class SerialTransport:
             target=_read_loop, args=(port, queue, loop, stop), name=f"ivmon-{self.name}", daemon=True
         )
         self.decoder.reset()
-        self.connected = True
+        self.port_open = True
         opened = self.clock()
         self.last_data = None
         await self._announce(sink, DeviceState.CONNECTED, f"opened {self.port} ({self.line.describe()})")
@@ -252,11 +255,15 @@ class SerialTransport:
                     return self.last_error
                 now = self.clock()
                 if chunk:
+                    frames_before = self.decoder.stats.frames_ok
                     items = self.decoder.feed(chunk, now)
-                    if items:
+                    # Any good frame proves the device is talking, even one with no valid value in it
+                    # (sensor off, all invalid markers): that is the sensor's state, not a lost link.
+                    if self.decoder.stats.frames_ok > frames_before:
                         self.last_data = now
                         if self._announced is not DeviceState.CONNECTED:
                             await self._announce(sink, DeviceState.CONNECTED, "data resumed")
+                    if items:
                         await self._submit(sink, items)
                 quiet_since = self.last_data if self.last_data is not None else opened
                 if now - quiet_since > self.silence_s and self._announced is not DeviceState.DISCONNECTED:
@@ -281,6 +288,7 @@ class SerialTransport:
 
     async def _announce(self, sink: IngestSink, state: DeviceState, detail: str) -> None:
         self.state = state
+        self.connected = state is DeviceState.CONNECTED
         if state is self._announced:
             return
         self._announced = state

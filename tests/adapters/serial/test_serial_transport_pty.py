@@ -172,3 +172,22 @@ async def test_garbage_and_a_bad_checksum_are_skipped_counted_and_the_next_frame
     health = transport.health()
     assert health["checksum_errors"] == 1
     assert isinstance(health["bytes_skipped"], int) and health["bytes_skipped"] >= len(bad)
+
+
+async def test_a_device_reporting_sensor_off_is_not_a_lost_link(tmp_path: Path) -> None:
+    """Lines with no value in them (probe off) still prove the device is talking."""
+    device = PtyDevice(tmp_path / "ttyOFF", make_emulator("masimo-ascii1"))
+    sink = RecordingSink()
+    transport = SerialTransport(str(device.link), "masimo-ascii1", "chair-1", options={"silence_s": 0.5}, backoff=FAST)
+    task = asyncio.create_task(transport.run(sink))
+    feeder = asyncio.create_task(run_device(device, lambda n: {}, period=0.1))  # dashes, EXC "sensor off"
+    try:
+        await sink.wait_for(lambda: any(getattr(i, "state", None) is DeviceState.SENSOR_OFF for i in sink.items))
+        await asyncio.sleep(1.2)  # more than twice the silence limit
+    finally:
+        feeder.cancel()
+        task.cancel()
+        await asyncio.gather(task, feeder, return_exceptions=True)
+        device.unplug()
+    assert sink.states() == [DeviceState.CONNECTED]
+    assert sink.readings() == []
