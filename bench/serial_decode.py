@@ -13,7 +13,7 @@ from adapters.serial.protocol import load_protocols, make_decoder
 from monitor.model import Vital
 from simulators.emit.serial_devices import make_emulator
 
-CASES = [
+CASES: list[tuple[str, str, dict[str, object]]] = [
     ("masimo-ascii1", "masimo-ascii1", {}),
     ("text-lines:nonin", "text-lines", {"preset": "nonin"}),
     ("text-lines:nellcor-n560", "text-lines", {"preset": "nellcor-n560"}),
