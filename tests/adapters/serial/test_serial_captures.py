@@ -200,3 +200,45 @@ def test_datex_as3_numerics_round_trip_through_emulator_and_decoder(shared_data:
         expected += [(Vital.HR, float(row[2])), (Vital.SPO2, float(row[6]))]
     assert got == expected
     assert decoder.stats.frames_ok == 13 and decoder.stats.checksum_errors == 0
+
+
+def _datex_stream() -> bytes:
+    """Records whose values force byte stuffing (126 = 0x7E, 125 = 0x7D) and a stuffed checksum."""
+    emulator = DatexEmulator()
+    decoder = make_decoder("datex-s5", "serial:datex", None)
+    emulator.receive(decoder.poll(0.0))
+    stream = b"\x00\x7d noise before the first flag"
+    for n, (hr, pr) in enumerate([(126, 125), (125, 126), (72, 70), (126, 126)]):
+        stream += emulator.emit({Vital.HR: float(hr), Vital.PR: float(pr), Vital.SPO2: 97.0}, 1000.0 + 5 * n)
+    assert stream.count(b"\x7d\x5e") >= 2 and stream.count(b"\x7d\x5d") >= 2
+    return stream
+
+
+@settings(max_examples=80, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=5000), max_size=120))
+def test_datex_chunking_across_escapes_does_not_change_the_result(cuts: list[int]) -> None:
+    data = _datex_stream()
+    whole, whole_stats = feed_chunks("datex-s5", data, [])
+    assert [(i.vital, i.value) for i in whole if isinstance(i, Reading) and i.vital is Vital.HR] == [
+        (Vital.HR, 126.0),
+        (Vital.HR, 125.0),
+        (Vital.HR, 72.0),
+        (Vital.HR, 126.0),
+    ]
+    chunked, chunked_stats = feed_chunks("datex-s5", data, cuts)
+    assert summary(chunked) == summary(whole)
+    assert chunked_stats == whole_stats
+
+
+def test_ivy_truncated_message_and_stray_markers_are_dropped_and_counted(shared_data: Path) -> None:
+    data = (shared_data / IVY).read_bytes()
+    first = data.index(b"\xffANSAR-B ")
+    second = data.index(b"\xffANSAR-B ", first + 1)
+    message = data[first:second]  # one whole message, 0xFF ... 0xFE
+    truncated = message[: len(message) - 60]  # cut inside its text lines: no 0xFE
+    stream = b"\xff\xfe\xffANSAR-X junk" + truncated + message
+    d = make_decoder("ivy-ansarb", "serial:ivy", None)
+    items = d.feed(stream, 1.0)
+    assert [i.value for i in items if isinstance(i, Reading) and i.vital is Vital.HR] == [80.0]
+    assert d.stats.frames_ok == 1
+    assert d.stats.bytes_skipped >= len(truncated)
