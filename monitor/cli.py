@@ -179,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--db")
     add.set_defaults(func=cmd_user_add)
 
+    from adapters.serial.cli import add_serial_arguments, serial_command
+
+    serial_parser = sub.add_parser("serial", help="serial devices: the protocols ivmon speaks, this machine's ports")
+    add_serial_arguments(serial_parser)
+    serial_parser.set_defaults(func=serial_command)
+
     from simulators.cli import add_simulate_arguments, simulate_command
 
     simulate = sub.add_parser("simulate", help="simulated patients as CSV or over a wire protocol")
