@@ -46,7 +46,12 @@ def _serve_app(
         build(service)
     app = ingest_app(service) if role == "ingest" else create_app(service)
     config = uvicorn.Config(
-        app, host=settings.http.host, port=settings.http.port, log_level="warning", lifespan="on", ws="websockets"
+        app,
+        host=settings.http.host,
+        port=settings.http.port,
+        log_level="warning",
+        lifespan="on",
+        ws="websockets-sansio",
     )
     server = uvicorn.Server(config)
 
@@ -193,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--config")
     add.add_argument("--db")
     add.set_defaults(func=cmd_user_add)
+
+    from adapters.serial.cli import add_serial_arguments, serial_command
+
+    serial_parser = sub.add_parser("serial", help="serial devices: the protocols ivmon speaks, this machine's ports")
+    add_serial_arguments(serial_parser)
+    serial_parser.set_defaults(func=serial_command)
 
     from simulators.cli import add_simulate_arguments, simulate_command
 
