@@ -165,7 +165,13 @@ class PgEventBus:
         return self._seq
 
     def publish(self, event: Event) -> int:
-        """Local-only events (this process's heartbeat, its own outage alarm): not logged, no new seq."""
+        """Local-only events (this process's outage alarm): not logged, no new seq.
+
+        Heartbeats are dropped: screens get the ingest's, through the log, so a
+        heartbeat proves the whole path from the devices is alive, not just this process.
+        """
+        if event.get("type") == "heartbeat":
+            return self._seq
         event["seq"] = self._seq
         self._notify(event)
         return self._seq
