@@ -37,36 +37,29 @@ class BodySizeLimit:
             if too_big:
                 await self._refuse(send, 413, f"request body too large: {int(declared)} bytes (limit {self.max_bytes})")
                 return
-        received = 0
-        started = False
-        over = False
+        if declared is None and _may_have_body(scope):
+            # Streamed (chunked) body: read it here, up to the limit, so the route never sees a partial one.
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                size += len(message.get("body", b""))
+                if size > self.max_bytes:
+                    await self._refuse(send, 413, f"request body too large: over {self.max_bytes} bytes (streamed)")
+                    return
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
-        async def counting_receive() -> Message:
-            nonlocal received, over
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    over = True
-                    raise _TooLarge
-            return message
+            async def replaying_receive() -> Message:
+                return replay.pop() if replay else await receive()
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send, 413, f"request body too large: over {self.max_bytes} bytes (chunked)")
-        except Exception:
-            if not over:
-                raise
-            if not started:
-                await self._refuse(send, 413, f"request body too large: over {self.max_bytes} bytes (chunked)")
+            await self.app(scope, replaying_receive, send)
+            return
+        await self.app(scope, receive, send)
 
     @staticmethod
     async def _refuse(send: Send, status: int, detail: str) -> None:
@@ -81,8 +74,9 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+def _may_have_body(scope: Scope) -> bool:
+    headers = dict(scope.get("headers") or [])
+    return scope.get("method") in ("POST", "PUT", "PATCH") or b"transfer-encoding" in headers
 
 
 def install(app: FastAPI, service: Any, hub: Any = None, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
