@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from dashboard.auth import StaffUser
@@ -17,6 +18,9 @@ from monitor.sessions import SessionError
 from monitor.store import repo
 
 router = APIRouter()
+
+#: Session ids are 32-bit integers in the database: a larger one is "not found" (422), never a 500.
+SessionId = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
 
 
 class NewSession(BaseModel):
@@ -72,7 +76,7 @@ async def list_sessions(
 
 
 @router.get("/api/sessions/{session_id}")
-async def get_session(session_id: int, request: Request, user: StaffUser) -> dict[str, Any]:
+async def get_session(session_id: SessionId, request: Request, user: StaffUser) -> dict[str, Any]:
     svc = service_of(request)
     session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(repo.get_session, svc.engine, session_id)
     if session is None:
@@ -83,7 +87,7 @@ async def get_session(session_id: int, request: Request, user: StaffUser) -> dic
 
 
 @router.post("/api/sessions/{session_id}/phase")
-async def change_phase(session_id: int, body: PhaseBody, request: Request, user: StaffUser) -> dict[str, Any]:
+async def change_phase(session_id: SessionId, body: PhaseBody, request: Request, user: StaffUser) -> dict[str, Any]:
     svc = service_of(request)
     if body.phase == Phase.DISCHARGED and not body.escort_confirmed:
         raise HTTPException(
@@ -97,7 +101,7 @@ async def change_phase(session_id: int, body: PhaseBody, request: Request, user:
 
 
 @router.post("/api/sessions/{session_id}/notes", status_code=201)
-async def add_note(session_id: int, body: NoteBody, request: Request, user: StaffUser) -> dict[str, Any]:
+async def add_note(session_id: SessionId, body: NoteBody, request: Request, user: StaffUser) -> dict[str, Any]:
     svc = service_of(request)
     session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(repo.get_session, svc.engine, session_id)
     if session is None:
