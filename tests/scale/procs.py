@@ -21,8 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse"
 
 
-def write_config(path: Path, db_url: str, *, adapters: list[str] | None = None, hl7_port: int | None = None,
-                 beds: int = 3, extra: str = "") -> Path:
+def write_config(
+    path: Path,
+    db_url: str,
+    *,
+    adapters: list[str] | None = None,
+    hl7_port: int | None = None,
+    beds: int = 3,
+    extra: str = "",
+) -> Path:
     lines = [f'db_url = "{db_url}"', f"adapters = {json.dumps(adapters or [])}", f'data_dir = "{path.parent}"', extra]
     lines += ["[beds]"] + [f'chair-{i} = "Chair {i}"' for i in range(1, beds + 1)]
     lines += ["[hl7]", f"enabled = {'true' if hl7_port else 'false'}", f"port = {hl7_port or 0}", 'host = "127.0.0.1"']
@@ -35,7 +42,12 @@ def write_config(path: Path, db_url: str, *, adapters: list[str] | None = None, 
 def add_user(db_url: str, name: str = "nurse1", role: str = "nurse") -> None:
     subprocess.run(
         [sys.executable, "-m", "monitor.cli", "user", "add", name, "--role", role, "--password-stdin", "--db", db_url],
-        cwd=ROOT, input=PASSWORD + "\n", capture_output=True, text=True, timeout=60, check=True,
+        cwd=ROOT,
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
 
 
@@ -54,9 +66,22 @@ class Server:
     def start(self) -> Server:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "serve", "--config", str(self.config), "--role", self.role,
-             "--port", str(self.port)],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [
+                sys.executable,
+                "-m",
+                "monitor.cli",
+                "serve",
+                "--config",
+                str(self.config),
+                "--role",
+                self.role,
+                "--port",
+                str(self.port),
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         out.close()
         return self

@@ -37,8 +37,19 @@ class SpO2Stage:
             alarm_id = f"spo2-{r.bed}"
             held = self.alarms.get(alarm_id)
             if r.value < 90 and (held is None or held.state is AlarmState.RESOLVED):
-                alarm = Alarm(alarm_id, "spo2-low", AlarmKind.PHYSIOLOGICAL, Priority.MEDIUM, "SpO2 low", r.ts,
-                              bed=r.bed, session_id=r.session_id, vital=Vital.SPO2, value=r.value, limit=90.0)
+                alarm = Alarm(
+                    alarm_id,
+                    "spo2-low",
+                    AlarmKind.PHYSIOLOGICAL,
+                    Priority.MEDIUM,
+                    "SpO2 low",
+                    r.ts,
+                    bed=r.bed,
+                    session_id=r.session_id,
+                    vital=Vital.SPO2,
+                    value=r.value,
+                    limit=90.0,
+                )
                 self.alarms[alarm_id] = alarm
                 out.append(AlarmChange(alarm, "started", r.ts))
             elif r.value >= 90 and held is not None and held.state is not AlarmState.RESOLVED:

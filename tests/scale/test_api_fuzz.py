@@ -26,8 +26,11 @@ EXAMPLES_PER_OPERATION = 25
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
     settings_ = load_settings(
-        db_url=f"sqlite:///{tmp_path / 'ivmon.db'}", data_dir=tmp_path, beds={"chair-1": "Chair 1"},
-        hl7={"enabled": False}, adapters=["sim://?beds=2&speed=20"],
+        db_url=f"sqlite:///{tmp_path / 'ivmon.db'}",
+        data_dir=tmp_path,
+        beds={"chair-1": "Chair 1"},
+        hl7={"enabled": False},
+        adapters=["sim://?beds=2&speed=20"],
     )
     service = build_service(settings_)
     ensure_demo_users(service)
@@ -51,7 +54,9 @@ def test_no_input_to_the_api_gives_a_server_error(running: Running) -> None:
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
             suppress_health_check=list(HealthCheck),
         )
         def run(case: schemathesis.Case) -> None:

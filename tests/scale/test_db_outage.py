@@ -30,7 +30,10 @@ BASE_TS = 1_764_000_000.0
 
 def message(i: int) -> bytes:
     return encode_pcd01(
-        {Vital.HR: 70.0 + i % 20, Vital.SPO2: 97.0}, BASE_TS + i, device=f"0012{i % 3:012d}", location=f"chair-{i % 3 + 1}",
+        {Vital.HR: 70.0 + i % 20, Vital.SPO2: 97.0},
+        BASE_TS + i,
+        device=f"0012{i % 3:012d}",
+        location=f"chair-{i % 3 + 1}",
         control_id=f"OUT{i:06d}",
     )
 
@@ -111,9 +114,13 @@ def run_outage(tmp_path: Path, lock_s: float) -> None:
         per_message = dict(
             conn.execute(select(schema.readings.c.ts, func.count()).group_by(schema.readings.c.ts)).all()
         )
-        outage_rows = conn.execute(
-            select(schema.alarm_events.c.transition).where(schema.alarm_events.c.alarm_id.like("storage-%"))
-        ).scalars().all()
+        outage_rows = (
+            conn.execute(
+                select(schema.alarm_events.c.transition).where(schema.alarm_events.c.alarm_id.like("storage-%"))
+            )
+            .scalars()
+            .all()
+        )
     engine.dispose()
     assert per_message == {BASE_TS + i: 2 for i in range(30)}, "every acknowledged message stored exactly once"
     assert sorted(outage_rows) == ["resolved", "started"], "the outage is in the alarm history"

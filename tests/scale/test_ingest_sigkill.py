@@ -32,8 +32,11 @@ def message(i: int) -> bytes:
     bed = i % 3
     spo2 = 80.0 if bed == 0 else 97.0  # chair-1 is critically low all along: a high alarm
     return encode_pcd01(
-        {Vital.HR: 70.0 + i % 20, Vital.SPO2: spo2}, BASE_TS + i, device=f"0013{bed:012d}",
-        location=f"chair-{bed + 1}", control_id=f"KILL{i:06d}",
+        {Vital.HR: 70.0 + i % 20, Vital.SPO2: spo2},
+        BASE_TS + i,
+        device=f"0013{bed:012d}",
+        location=f"chair-{bed + 1}",
+        control_id=f"KILL{i:06d}",
     )
 
 
@@ -111,9 +114,9 @@ def test_sigkill_mid_stream_loses_nothing_acknowledged(postgres_url: str, tmp_pa
     with engine.connect() as conn:
         rows = dict(
             conn.execute(
-                select(schema.readings.c.ts, func.count()).where(schema.readings.c.ts >= BASE_TS).group_by(
-                    schema.readings.c.ts
-                )
+                select(schema.readings.c.ts, func.count())
+                .where(schema.readings.c.ts >= BASE_TS)
+                .group_by(schema.readings.c.ts)
             ).all()
         )
     engine.dispose()

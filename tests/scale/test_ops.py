@@ -51,10 +51,14 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def test_metrics_count_readings_rejections_acks_and_alarms(running: Running) -> None:
     svc = running.service
-    running.call(lambda: svc.pipeline.submit([
-        Reading(Vital.SPO2, 86.0, "%", 1000.0, "dev-1", bed="chair-1"),
-        Reading(Vital.HR, 70.0, "furlongs", 1000.0, "dev-1", bed="chair-1"),
-    ]))
+    running.call(
+        lambda: svc.pipeline.submit(
+            [
+                Reading(Vital.SPO2, 86.0, "%", 1000.0, "dev-1", bed="chair-1"),
+                Reading(Vital.HR, 70.0, "furlongs", 1000.0, "dev-1", bed="chair-1"),
+            ]
+        )
+    )
 
     async def one_hl7() -> str:
         client = MllpClient("127.0.0.1", svc.settings.hl7.port, timeout=10)

@@ -34,7 +34,11 @@ async def _watch(base: str, cookies: httpx.Cookies, seconds: float, since: int |
 def test_web_process_killed_screens_resume_on_another_without_gaps(postgres_url: str, tmp_path: Path) -> None:
     config = write_config(tmp_path / "ivmon.toml", postgres_url, adapters=["sim://?beds=3&speed=20"])
     add_user(postgres_url)  # also brings the schema up to date, so the three can start together
-    ingest, web_a, web_b = Server(config, "ingest").start(), Server(config, "web").start(), Server(config, "web").start()
+    ingest, web_a, web_b = (
+        Server(config, "ingest").start(),
+        Server(config, "web").start(),
+        Server(config, "web").start(),
+    )
     servers = [ingest, web_a, web_b]
     try:
         assert ingest.wait_healthy()["role"] == "ingest"
@@ -50,8 +54,13 @@ def test_web_process_killed_screens_resume_on_another_without_gaps(postgres_url:
         web_a.kill()
         # While the screen is away: a session started through web B (the command path) and more readings.
         csrf = {"X-CSRF-Token": cookies["ivmon_csrf"]}
-        r = httpx.post(f"{web_b.base}/api/sessions", json={"bed": "chair-2", "patient_ref": "P-77"},
-                       cookies=cookies, headers=csrf, timeout=15)
+        r = httpx.post(
+            f"{web_b.base}/api/sessions",
+            json={"bed": "chair-2", "patient_ref": "P-77"},
+            cookies=cookies,
+            headers=csrf,
+            timeout=15,
+        )
         assert r.status_code == 201, r.text
         session_id = r.json()["id"]
 

@@ -109,7 +109,9 @@ async def test_sessions_started_and_changed_on_web_run_on_the_ingest(pair: tuple
     # The readings of the bed are bound on the ingest to the session the web process started.
     await ingest.pipeline.submit([spo2(96.0, bed="chair-2")])
     with ingest.engine.connect() as conn:
-        assert conn.scalar(select(schema.readings.c.session_id).where(schema.readings.c.bed_id == "chair-2")) == session.id
+        assert (
+            conn.scalar(select(schema.readings.c.session_id).where(schema.readings.c.bed_id == "chair-2")) == session.id
+        )
 
 
 async def test_resume_from_the_ring_and_from_the_log(pair: tuple[Service, Service, SpO2Stage]) -> None:
