@@ -84,7 +84,7 @@ def test_health_reports_role_database_bus_and_adapters(running: Running) -> None
     health = httpx.get(f"{running.base}/api/health", timeout=10).json()
     assert health["status"] == "ok" and health["role"] == "all"
     assert health["database"]["ok"] is True and health["bus"] == {"kind": "memory"}
-    [(name, hl7)] = health["adapters"].items()
+    [(_name, hl7)] = health["adapters"].items()
     assert hl7["listening"] is True
 
 
