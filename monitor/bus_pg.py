@@ -135,7 +135,7 @@ class PgEventBus:
         listener: PgListener,
         *,
         start_seq: int | None = None,
-        keep: int = 200_000,
+        keep: int = 50_000,  # ~1 min at 1,000 beds; older resumes read the log
         poll_s: float = 1.0,
         max_replay: int = 100_000,
         fetch_rows: int = 5000,

@@ -123,14 +123,15 @@ def ingest_handlers(service: Service) -> dict[str, Handler]:
 def make_ingest(service: Service, *, keep_s: float = LOG_KEEP_S) -> CommandExecutor:
     """Turn a built service into the site's ingest: log events for web processes, take their commands."""
     engine = service.engine
-    bus = LoggedBus(service.writer, start_seq=service.bus.last_seq)
+    # The ring serves resumes of this process's own screens: none on an ingest; beyond it, the log does.
+    keep = 1000 if service.role == "ingest" else 50_000
+    bus = LoggedBus(service.writer, start_seq=service.bus.last_seq, keep=keep)
     service.bus = bus
     service.pipeline.publisher = bus
     listener = PgListener(psycopg_dsn(engine))
     executor = CommandExecutor(engine, ingest_handlers(service))
     listener.on(COMMANDS_CHANNEL, executor.on_command)
     service.background += [listener.run, executor.run, lambda: prune_loop(engine, keep_s)]
-    service.role = "ingest" if service.role == "ingest" else service.role
     return executor
 
 
