@@ -10,7 +10,7 @@ Philips MDIL codes (``0002-4182``) are the same numbers written as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.model import CANONICAL_UNIT, Vital
 
@@ -164,6 +164,7 @@ class CodeMap:
     """Resolves OBX-3 to a vital and OBX-6 to a conversion; local codes come from the configuration."""
 
     local: dict[str, Vital]
+    _memo: dict[tuple[str, str, str], tuple[Vital | None, float, str]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, local_codes: Mapping[str, str] | None = None) -> CodeMap:
@@ -198,6 +199,12 @@ class CodeMap:
     @staticmethod
     def convert(vital: Vital, value: float, unit_code: str, unit_name: str, unit_system: str) -> float:
         """``value`` in ``vital``'s canonical unit, or :class:`CodeError` for a unit that does not fit."""
+        factor = CodeMap.factor(vital, unit_code, unit_name, unit_system)
+        return value * factor if factor != 1.0 else value
+
+    @staticmethod
+    def factor(vital: Vital, unit_code: str, unit_name: str, unit_system: str) -> float:
+        """The factor from the unit to ``vital``'s canonical unit, or :class:`CodeError`."""
         kinds = _KIND_FOR[vital]
         kind: str | None = None
         number = mdc_number(unit_code, unit_system)
@@ -216,11 +223,50 @@ class CodeMap:
                         break
         if kind is None:
             if not unit_code and not unit_name and vital in _UNIT_OPTIONAL:
-                return value
+                return 1.0
             shown = unit_name or unit_code or "none"
             raise CodeError(f"unknown unit {shown!r} for {vital.value} (expected {CANONICAL_UNIT[vital]})")
         factor = kinds.get(kind)
         if factor is None:
             shown = unit_name or unit_code
             raise CodeError(f"unit {shown!r} does not fit {vital.value} (expected {CANONICAL_UNIT[vital]})")
-        return value * factor if factor != 1.0 else value
+        return factor
+
+    def row(self, obx3: str, obx6: str, component: str) -> tuple[Vital | None, float, str]:
+        """(vital, unit factor, error) for the raw OBX-3 and OBX-6 of a numeric row, memoised.
+
+        A code error comes with no vital; a unit error with the vital (the row is
+        refused only if it holds a value).
+
+        A monitor repeats the same dozen code/unit pairs in every message, so
+        the hot path is one dict lookup per row. The memo is bounded: random
+        input (a fuzzer, a broken sender) cannot grow it without limit.
+        """
+        key = (obx3, obx6, component)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        c = obx3.split(component)
+        result: tuple[Vital | None, float, str]
+        try:
+            vital = self.vital(c[0].strip(), c[1].strip() if len(c) > 1 else "", c[2].strip() if len(c) > 2 else "")
+        except CodeError as exc:
+            result = (None, 0.0, str(exc))
+        else:
+            result = (vital, 1.0, "")
+            if vital is not None:
+                u = obx6.split(component)
+                try:
+                    result = (
+                        vital,
+                        self.factor(
+                            vital, u[0].strip(), u[1].strip() if len(u) > 1 else "", u[2].strip() if len(u) > 2 else ""
+                        ),
+                        "",
+                    )
+                except CodeError as exc:  # reported only if the row has a value
+                    result = (vital, 0.0, str(exc))
+        if len(self._memo) >= 4096:
+            self._memo.clear()
+        self._memo[key] = result
+        return result

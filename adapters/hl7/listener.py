@@ -248,7 +248,7 @@ class MllpListener:
         }
         try:
             check_supported(header)
-            result = interpret(msg, self.codes, self.binder, default_tz=self.tz)
+            result = interpret(msg, self.codes, self.binder, default_tz=self.tz, header=header)
         except Refused as exc:
             return self._refuse(exc.ack, exc.code, exc.reason, payload, host, header.control_id, reply)
         except Exception:

@@ -162,17 +162,17 @@ def interpret(
     *,
     default_tz: tzinfo = UTC,
     fallback_ts: float | None = None,
+    header: Header | None = None,
 ) -> Interpreted:
     """The items a message carries. ``fallback_ts`` serves fragments without MSH/OBR times (tests)."""
     enc = msg.encoding
     cs = enc.component
     ts_of = _Ts(default_tz)
-    header: Header | None = None
     msh_device = ""
     sender_ids: list[str] = []
     msg_ts_text = ""
     if msg.segments and msg.segments[0][0] == "MSH":
-        header = read_header(msg)
+        header = header or read_header(msg)
         msh_device = sender_device(header, cs)
         sender_ids = [msh_device, *_ids(header.sending_app, cs)]
         msg_ts_text = header.sent
@@ -253,18 +253,12 @@ def interpret(
                         continue
                 out.skipped += 1  # waveform arrays, coded and text rows
                 continue
-            code_parts = (seg[3] if n > 3 else "").split(cs)
-            try:
-                vital = codes.vital(
-                    code_parts[0].strip(),
-                    code_parts[1].strip() if len(code_parts) > 1 else "",
-                    code_parts[2].strip() if len(code_parts) > 2 else "",
-                )
-            except CodeError as exc:
-                out.errors.append(f"OBX {_where(seg)}: {exc}")
-                continue
+            vital, factor, problem = codes.row(seg[3] if n > 3 else "", seg[6] if n > 6 else "", cs)
             if vital is None:
-                out.skipped += 1
+                if problem:
+                    out.errors.append(f"OBX {_where(seg)}: {problem}")
+                else:
+                    out.skipped += 1  # a quantity ivmon does not track
                 continue
             text = seg[5].strip() if n > 5 else ""
             if vtype == "SN":  # structured numeric: comparator^number
@@ -276,26 +270,18 @@ def interpret(
             try:
                 value = float(text)
             except ValueError:
-                out.errors.append(f"OBX {_where(seg)}: {vital.value} value is not a number")
-                continue
+                value = math.nan
             if not math.isfinite(value):
                 out.errors.append(f"OBX {_where(seg)}: {vital.value} value is not a number")
                 continue
             if value in SENTINELS:
                 out.skipped += 1  # "no value" markers (-100, 32767): never a reading
                 continue
-            unit = (seg[6] if n > 6 else "").split(cs)
-            try:
-                value = codes.convert(
-                    vital,
-                    value,
-                    unit[0].strip(),
-                    unit[1].strip() if len(unit) > 1 else "",
-                    unit[2].strip() if len(unit) > 2 else "",
-                )
-            except CodeError as exc:
-                out.errors.append(f"OBX {_where(seg)}: {exc}")
+            if problem:
+                out.errors.append(f"OBX {_where(seg)}: {problem}")
                 continue
+            if factor != 1.0:
+                value *= factor
             ts = row_time(seg)
             if ts is None:
                 continue
