@@ -248,7 +248,14 @@ class MllpListener:
         }
         try:
             check_supported(header)
-            result = interpret(msg, self.codes, self.binder, default_tz=self.tz, header=header)
+            result = interpret(
+                msg,
+                self.codes,
+                self.binder,
+                default_tz=self.tz,
+                header=header,
+                latest_ts=time.time() + self.settings.max_clock_ahead_s,
+            )
         except Refused as exc:
             return self._refuse(exc.ack, exc.code, exc.reason, payload, host, header.control_id, reply)
         except Exception:

@@ -163,8 +163,14 @@ def interpret(
     default_tz: tzinfo = UTC,
     fallback_ts: float | None = None,
     header: Header | None = None,
+    latest_ts: float | None = None,
 ) -> Interpreted:
-    """The items a message carries. ``fallback_ts`` serves fragments without MSH/OBR times (tests)."""
+    """The items a message carries.
+
+    ``fallback_ts`` serves fragments without MSH/OBR times (tests); rows stamped
+    after ``latest_ts`` (now + allowed clock skew) are refused: a device clock
+    running ahead must not make its values look current.
+    """
     enc = msg.encoding
     cs = enc.component
     ts_of = _Ts(default_tz)
@@ -200,10 +206,14 @@ def interpret(
             out.errors.append(f"OBX {_where(seg)}: no time in OBX-14, OBR-7 or MSH-7")
             return None
         try:
-            return ts_of(text)
+            ts = ts_of(text)
         except TimestampError as exc:
             out.errors.append(f"OBX {_where(seg)}: {exc}")
             return None
+        if latest_ts is not None and ts > latest_ts:
+            out.errors.append(f"OBX {_where(seg)}: time {text} is in the future (device clock ahead?)")
+            return None
+        return ts
 
     def row_device(seg: list[str], path: str) -> str:
         own = seg[18] if len(seg) > 18 else ""
