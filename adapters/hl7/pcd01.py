@@ -263,7 +263,7 @@ def interpret(
                         continue
                 out.skipped += 1  # waveform arrays, coded and text rows
                 continue
-            vital, factor, problem = codes.row(seg[3] if n > 3 else "", seg[6] if n > 6 else "", cs)
+            vital, convert, problem = codes.row(seg[3] if n > 3 else "", seg[6] if n > 6 else "", cs)
             if vital is None:
                 if problem:
                     out.errors.append(f"OBX {_where(seg)}: {problem}")
@@ -290,8 +290,7 @@ def interpret(
             if problem:
                 out.errors.append(f"OBX {_where(seg)}: {problem}")
                 continue
-            if factor != 1.0:
-                value *= factor
+            value = convert(value)
             ts = row_time(seg)
             if ts is None:
                 continue
