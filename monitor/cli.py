@@ -78,6 +78,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         settings.db_url = f"sqlite:///{(settings.data_dir / 'demo.db').resolve()}"
     settings.http.port = args.port
     settings.hl7.port = args.hl7_port
+    if "hl7" not in settings.model_fields_set or "host" not in settings.hl7.model_fields_set:
+        settings.hl7.host = "127.0.0.1"  # the demo listens on this machine only, unless configured
     settings.beds = {**beds, **settings.beds}
 
     def build(service: object) -> None:
@@ -201,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         result: int = args.func(args)
     except KeyboardInterrupt:
         return 130
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
+        # Configuration mistakes (unknown protocol, bad rule file, invalid setting): a clear line, no traceback.
         print(f"ivmon: {exc}", file=sys.stderr)
         return 2
     return result
