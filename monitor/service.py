@@ -183,4 +183,8 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
         from adapters.base import create
 
         service.adapters.append(create(spec, {}))
+    for port in settings.serial:
+        from adapters.serial.transport import SerialTransport
+
+        service.adapters.append(SerialTransport.from_config(port))
     return service
