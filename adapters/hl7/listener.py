@@ -273,8 +273,9 @@ class MllpListener:
             self._fail(host, "; ".join(result.errors)[:500], payload, header.control_id)
         items = result.items
         if items:
+            now = time.time()  # connection events are the server's observations, on its clock
             new = [
-                DeviceStatus(i.source, DeviceState.CONNECTED, i.ts, bed=i.bed) for i in self._first_seen(items, sources)
+                DeviceStatus(i.source, DeviceState.CONNECTED, now, bed=i.bed) for i in self._first_seen(items, sources)
             ]
             try:
                 stored = await self._sink_submit([*new, *items], header.dedupe_key)
