@@ -55,7 +55,10 @@ def test_csv_file_format(tmp_path: Path) -> None:
         for _, row in trace.frame.iterrows():
             assert next(rows) == expected_line(trace.patient, row)
     # Spot checks of the empty-cell conventions, independent of the helper above.
-    assert lines[1] == "0,0,baseline," + ",".join(str(int(traces[0].frame.loc[0, c])) for c in ("hr", "pr", "spo2")) + ",,,"
+    assert (
+        lines[1]
+        == "0,0,baseline," + ",".join(str(int(traces[0].frame.loc[0, c])) for c in ("hr", "pr", "spo2")) + ",,,"
+    )
     t0 = traces[0]
     assert f"0,{t0.duration_s},discharged,,,,,," in lines
     off = int(t0.frame.loc[t0.frame["sensor_off"], "ts"].iloc[0])
