@@ -9,20 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from adapters.base import SubmitResult
+import orjson
+
+from monitor.live import LiveState
 from monitor.model import (
+    Alarm,
     AlarmChange,
     DeviceAlarm,
     DeviceStatus,
     IngestItem,
+    Phase,
     PhaseChange,
+    Quality,
     Reading,
     Session,
+    SubmitResult,
+    Vital,
 )
+from monitor.sessions import SessionManager
+from monitor.store.writer import BatchWriter
+from monitor.validate import ReadingRejected, check_nibp_pair, normalise
 
 log = logging.getLogger(__name__)
 
@@ -47,3 +58,230 @@ class Publisher(Protocol):
     def publish(self, event: dict[str, Any]) -> int:
         """Send one event to every screen; returns its ``seq``."""
         ...
+
+
+class Pipeline:
+    """Implements :class:`adapters.base.IngestSink`: the one way in for every reading."""
+
+    def __init__(
+        self,
+        *,
+        writer: BatchWriter,
+        sessions: SessionManager,
+        judge: AlarmStage,
+        publisher: Publisher,
+        live: LiveState,
+        known_keys: set[str] | None = None,
+    ) -> None:
+        self.writer = writer
+        self.sessions = sessions
+        self.judge = judge
+        self.publisher = publisher
+        self.live = live
+        self._known_keys = known_keys if known_keys is not None else set()
+        self._pending_keys: dict[str, asyncio.Future[None]] = {}
+        self.counts: Counter[str] = Counter()  # accepted, stored, rejected:<reason>, duplicate
+        sessions.add_listener(self.session_changed)
+
+    # -- IngestSink ----------------------------------------------------------------------
+    async def submit(self, items: Sequence[IngestItem], *, dedupe_key: str | None = None) -> SubmitResult:
+        if dedupe_key is not None:
+            if dedupe_key in self._known_keys:
+                self.counts["duplicate"] += 1
+                return SubmitResult(0, 0, duplicate=True)
+            pending = self._pending_keys.get(dedupe_key)
+            if pending is not None:  # the same message is being stored right now: answer when it is
+                self.counts["duplicate"] += 1
+                await asyncio.shield(pending)
+                return SubmitResult(0, 0, duplicate=True)
+
+        readings: list[Reading] = []
+        errors: list[str] = []
+        changes: list[AlarmChange] = []
+        for item in items:
+            if isinstance(item, Reading):
+                try:
+                    normalise(item)
+                except ReadingRejected as exc:
+                    self.counts[f"rejected:{exc.reason}"] += 1
+                    errors.append(str(exc))
+                    continue
+                self.sessions.bind(item)
+                readings.append(item)
+            elif isinstance(item, DeviceStatus):
+                self._status(item, changes)
+            elif isinstance(item, DeviceAlarm):
+                self._device_alarm(item, changes)
+        _check_nibp_pairs(readings)
+
+        if readings:
+            self.writer.add_readings(readings)
+            self.counts["stored"] += len(readings)
+        if dedupe_key is not None:
+            self.writer.add_key(dedupe_key, time.time())
+        durable = self.writer.durable()
+        if dedupe_key is not None:
+            self._pending_keys[dedupe_key] = durable
+
+        if readings:
+            changes.extend(self.judge.judge(readings))
+            self._publish_readings(readings)
+        self._alarm_changes(changes)
+
+        try:
+            await asyncio.shield(durable)
+        finally:
+            if dedupe_key is not None:
+                self._pending_keys.pop(dedupe_key, None)
+                if durable.done() and not durable.cancelled() and durable.exception() is None:
+                    self._known_keys.add(dedupe_key)
+        if errors:
+            log.warning("refused %d reading(s): %s", len(errors), "; ".join(sorted(set(errors))))
+        return SubmitResult(len(readings), len(errors), errors=tuple(errors))
+
+    # -- the stages ----------------------------------------------------------------------
+    def _status(self, status: DeviceStatus, changes: list[AlarmChange]) -> None:
+        if status.bed is None:
+            status.bed = self.sessions.bindings.get(status.source)
+        session = self.sessions.session_for_bed(status.bed)
+        self.writer.add_status(status, session.id if session else None)
+        self.live.last_seen[status.source] = status.ts
+        changes.extend(self.judge.on_status(status))
+        self.publish(
+            {
+                "type": "device",
+                "bed": status.bed,
+                "source": status.source,
+                "state": status.state.value,
+                "vital": status.vital.value if status.vital else None,
+                "ts": status.ts,
+                "detail": status.detail,
+            },
+            persist=False,
+        )
+
+    def _device_alarm(self, alarm: DeviceAlarm, changes: list[AlarmChange]) -> None:
+        if alarm.bed is None:
+            alarm.bed = self.sessions.bindings.get(alarm.source)
+        session = self.sessions.session_for_bed(alarm.bed)
+        alarm.session_id = session.id if session else None
+        changes.extend(self.judge.on_device_alarm(alarm))
+
+    def _publish_readings(self, readings: list[Reading]) -> None:
+        """One screen message per bed (or unassigned source) and instant, with all its vitals."""
+        live = self.live
+        groups: dict[tuple[str | None, str, float], tuple[dict[str, float], dict[str, str], int | None]] = {}
+        for r in readings:
+            live.update(r)
+            key = (r.bed, r.source if r.bed is None else "", r.ts)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = ({}, {}, r.session_id)
+            group[0][r.vital.value] = r.value
+            if r.quality is not Quality.VALID:
+                group[1][r.vital.value] = r.quality.value
+        for (bed, source, ts), (vitals, quality, session_id) in groups.items():
+            event: dict[str, Any] = {
+                "type": "reading",
+                "bed": bed,
+                "session": session_id,
+                "ts": ts,
+                "vitals": vitals,
+                "quality": quality,
+            }
+            if bed is None:
+                event["source"] = source
+            self.publisher.publish(event)
+
+    def _alarm_changes(self, changes: list[AlarmChange]) -> None:
+        if not changes:
+            return
+        self.writer.add_alarm_changes(changes)
+        for ch in changes:
+            self.live.update_alarm(ch.alarm)
+            self.counts[f"alarm:{ch.transition}"] += 1
+            self.publish({"type": "alarm", "transition": ch.transition, "alarm": alarm_json(ch.alarm)})
+
+    def publish(self, event: dict[str, Any], *, persist: bool = True) -> int:
+        """Publish a non-reading event; alarms and sessions also go to the replay log."""
+        seq = self.publisher.publish(event)
+        if persist:
+            self.writer.add_event(seq, time.time(), event["type"], orjson.dumps(event).decode())
+        return seq
+
+    # -- time and sessions ---------------------------------------------------------------
+    def tick(self, now: float | None = None) -> None:
+        """Let the alarm stage act on time passing (signal lost, escalation, audio pause ending)."""
+        self._alarm_changes(self.judge.tick(time.time() if now is None else now))
+
+    async def session_changed(self, session: Session, change: PhaseChange) -> None:
+        changes = self.judge.on_phase(session, change)
+        self.publish(
+            {
+                "type": "session",
+                "session": session_json(session),
+                "phase": change.phase.value,
+                "ts": change.ts,
+                "user": change.user,
+            }
+        )
+        self._alarm_changes(changes)
+        await self.writer.durable()
+
+    async def user_alarm_changes(self, changes: list[AlarmChange]) -> None:
+        """Acknowledge/silence from a user: stored and on every screen before the request returns."""
+        self._alarm_changes(changes)
+        await self.writer.durable()
+
+
+def _check_nibp_pairs(readings: list[Reading]) -> None:
+    sbp: dict[tuple[str, float], Reading] = {}
+    dbp: dict[tuple[str, float], Reading] = {}
+    for r in readings:
+        if r.vital is Vital.SBP:
+            sbp[(r.source, r.ts)] = r
+        elif r.vital is Vital.DBP:
+            dbp[(r.source, r.ts)] = r
+    for key, d in dbp.items():
+        s = sbp.get(key)
+        if s is not None:
+            check_nibp_pair(s, d)
+
+
+def alarm_json(alarm: Alarm) -> dict[str, Any]:
+    return {
+        "id": alarm.id,
+        "rule": alarm.rule_id,
+        "bed": alarm.bed,
+        "session": alarm.session_id,
+        "kind": alarm.kind.value,
+        "vital": alarm.vital.value if alarm.vital else None,
+        "priority": alarm.priority.value,
+        "state": alarm.state.value,
+        "message": alarm.message,
+        "started": alarm.started,
+        "ended": alarm.ended,
+        "value": alarm.value,
+        "worst": alarm.worst,
+        "limit": alarm.limit,
+        "acknowledged_by": alarm.acknowledged_by,
+        "acknowledged_at": alarm.acknowledged_at,
+        "silenced_until": alarm.silenced_until,
+        "escalated": alarm.escalated,
+    }
+
+
+def session_json(session: Session) -> dict[str, Any]:
+    infusion = session.phase_started(Phase.INFUSION)
+    return {
+        "id": session.id,
+        "bed": session.bed,
+        "patient_ref": session.patient_ref,
+        "phase": session.phase.value,
+        "started": session.started,
+        "infusion_started": infusion,
+        "weight_kg": session.weight_kg,
+        "dose_mg": session.dose_mg,
+        "rate_mg_per_h": session.rate_mg_per_h,
+        "phases": [{"phase": c.phase.value, "ts": c.ts, "user": c.user} for c in session.phases],
+    }

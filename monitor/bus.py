@@ -1,0 +1,73 @@
+"""The event bus seam: everything published to screens gets a ``seq`` here.
+
+:class:`InMemoryBus` serves one process (SQLite deployments, the demo): a
+ring of recent events lets a reconnecting screen catch up with ``?since=SEQ``;
+anything older gets a fresh snapshot instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+Subscriber = Callable[[Event], None]
+
+
+class EventBus(Protocol):
+    @property
+    def last_seq(self) -> int: ...
+
+    def publish(self, event: Event) -> int: ...
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber`` with every event from now on; returns the unsubscribe function."""
+        ...
+
+    def since(self, seq: int) -> list[Event] | None:
+        """Events after ``seq``, or None when they are no longer kept (the caller sends a snapshot)."""
+        ...
+
+
+class InMemoryBus:
+    def __init__(self, *, start_seq: int = 0, keep: int = 200_000) -> None:
+        self._seq = start_seq
+        self._ring: deque[Event] = deque(maxlen=keep)
+        self._subscribers: list[Subscriber] = []
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def publish(self, event: Event) -> int:
+        self._seq += 1
+        event["seq"] = self._seq
+        self._ring.append(event)
+        for sub in self._subscribers:
+            try:
+                sub(event)
+            except Exception:  # one broken screen must not stop the others
+                log.exception("event subscriber failed")
+        return self._seq
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def since(self, seq: int) -> list[Event] | None:
+        if seq >= self._seq:
+            return [] if seq == self._seq else None  # a seq from the future: another process generation
+        if not self._ring or self._ring[0]["seq"] > seq + 1:
+            return None
+        # The ring is ordered by seq with no gaps: index arithmetic, no scan.
+        start = seq + 1 - self._ring[0]["seq"]
+        return [self._ring[i] for i in range(start, len(self._ring))]

@@ -1,0 +1,131 @@
+"""Session lifecycle (start, phase changes, end) and binding readings to beds and sessions.
+
+Every change is written to the audit log here, whoever asks for it (a nurse through
+the API, the demo's simulated nurse), so no path can skip it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import Engine
+
+from monitor.model import OPEN_PHASES, PHASE_TRANSITIONS, Phase, PhaseChange, Reading, Session
+from monitor.store import repo
+
+SessionListener = Callable[[Session, PhaseChange], Awaitable[None]]
+
+
+class SessionError(ValueError):
+    """A session request that cannot be done (bed busy, illegal transition, unknown session)."""
+
+
+class SessionManager:
+    def __init__(self, engine: Engine, bindings: dict[str, str] | None = None) -> None:
+        self.engine = engine
+        #: device id -> bed: how a reading with no bed of its own finds its chair.
+        self.bindings: dict[str, str] = dict(bindings or {})
+        self.open_by_bed: dict[str, Session] = {}
+        self.by_id: dict[int, Session] = {}
+        self._listeners: list[SessionListener] = []
+        self._lock = asyncio.Lock()
+
+    def add_listener(self, listener: SessionListener) -> None:
+        self._listeners.append(listener)
+
+    def load(self) -> None:
+        """Reopen the sessions that were open when the service stopped."""
+        for s in repo.open_sessions(self.engine):
+            self.open_by_bed[s.bed] = s
+            self.by_id[s.id] = s
+
+    # -- the hot path ------------------------------------------------------------------
+    def bind(self, reading: Reading) -> None:
+        """Set the reading's bed (from its device binding) and its open session, in place."""
+        bed = reading.bed
+        if bed is None:
+            bed = reading.bed = self.bindings.get(reading.source)
+        if bed is not None:
+            session = self.open_by_bed.get(bed)
+            # A reading stamped before the session began is not the session's (a monitor's backlog).
+            if session is not None and reading.ts >= session.started:
+                reading.session_id = session.id
+
+    def session_for_bed(self, bed: str | None) -> Session | None:
+        return self.open_by_bed.get(bed) if bed is not None else None
+
+    # -- changes -------------------------------------------------------------------------
+    async def start(
+        self,
+        bed: str,
+        patient_ref: str,
+        user: str,
+        *,
+        weight_kg: float | None = None,
+        dose_mg: float | None = None,
+        rate_mg_per_h: float | None = None,
+        ts: float | None = None,
+    ) -> Session:
+        ts = time.time() if ts is None else ts
+        if not patient_ref.strip():
+            raise SessionError("a patient reference is required")
+        async with self._lock:
+            if bed in self.open_by_bed:
+                raise SessionError(f"bed {bed} already has an open session ({self.open_by_bed[bed].id})")
+            change = PhaseChange(Phase.BASELINE, ts, user)
+            session = Session(
+                id=0,
+                bed=bed,
+                patient_ref=patient_ref.strip(),
+                phase=Phase.BASELINE,
+                started=ts,
+                weight_kg=weight_kg,
+                dose_mg=dose_mg,
+                rate_mg_per_h=rate_mg_per_h,
+                phases=[change],
+            )
+            session.id = await asyncio.to_thread(repo.insert_session, self.engine, session, user)
+            await asyncio.to_thread(
+                repo.write_audit, self.engine, user, "session_start", f"session:{session.id}", {"bed": bed}
+            )
+            self.open_by_bed[bed] = session
+            self.by_id[session.id] = session
+        await self._notify(session, change)
+        return session
+
+    async def change_phase(
+        self, session_id: int, phase: Phase, user: str, *, ts: float | None = None, reason: str | None = None
+    ) -> Session:
+        ts = time.time() if ts is None else ts
+        async with self._lock:
+            session = self.by_id.get(session_id)
+            if session is None or not session.is_open:
+                raise SessionError(f"session {session_id} is not open")
+            if phase not in PHASE_TRANSITIONS[session.phase]:
+                allowed = ", ".join(sorted(p.value for p in PHASE_TRANSITIONS[session.phase])) or "none"
+                raise SessionError(f"cannot go from {session.phase.value} to {phase.value} (allowed: {allowed})")
+            if phase == Phase.ABORTED and not (reason and reason.strip()):
+                raise SessionError("aborting a session needs a reason")
+            change = PhaseChange(phase, max(ts, session.phases[-1].ts), user)
+            await asyncio.to_thread(repo.record_phase, self.engine, session.id, change, reason)
+            await asyncio.to_thread(
+                repo.write_audit,
+                self.engine,
+                user,
+                "session_phase",
+                f"session:{session.id}",
+                {"phase": phase.value, "reason": reason},
+            )
+            session.phase = phase
+            session.phases.append(change)
+            if phase not in OPEN_PHASES:
+                self.open_by_bed.pop(session.bed, None)
+                self.by_id.pop(session.id, None)
+        await self._notify(session, change)
+        return session
+
+    async def _notify(self, session: Session, change: PhaseChange) -> None:
+        for listener in self._listeners:
+            await listener(session, change)

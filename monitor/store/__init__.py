@@ -1,0 +1,1 @@
+"""Storage: tables, the batched writer, repositories and migrations (SQLAlchemy 2)."""

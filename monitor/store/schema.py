@@ -1,0 +1,208 @@
+"""The tables. Times are POSIX seconds (UTC) in double-precision columns.
+
+Why floats and not timestamp columns: the same fast, exact arithmetic on
+SQLite and PostgreSQL, no time-zone conversion on the write path, and
+vectorised reads straight into numpy; the API and exports render ISO 8601.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL needs 64 bits for readings.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+beds = Table(
+    "beds",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("label", String(128), nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("bed_id", String(64), nullable=False, index=True),
+    Column("patient_ref", String(64), nullable=False, index=True),
+    Column("phase", String(16), nullable=False),
+    Column("started", Float, nullable=False, index=True),
+    Column("ended", Float),
+    Column("weight_kg", Float),
+    Column("dose_mg", Float),
+    Column("rate_mg_per_h", Float),
+    Column("created_by", String(64), nullable=False),
+    Column("end_reason", Text),
+)
+
+phase_changes = Table(
+    "phase_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Integer, ForeignKey("sessions.id"), nullable=False, index=True),
+    Column("phase", String(16), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("user", String(64), nullable=False),
+)
+
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Integer, ForeignKey("sessions.id"), nullable=False, index=True),
+    Column("ts", Float, nullable=False),
+    Column("user", String(64), nullable=False),
+    Column("kind", String(16), nullable=False, default="note"),  # note | event | adverse
+    Column("text", Text, nullable=False),
+)
+
+readings = Table(
+    "readings",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("vital", String(8), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("unit", String(8), nullable=False),
+    Column("quality", String(12), nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("bed_id", String(64)),
+    Column("session_id", Integer),
+    Index("ix_readings_session_ts", "session_id", "ts"),
+    Index("ix_readings_bed_ts", "bed_id", "ts"),
+    Index("ix_readings_source_ts", "source", "ts"),
+)
+
+device_events = Table(
+    "device_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False, index=True),
+    Column("source", String(128), nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("bed_id", String(64)),
+    Column("session_id", Integer),
+    Column("vital", String(8)),
+    Column("detail", Text, nullable=False, default=""),
+)
+
+alarms = Table(
+    "alarms",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("rule_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("priority", String(8), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("bed_id", String(64), index=True),
+    Column("session_id", Integer, index=True),
+    Column("vital", String(8)),
+    Column("state", String(16), nullable=False, index=True),
+    Column("started", Float, nullable=False, index=True),
+    Column("ended", Float),
+    Column("value", Float),
+    Column("worst", Float),
+    Column("limit_value", Float),
+    Column("acknowledged_by", String(64)),
+    Column("acknowledged_at", Float),
+    Column("silenced_until", Float),
+    Column("escalated", Boolean, nullable=False, default=False),
+)
+
+alarm_events = Table(
+    "alarm_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("alarm_id", String(40), nullable=False, index=True),
+    Column("ts", Float, nullable=False),
+    Column("transition", String(24), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("user", String(64)),
+    Column("value", Float),
+)
+
+#: Keys of ingested messages (HL7 sender + MSH-10): a retransmission is stored once.
+ingest_keys = Table(
+    "ingest_keys",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("ts", Float, nullable=False, index=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False),
+    Column("password_hash", String(255)),
+    Column("role", String(16), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    UniqueConstraint("username"),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("username", String(64), nullable=False, index=True),
+    Column("role", String(16), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("expires", Float, nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False, index=True),
+    Column("user", String(64)),
+    Column("action", String(48), nullable=False),
+    Column("target", String(128)),
+    Column("detail", Text, nullable=False, default="{}"),
+)
+
+#: Per-session rule overrides (TOML text), each change also audited.
+rule_overrides = Table(
+    "rule_overrides",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Integer, index=True),
+    Column("rules", Text, nullable=False),
+    Column("user", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+)
+
+#: Published non-reading events (alarms, sessions) by seq: the replay log for resuming screens.
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigId, primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("payload", Text, nullable=False),
+)

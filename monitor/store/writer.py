@@ -1,0 +1,230 @@
+"""The batched writer: many submissions, one transaction.
+
+Adapters await the future of their submission; it resolves only after the
+transaction holding it committed. That is what an HL7 ``AA`` waits for. A
+failed commit is retried with backoff while the futures keep waiting (so
+nothing is acknowledged that is not stored); the writer reports itself
+unhealthy meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from monitor.model import Alarm, AlarmChange, DeviceStatus, Reading
+from monitor.store import schema
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Batch:
+    readings: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    alarms: dict[str, Alarm] = field(default_factory=dict)
+    alarm_events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    keys: list[dict[str, Any]] = field(default_factory=list)
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.readings) + len(self.statuses) + len(self.alarm_events) + len(self.events) + len(self.keys)
+
+
+def alarm_row(alarm: Alarm) -> dict[str, Any]:
+    return {
+        "id": alarm.id,
+        "rule_id": alarm.rule_id,
+        "kind": alarm.kind.value,
+        "priority": alarm.priority.value,
+        "message": alarm.message,
+        "bed_id": alarm.bed,
+        "session_id": alarm.session_id,
+        "vital": alarm.vital.value if alarm.vital else None,
+        "state": alarm.state.value,
+        "started": alarm.started,
+        "ended": alarm.ended,
+        "value": alarm.value,
+        "worst": alarm.worst,
+        "limit_value": alarm.limit,
+        "acknowledged_by": alarm.acknowledged_by,
+        "acknowledged_at": alarm.acknowledged_at,
+        "silenced_until": alarm.silenced_until,
+        "escalated": alarm.escalated,
+    }
+
+
+class BatchWriter:
+    def __init__(self, engine: Engine, *, max_rows: int = 5000, max_delay_s: float = 0.02) -> None:
+        self.engine = engine
+        self.max_rows = max_rows
+        self.max_delay_s = max_delay_s
+        self._batch = _Batch()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.healthy = True
+        self.last_error: str | None = None
+        self.rows_written = 0
+        self.commits = 0
+        self.last_commit_s = 0.0
+        dialect = engine.dialect.name
+        self._upsert_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    # -- submission (event-loop thread, cheap) ------------------------------------------
+    def add_readings(self, readings: Sequence[Reading]) -> None:
+        rows = self._batch.readings
+        for r in readings:
+            rows.append(
+                {
+                    "ts": r.ts,
+                    "vital": r.vital.value,
+                    "value": r.value,
+                    "unit": r.unit,
+                    "quality": r.quality.value,
+                    "source": r.source,
+                    "bed_id": r.bed,
+                    "session_id": r.session_id,
+                }
+            )
+        self._poke()
+
+    def add_status(self, status: DeviceStatus, session_id: int | None) -> None:
+        self._batch.statuses.append(
+            {
+                "ts": status.ts,
+                "source": status.source,
+                "state": status.state.value,
+                "bed_id": status.bed,
+                "session_id": session_id,
+                "vital": status.vital.value if status.vital else None,
+                "detail": status.detail,
+            }
+        )
+        self._poke()
+
+    def add_alarm_changes(self, changes: Sequence[AlarmChange]) -> None:
+        for ch in changes:
+            self._batch.alarms[ch.alarm.id] = ch.alarm
+            self._batch.alarm_events.append(
+                {
+                    "alarm_id": ch.alarm.id,
+                    "ts": ch.ts,
+                    "transition": ch.transition,
+                    "state": ch.alarm.state.value,
+                    "user": ch.user,
+                    "value": ch.alarm.value,
+                }
+            )
+        self._poke()
+
+    def add_event(self, seq: int, ts: float, type_: str, payload: str) -> None:
+        self._batch.events.append({"seq": seq, "ts": ts, "type": type_, "payload": payload})
+        self._poke()
+
+    def add_key(self, key: str, ts: float) -> None:
+        self._batch.keys.append({"key": key, "ts": ts})
+
+    def durable(self) -> asyncio.Future[None]:
+        """A future resolving when everything added so far is committed."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._batch.waiters.append(fut)
+        self._poke()
+        return fut
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._batch)
+
+    def _poke(self) -> None:
+        if len(self._batch) >= self.max_rows or self._batch.waiters:
+            self._wake.set()
+
+    # -- the loop ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="batch-writer")
+
+    async def close(self) -> None:
+        """Write what is pending, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task:
+            await self._task
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            if not self._closing:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.max_delay_s)
+                except TimeoutError:
+                    pass
+                else:
+                    # Let the submissions of the same instant join this transaction.
+                    await asyncio.sleep(self.max_delay_s / 4)
+            self._wake.clear()
+            batch, self._batch = self._batch, _Batch()
+            if len(batch) == 0 and not batch.alarms:
+                for w in batch.waiters:
+                    if not w.done():
+                        w.set_result(None)
+                if self._closing:
+                    return
+                continue
+            while True:
+                try:
+                    started = time.perf_counter()
+                    await asyncio.to_thread(self._write, batch)
+                    self.last_commit_s = time.perf_counter() - started
+                    break
+                except Exception as exc:  # the database is down or locked: keep the batch, retry
+                    self.healthy = False
+                    self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                    log.error("database write failed, retrying in %.1fs: %s", backoff, self.last_error)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+            backoff = 0.1
+            self.healthy = True
+            self.commits += 1
+            self.rows_written += len(batch.readings)
+            for w in batch.waiters:
+                if not w.done():
+                    w.set_result(None)
+            if self._closing and len(self._batch) == 0 and not self._batch.waiters:
+                return
+
+    def _write(self, batch: _Batch) -> None:
+        with self.engine.begin() as conn:
+            if batch.keys:
+                # A key already stored (a retransmission across a restart older than the
+                # loaded key window) must not fail the whole batch.
+                conn.execute(self._upsert_insert(schema.ingest_keys).on_conflict_do_nothing(), batch.keys)
+            if batch.readings:
+                conn.execute(insert(schema.readings), batch.readings)
+            if batch.statuses:
+                conn.execute(insert(schema.device_events), batch.statuses)
+            if batch.alarms:
+                for alarm in batch.alarms.values():
+                    row = alarm_row(alarm)
+                    stmt = self._upsert_insert(schema.alarms).values(row)
+                    stmt = stmt.on_conflict_do_update(
+                        index_elements=["id"], set_={k: v for k, v in row.items() if k != "id"}
+                    )
+                    conn.execute(stmt)
+            if batch.alarm_events:
+                conn.execute(insert(schema.alarm_events), batch.alarm_events)
+            if batch.events:
+                conn.execute(insert(schema.events), batch.events)
+
+
+def recent_keys(engine: Engine, since: float) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.scalars(select(schema.ingest_keys.c.key).where(schema.ingest_keys.c.ts >= since)))

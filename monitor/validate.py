@@ -1,0 +1,64 @@
+"""Entry checks: is this a known vital in a known unit, and is the value plausible?
+
+A reading with an unknown vital or unit is refused (counted, with its reason);
+an implausible value is kept but marked ``invalid`` so it is stored and never
+judged as real (spec/alarms.md, implausible values).
+"""
+
+from __future__ import annotations
+
+import math
+
+from monitor.model import CANONICAL_UNIT, Quality, Reading, Vital
+from monitor.units import UnitError, converter
+
+#: Plausible ranges in canonical units (spec/alarms.md technical alarms; rr and etco2 ours).
+PLAUSIBLE: dict[Vital, tuple[float, float]] = {
+    Vital.HR: (20.0, 300.0),
+    Vital.PR: (20.0, 300.0),
+    Vital.SPO2: (50.0, 100.0),
+    Vital.SBP: (40.0, 300.0),
+    Vital.DBP: (15.0, 250.0),
+    Vital.MAP: (20.0, 270.0),
+    Vital.RR: (0.0, 120.0),
+    Vital.ETCO2: (0.0, 150.0),
+}
+
+
+class ReadingRejected(ValueError):
+    """A reading that cannot be taken in at all (not stored as a reading)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # short machine-readable cause, for counters
+
+
+def normalise(reading: Reading) -> Reading:
+    """Check vital and unit, convert to the canonical unit and set the quality, in place."""
+    vital = reading.vital
+    if not isinstance(vital, Vital):
+        try:
+            vital = reading.vital = Vital(vital)
+        except ValueError:
+            raise ReadingRejected("unknown_vital", f"unknown vital {reading.vital!r}") from None
+    canonical = CANONICAL_UNIT[vital]
+    if reading.unit != canonical:
+        try:
+            reading.value = converter(vital, reading.unit)(reading.value)
+        except UnitError as exc:
+            raise ReadingRejected("unknown_unit", str(exc)) from None
+        reading.unit = canonical
+    value = reading.value
+    if not isinstance(value, float | int) or math.isnan(value) or math.isinf(value):
+        raise ReadingRejected("not_a_number", f"{vital.value} value is not a number")
+    low, high = PLAUSIBLE[vital]
+    if not low <= value <= high:
+        reading.quality = Quality.INVALID
+    return reading
+
+
+def check_nibp_pair(sbp: Reading, dbp: Reading) -> None:
+    """A diastolic at or above the systolic of the same measurement makes both invalid."""
+    if dbp.value >= sbp.value:
+        sbp.quality = Quality.INVALID
+        dbp.quality = Quality.INVALID
