@@ -53,14 +53,14 @@ def _hypertensive(plan: SessionPlan, rng: np.random.Generator) -> SessionPlan:
     # severe hypertension in 12.5 % of patients): peak systolic 192-210 mmHg,
     # at least +52 over baseline, so both bp-rise (+40) and bp-severe (>= 180) fire.
     sbp = float(rng.uniform(132.0, 148.0))
-    dbp = float(np.clip(0.5 * sbp + 20.0 + rng.normal(0.0, 3.0), 80.0, 95.0))
+    dbp = float(np.clip(0.5 * sbp + 14.0 + rng.normal(0.0, 3.0), 78.0, 92.0))
     rise = max(float(rng.uniform(192.0, 210.0)) - sbp, 52.0)
     b = plan.baseline
     return replace(
         plan,
         kind="hypertensive",
         baseline=Baseline(hr=b.hr, sbp=sbp, dbp=dbp, spo2=b.spo2),
-        response=replace(plan.response, sbp_rise=rise, dbp_rise=0.7 * rise, hr_rise=float(rng.uniform(4.0, 10.0))),
+        response=replace(plan.response, sbp_rise=rise, dbp_rise=0.45 * rise, hr_rise=float(rng.uniform(4.0, 10.0))),
         recovery_s=_at(rng, 50, 60) * MINUTE,  # it takes longer to settle
     )
 
