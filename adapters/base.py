@@ -11,20 +11,11 @@ commit.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from monitor.model import IngestItem
+from monitor.model import IngestItem, SubmitResult
 
-
-@dataclass(slots=True, frozen=True)
-class SubmitResult:
-    """What happened to one submitted batch once it is durable."""
-
-    stored: int  # readings stored (valid or not: invalid ones are kept, flagged)
-    rejected: int  # readings refused (unknown vital or unit): counted and logged, never guessed
-    duplicate: bool = False  # the dedupe key was seen before: nothing was stored again
-    errors: tuple[str, ...] = ()  # one reason per rejected reading
+__all__ = ["Adapter", "IngestSink", "SubmitResult", "create", "register"]
 
 
 @runtime_checkable
@@ -74,6 +65,8 @@ def create(spec: str, options: dict[str, object] | None = None) -> Adapter:
     """Build the adapter that ``spec`` names; options come from the configuration."""
     # Importing the modules registers their factories; done here so that a
     # caller never has to know which module implements which scheme.
+    import adapters.hl7.listener
+    import adapters.serial.transport
     import adapters.sim  # noqa: F401
 
     scheme = scheme_of(spec)

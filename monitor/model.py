@@ -133,6 +133,16 @@ class DeviceAlarm:
 IngestItem = Reading | DeviceStatus | DeviceAlarm
 
 
+@dataclass(slots=True, frozen=True)
+class SubmitResult:
+    """What happened to one submitted batch once it is durable."""
+
+    stored: int  # readings stored (valid or not: invalid ones are kept, flagged)
+    rejected: int  # readings refused (unknown vital or unit): counted and logged, never guessed
+    duplicate: bool = False  # the dedupe key was seen before: nothing was stored again
+    errors: tuple[str, ...] = ()  # one reason per rejected reading
+
+
 @dataclass(slots=True)
 class PhaseChange:
     phase: Phase

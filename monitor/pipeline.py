@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 import orjson
 
-from adapters.base import SubmitResult
 from monitor.live import LiveState
 from monitor.model import (
     Alarm,
@@ -29,6 +28,7 @@ from monitor.model import (
     Quality,
     Reading,
     Session,
+    SubmitResult,
     Vital,
 )
 from monitor.sessions import SessionManager

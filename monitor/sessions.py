@@ -1,4 +1,8 @@
-"""Session lifecycle (start, phase changes, end) and binding readings to beds and sessions."""
+"""Session lifecycle (start, phase changes, end) and binding readings to beds and sessions.
+
+Every change is written to the audit log here, whoever asks for it (a nurse through
+the API, the demo's simulated nurse), so no path can skip it.
+"""
 
 from __future__ import annotations
 
@@ -83,6 +87,9 @@ class SessionManager:
                 phases=[change],
             )
             session.id = await asyncio.to_thread(repo.insert_session, self.engine, session, user)
+            await asyncio.to_thread(
+                repo.write_audit, self.engine, user, "session_start", f"session:{session.id}", {"bed": bed}
+            )
             self.open_by_bed[bed] = session
             self.by_id[session.id] = session
         await self._notify(session, change)
@@ -103,6 +110,14 @@ class SessionManager:
                 raise SessionError("aborting a session needs a reason")
             change = PhaseChange(phase, max(ts, session.phases[-1].ts), user)
             await asyncio.to_thread(repo.record_phase, self.engine, session.id, change, reason)
+            await asyncio.to_thread(
+                repo.write_audit,
+                self.engine,
+                user,
+                "session_phase",
+                f"session:{session.id}",
+                {"phase": phase.value, "reason": reason},
+            )
             session.phase = phase
             session.phases.append(change)
             if phase not in OPEN_PHASES:

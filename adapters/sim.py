@@ -1,0 +1,132 @@
+"""In-process simulated patients: the ``sim://`` adapter.
+
+Each bed plays one simulated patient's session after another (see
+``simulators.live``), in real time divided by ``speed``, timestamped with the
+wall clock. An optional session hook lets the demo act as the nurse who
+starts sessions and moves them through their phases; without it the adapter
+only produces readings and sensor states, as a real monitor would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qs, urlsplit
+
+from adapters.base import IngestSink, register
+from monitor.model import DeviceState, DeviceStatus, IngestItem, Phase, Reading, Vital
+from simulators.live import LivePatient
+from simulators.scenarios import SCENARIOS
+
+log = logging.getLogger(__name__)
+
+#: (bed, phase entered, when, patient reference) -> awaitable
+SessionHook = Callable[[str, Phase, float, str], Awaitable[None]]
+
+_UNITS = {
+    Vital.HR: "bpm",
+    Vital.PR: "bpm",
+    Vital.SPO2: "%",
+    Vital.SBP: "mmHg",
+    Vital.DBP: "mmHg",
+    Vital.MAP: "mmHg",
+    Vital.RR: "/min",
+    Vital.ETCO2: "mmHg",
+}
+
+
+class SimAdapter:
+    def __init__(
+        self,
+        beds: list[str],
+        *,
+        scenario: str = "mixed",
+        speed: float = 1.0,
+        seed: int = 0,
+        gap_s: float = 120.0,
+        session_hook: SessionHook | None = None,
+        scenarios: dict[str, str] | None = None,
+    ) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be > 0")
+        for name in [scenario, *(scenarios or {}).values()]:
+            if name not in SCENARIOS:
+                raise ValueError(f"unknown scenario {name!r} (known: {', '.join(sorted(SCENARIOS))})")
+        self.name = "sim"
+        self.beds = beds
+        self.scenario = scenario
+        #: Per-bed scenario for the next session (tests and the demo's "make this patient desaturate").
+        self.scenarios: dict[str, str] = dict(scenarios or {})
+        self.speed = speed
+        self.seed = seed
+        self.gap_s = gap_s
+        self.session_hook = session_hook
+        self.sent = 0
+        self.sessions_played = 0
+
+    def health(self) -> dict[str, object]:
+        return {"kind": "simulator", "beds": len(self.beds), "speed": self.speed, "readings_sent": self.sent}
+
+    async def run(self, sink: IngestSink) -> None:
+        await asyncio.gather(*(self._bed(i, bed, sink) for i, bed in enumerate(self.beds)))
+
+    async def _bed(self, index: int, bed: str, sink: IngestSink) -> None:
+        source = f"sim:{bed}"
+        number = 0
+        # Stagger the chairs so that their sessions are not in lockstep.
+        await asyncio.sleep(index * 7.0 / self.speed)
+        while True:
+            scenario = self.scenarios.get(bed, self.scenario)
+            patient = LivePatient(scenario, self.seed * 10_000 + index * 100 + number, index)
+            patient_ref = f"SIM-{bed.upper()}-{int(time.time()) % 100000:05d}"
+            await self._play(patient, bed, source, patient_ref, sink)
+            self.sessions_played += 1
+            number += 1
+            await asyncio.sleep(self.gap_s / self.speed)
+
+    async def _play(self, patient: LivePatient, bed: str, source: str, patient_ref: str, sink: IngestSink) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        epoch = time.time()
+        sensor_off = False
+        while not patient.done:
+            elapsed = (loop.time() - start) * self.speed
+            due = patient.due(elapsed)
+            for offset, phase in due.phase_changes:
+                if self.session_hook is not None:
+                    await self.session_hook(bed, phase, epoch + offset / self.speed, patient_ref)
+            items: list[IngestItem] = []
+            for row in due.rows:
+                ts = epoch + row.ts / self.speed
+                off = "sensor_off" in row.flags
+                if off != sensor_off:
+                    sensor_off = off
+                    state = DeviceState.SENSOR_OFF if off else DeviceState.OK
+                    items.append(DeviceStatus(source, state, ts, bed, Vital.SPO2))
+                for vital, value in row.vitals.items():
+                    items.append(Reading(vital, value, _UNITS[vital], ts, source, bed=bed))
+            if items:
+                await sink.submit(items)
+                self.sent += len(items)
+            following = patient.next_ts
+            if following is None:
+                break
+            await asyncio.sleep(max(0.0, min(1.0, (following - elapsed) / self.speed)))
+
+
+@register("sim")
+def _from_spec(spec: str, options: dict[str, object]) -> SimAdapter:
+    """``sim://?beds=3&scenario=routine&speed=10&seed=1&prefix=chair-``"""
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(spec).query).items()}
+    count = int(query.get("beds", "6"))
+    prefix = query.get("prefix", "chair-")
+    hook = options.get("session_hook")
+    return SimAdapter(
+        [f"{prefix}{i + 1}" for i in range(count)],
+        scenario=query.get("scenario", "mixed"),
+        speed=float(query.get("speed", "1")),
+        seed=int(query.get("seed", "0")),
+        session_hook=hook if callable(hook) else None,
+    )

@@ -1,0 +1,56 @@
+"""Alarms on screen: list, acknowledge, silence (audio paused). Every action is audited."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel, Field
+
+from dashboard.auth import StaffUser
+from dashboard.deps import audit, service_of
+from monitor.model import PRIORITY_RANK
+from monitor.pipeline import alarm_json
+
+router = APIRouter()
+
+
+class SilenceBody(BaseModel):
+    seconds: float | None = Field(default=None, gt=0, le=600)
+
+
+@router.get("/api/alarms")
+def list_alarms(request: Request, user: StaffUser, state: str = "active") -> list[dict[str, Any]]:
+    svc = service_of(request)
+    if state != "active":
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, "only state=active is listed here; see /api/sessions/{id}/alarms"
+        )
+    alarms = sorted(svc.live.alarms.values(), key=lambda a: (-PRIORITY_RANK[a.priority], a.started))
+    return [alarm_json(a) for a in alarms]
+
+
+@router.post("/api/alarms/{alarm_id}/acknowledge")
+async def acknowledge(alarm_id: str, request: Request, user: StaffUser) -> dict[str, Any]:
+    svc = service_of(request)
+    if alarm_id not in svc.live.alarms:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id} on screen")
+    changes = svc.alarms.acknowledge(alarm_id, user.username, time.time())
+    await svc.pipeline.user_alarm_changes(changes)
+    await audit(request, user.username, "alarm_acknowledge", f"alarm:{alarm_id}")
+    alarm = svc.live.alarms.get(alarm_id) or (changes[-1].alarm if changes else None)
+    return alarm_json(alarm) if alarm else {"id": alarm_id}
+
+
+@router.post("/api/alarms/{alarm_id}/silence")
+async def silence(alarm_id: str, request: Request, user: StaffUser, body: SilenceBody | None = None) -> dict[str, Any]:
+    svc = service_of(request)
+    if alarm_id not in svc.live.alarms:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id} on screen")
+    seconds = body.seconds if body else None
+    changes = svc.alarms.silence(alarm_id, user.username, time.time(), seconds)
+    await svc.pipeline.user_alarm_changes(changes)
+    await audit(request, user.username, "alarm_silence", f"alarm:{alarm_id}", seconds=seconds)
+    alarm = svc.live.alarms.get(alarm_id) or (changes[-1].alarm if changes else None)
+    return alarm_json(alarm) if alarm else {"id": alarm_id}

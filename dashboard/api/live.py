@@ -1,0 +1,43 @@
+"""``/ws/live``: snapshot on connect, then every event with its ``seq``."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, WebSocket
+
+from dashboard.auth import websocket_user
+from dashboard.hub import ClientLane, Hub
+from dashboard.views import snapshot
+from monitor.service import Service
+
+router = APIRouter()
+
+
+def _origin_allowed(ws: WebSocket) -> bool:
+    origin = ws.headers.get("origin")
+    if origin is None:  # not a browser (scripts, monitors' gateways): the cookie still decides
+        return True
+    host = ws.headers.get("host", "")
+    allowed: list[str] = ws.app.state.service.settings.http.allowed_origins
+    return origin in allowed or origin.split("://", 1)[-1] == host
+
+
+@router.websocket("/ws/live")
+async def live(ws: WebSocket) -> None:
+    user = websocket_user(ws)
+    if user is None or not _origin_allowed(ws):
+        # Refused before the handshake completes: the browser sees a failed connection (HTTP 403).
+        await ws.close(code=4401 if user is None else 4403)
+        return
+    await ws.accept()
+    svc: Service = ws.app.state.service
+    hub: Hub = ws.app.state.hub
+    backlog = []
+    since = ws.query_params.get("since")
+    replay = svc.bus.since(int(since)) if since and since.isdigit() else None
+    if replay is not None:
+        backlog = replay
+        first = orjson.dumps({"type": "resume", "seq": int(since or 0), "missed": len(replay)})
+    else:
+        first = orjson.dumps(snapshot(svc))
+    await hub.serve(ClientLane(ws, user.username), first, backlog)

@@ -1,0 +1,119 @@
+"""Sessions: start, phase changes, notes, lookup. Every change is audited."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import BaseModel, Field
+
+from dashboard.auth import StaffUser
+from dashboard.deps import audit, service_of
+from monitor.model import Phase
+from monitor.pipeline import session_json
+from monitor.sessions import SessionError
+from monitor.store import repo
+
+router = APIRouter()
+
+
+class NewSession(BaseModel):
+    bed: str = Field(min_length=1, max_length=64)
+    patient_ref: str = Field(min_length=1, max_length=64)
+    weight_kg: float | None = Field(default=None, gt=0, le=400)
+    dose_mg: float | None = Field(default=None, ge=0, le=2000)
+    rate_mg_per_h: float | None = Field(default=None, ge=0, le=2000)
+
+
+class PhaseBody(BaseModel):
+    phase: Phase
+    reason: str | None = Field(default=None, max_length=500)
+    escort_confirmed: bool = False
+
+
+class NoteBody(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+    kind: str = Field(default="note", pattern="^(note|event|adverse)$")
+
+
+@router.post("/api/sessions", status_code=201)
+async def start_session(body: NewSession, request: Request, user: StaffUser) -> dict[str, Any]:
+    svc = service_of(request)
+    try:
+        session = await svc.sessions.start(
+            body.bed,
+            body.patient_ref,
+            user.username,
+            weight_kg=body.weight_kg,
+            dose_mg=body.dose_mg,
+            rate_mg_per_h=body.rate_mg_per_h,
+        )
+    except SessionError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return session_json(session)
+
+
+@router.get("/api/sessions")
+async def list_sessions(
+    request: Request,
+    user: StaffUser,
+    from_: float | None = Query(default=None, alias="from"),
+    to: float | None = None,
+    bed: str | None = None,
+    patient_ref: str | None = None,
+) -> list[dict[str, Any]]:
+    svc = service_of(request)
+    found = await asyncio.to_thread(
+        repo.find_sessions, svc.engine, start=from_, end=to, bed=bed, patient_ref=patient_ref
+    )
+    return [session_json(s) for s in found]
+
+
+@router.get("/api/sessions/{session_id}")
+async def get_session(session_id: int, request: Request, user: StaffUser) -> dict[str, Any]:
+    svc = service_of(request)
+    session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(repo.get_session, svc.engine, session_id)
+    if session is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
+    out = session_json(session)
+    out["notes"] = await asyncio.to_thread(repo.session_notes, svc.engine, session_id)
+    return out
+
+
+@router.post("/api/sessions/{session_id}/phase")
+async def change_phase(session_id: int, body: PhaseBody, request: Request, user: StaffUser) -> dict[str, Any]:
+    svc = service_of(request)
+    if body.phase == Phase.DISCHARGED and not body.escort_confirmed:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, "discharge needs confirmation that an escort is present"
+        )
+    try:
+        session = await svc.sessions.change_phase(session_id, body.phase, user.username, reason=body.reason)
+    except SessionError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    return session_json(session)
+
+
+@router.post("/api/sessions/{session_id}/notes", status_code=201)
+async def add_note(session_id: int, body: NoteBody, request: Request, user: StaffUser) -> dict[str, Any]:
+    svc = service_of(request)
+    session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(repo.get_session, svc.engine, session_id)
+    if session is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
+    ts = time.time()
+    note_id = await asyncio.to_thread(repo.add_note, svc.engine, session_id, ts, user.username, body.text, body.kind)
+    await audit(request, user.username, "session_note", f"session:{session_id}", kind=body.kind)
+    svc.pipeline.publish(
+        {
+            "type": "note",
+            "session": session_id,
+            "bed": session.bed,
+            "ts": ts,
+            "user": user.username,
+            "kind": body.kind,
+            "text": body.text,
+        }
+    )
+    return {"id": note_id, "ts": ts}

@@ -1,0 +1,71 @@
+"""Health and login/logout."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from pydantic import BaseModel, Field
+
+from dashboard.auth import CSRF_COOKIE, SESSION_COOKIE, Auth, StaffUser
+from dashboard.deps import audit, service_of
+
+router = APIRouter()
+
+
+@router.get("/api/health")
+def health(request: Request) -> dict[str, Any]:
+    return service_of(request).health()
+
+
+class LoginBody(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+@router.post("/api/login")
+async def login(body: LoginBody, request: Request, response: Response) -> dict[str, Any]:
+    auth: Auth = request.app.state.auth
+    ip = request.client.host if request.client else "?"
+    keys = (f"user:{body.username.lower()}", f"ip:{ip}")
+    wait = auth.throttle.retry_after(*keys)
+    if wait > 0:
+        await audit(request, body.username, "login_throttled")
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed logins; try again in {int(wait) + 1} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    result = await asyncio.to_thread(auth.login, body.username, body.password)
+    if result is None:
+        auth.throttle.failed(*keys)
+        await audit(request, body.username, "login_failed")
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
+    token, principal = result
+    auth.throttle.succeeded(keys[0])
+    secure = request.url.scheme == "https"
+    max_age = int(principal.expires - time.time())
+    response.set_cookie(
+        SESSION_COOKIE, token, httponly=True, samesite="strict", secure=secure, max_age=max_age, path="/"
+    )
+    response.set_cookie(CSRF_COOKIE, principal.csrf, httponly=False, samesite="strict", secure=secure, path="/")
+    await audit(request, principal.username, "login")
+    return {"username": principal.username, "role": principal.role.value, "csrf": principal.csrf}
+
+
+@router.post("/api/logout")
+async def logout(request: Request, response: Response, user: StaffUser) -> dict[str, str]:
+    auth: Auth = request.app.state.auth
+    await asyncio.to_thread(auth.logout, user)
+    await request.app.state.hub.close_user(user.username)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    await audit(request, user.username, "logout")
+    return {"status": "logged out"}
+
+
+@router.get("/api/me")
+def me(user: StaffUser) -> dict[str, str]:
+    return {"username": user.username, "role": user.role.value, "csrf": user.csrf}

@@ -1,0 +1,155 @@
+"""WebSocket fan-out: every screen gets every event, and no screen can slow another.
+
+Each client has its own lane: readings are coalesced to the latest per bed
+(and vital) while the client lags; alarms, sessions and device events queue
+in order and are never dropped. A sender task per client drains its lane at
+most once per tick into a single frame. A client whose lane overflows, or
+whose socket does not take a frame within ``send_timeout_s``, is disconnected
+(it reconnects with ``?since=SEQ`` and catches up). The publisher's side is a
+dict assignment per client: the pipeline never waits for a screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket
+
+from monitor.bus import Event
+
+log = logging.getLogger(__name__)
+
+
+def encode(event: Event) -> bytes:
+    cached = event.get("_json")
+    if cached is None:
+        cached = orjson.dumps({k: v for k, v in event.items() if k != "_json"})
+        event["_json"] = cached  # encoded once, shared by every client
+    return cached
+
+
+class ClientLane:
+    def __init__(self, ws: WebSocket, user: str, *, max_important: int = 20_000) -> None:
+        self.ws = ws
+        self.user = user
+        self.max_important = max_important
+        self.readings: dict[Any, Event] = {}  # (bed or source) -> latest (merged) reading event
+        self.important: deque[Event] = deque()
+        self.wake = asyncio.Event()
+        self.overflowed = False
+        self.closed = False
+        self.frames_sent = 0
+
+    def offer(self, event: Event) -> None:
+        if self.closed:
+            return
+        if event["type"] == "reading":
+            key = event["bed"] or ("source", event.get("source"))
+            held = self.readings.get(key)
+            if held is None:
+                self.readings[key] = event
+            else:  # the client lags: keep the latest value of every vital, drop the intermediate ones
+                merged = {k: v for k, v in held.items() if k != "_json"}
+                merged["vitals"] = {**held["vitals"], **event["vitals"]}
+                merged["quality"] = {**held["quality"], **event["quality"]}
+                for vital in event["vitals"]:
+                    if vital not in event["quality"]:
+                        merged["quality"].pop(vital, None)
+                merged["ts"] = event["ts"]
+                merged["seq"] = event["seq"]
+                merged["session"] = event["session"]
+                self.readings[key] = merged
+        else:
+            if len(self.important) >= self.max_important:
+                self.overflowed = True
+            self.important.append(event)
+        self.wake.set()
+
+    def drain(self) -> bytes | None:
+        if not self.readings and not self.important:
+            return None
+        events = [*self.important, *self.readings.values()]
+        self.important.clear()
+        self.readings.clear()
+        if len(events) == 1:
+            return encode(events[0])
+        # In seq order, so a screen sees seq increase within and across frames.
+        events.sort(key=lambda e: e["seq"])
+        return b'{"type":"batch","seq":%d,"messages":[' % events[-1]["seq"] + b",".join(map(encode, events)) + b"]}"
+
+
+class Hub:
+    def __init__(self, *, tick_s: float = 0.05, send_timeout_s: float = 5.0) -> None:
+        self.tick_s = tick_s
+        self.send_timeout_s = send_timeout_s
+        self.clients: set[ClientLane] = set()
+        self.disconnected_slow = 0
+
+    def __call__(self, event: Event) -> None:
+        """The bus subscriber: hand the event to every lane (never blocks)."""
+        for lane in self.clients:
+            lane.offer(event)
+
+    async def serve(self, lane: ClientLane, first: bytes, backlog: list[Event]) -> None:
+        """Send ``first`` (snapshot) and ``backlog``, then the live stream until the socket closes."""
+        self.clients.add(lane)
+        try:
+            await asyncio.wait_for(lane.ws.send_text(first.decode()), self.send_timeout_s)
+            for event in backlog:
+                lane.offer(event)
+            receiver = asyncio.create_task(self._receive(lane))
+            try:
+                await self._send_loop(lane, receiver)
+            finally:
+                receiver.cancel()
+                with contextlib.suppress(BaseException):
+                    await receiver
+        except TimeoutError:
+            self.disconnected_slow += 1
+            log.info("disconnecting a slow screen (%s)", lane.user)
+        except Exception as exc:  # a socket that went away mid-send
+            log.debug("screen connection ended: %s", exc)
+        finally:
+            lane.closed = True
+            self.clients.discard(lane)
+            with contextlib.suppress(Exception):
+                await lane.ws.close(code=1013 if lane.overflowed else 1000)
+
+    async def _send_loop(self, lane: ClientLane, receiver: asyncio.Task[None]) -> None:
+        loop = asyncio.get_running_loop()
+        while not receiver.done():
+            await lane.wake.wait()
+            lane.wake.clear()
+            if lane.overflowed:
+                self.disconnected_slow += 1
+                log.info("screen lane overflowed, disconnecting (%s)", lane.user)
+                return
+            frame = lane.drain()
+            if frame is None:
+                continue
+            started = loop.time()
+            await asyncio.wait_for(lane.ws.send_text(frame.decode()), self.send_timeout_s)
+            lane.frames_sent += 1
+            # One frame per tick at most: what arrives meanwhile is batched (readings coalesced).
+            rest = self.tick_s - (loop.time() - started)
+            if rest > 0:
+                await asyncio.sleep(rest)
+
+    async def _receive(self, lane: ClientLane) -> None:
+        """Read (and ignore) what the client sends, to notice when it closes."""
+        while True:
+            msg = await lane.ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+
+    async def close_user(self, username: str) -> None:
+        """Logout closes the user's sockets."""
+        for lane in [c for c in self.clients if c.user == username]:
+            lane.closed = True
+            with contextlib.suppress(Exception):
+                await lane.ws.close(code=4001, reason="logged out")

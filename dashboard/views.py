@@ -1,0 +1,69 @@
+"""JSON views of the live state, shared by ``GET /api/beds`` and the WebSocket snapshot."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from monitor.live import FRESHNESS_S
+from monitor.model import PRIORITY_RANK
+from monitor.pipeline import alarm_json, session_json
+from monitor.service import Service
+from monitor.store import repo
+
+
+def beds_view(svc: Service, now: float | None = None) -> list[dict[str, Any]]:
+    now = time.time() if now is None else now
+    live = svc.live
+    labels = repo.list_beds(svc.engine)
+    bed_ids = list(labels)
+    for key in live.values:
+        if not key.startswith("source:") and key not in labels:
+            bed_ids.append(key)
+    for bed in svc.sessions.open_by_bed:
+        if bed not in bed_ids:
+            bed_ids.append(bed)
+    alarms_by_bed: dict[str | None, list[dict[str, Any]]] = {}
+    for alarm in sorted(live.alarms.values(), key=lambda a: (-PRIORITY_RANK[a.priority], a.started)):
+        alarms_by_bed.setdefault(alarm.bed, []).append(alarm_json(alarm))
+    out: list[dict[str, Any]] = []
+    for bed in sorted(bed_ids):
+        session = svc.sessions.open_by_bed.get(bed)
+        out.append(
+            {
+                "id": bed,
+                "label": labels.get(bed, bed),
+                "session": session_json(session) if session else None,
+                "vitals": live.vitals_of(bed, now),
+                "alarms": alarms_by_bed.get(bed, []),
+                "sources": sorted(s for s, b in live.sources.items() if b == bed),
+            }
+        )
+    return out
+
+
+def unassigned_view(svc: Service, now: float | None = None) -> list[dict[str, Any]]:
+    now = time.time() if now is None else now
+    live = svc.live
+    return [
+        {
+            "device": source,
+            "vitals": live.vitals_of(f"source:{source}", now),
+            "last_seen": live.last_seen.get(source),
+        }
+        for source, bed in sorted(live.sources.items())
+        if bed is None
+    ]
+
+
+def snapshot(svc: Service) -> dict[str, Any]:
+    now = time.time()
+    return {
+        "type": "snapshot",
+        "seq": svc.bus.last_seq,
+        "ts": now,
+        "beds": beds_view(svc, now),
+        "unassigned": unassigned_view(svc, now),
+        "alarms": [alarm_json(a) for a in svc.live.alarms.values()],
+        "freshness_s": {v.value: s for v, s in FRESHNESS_S.items()},
+    }

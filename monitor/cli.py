@@ -1,0 +1,214 @@
+"""The ``ivmon`` command line: thin; each command hands over to the package that owns it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+import time
+from pathlib import Path
+
+from monitor.config import Settings, load_settings
+from monitor.model import Role
+
+log = logging.getLogger("ivmon")
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
+    config = getattr(args, "config", None)
+    db = getattr(args, "db", None)
+    if db:
+        overrides["db_url"] = db
+    return load_settings(Path(config) if config else None, **overrides)
+
+
+def _serve_app(settings: Settings, build: object = None, *, banner: list[str] | None = None) -> int:
+    import uvicorn
+
+    from dashboard.app import create_app
+    from monitor.service import build_service
+
+    started = time.perf_counter()
+    service = build_service(settings)
+    if callable(build):
+        build(service)
+    app = create_app(service)
+    config = uvicorn.Config(
+        app,
+        host=settings.http.host,
+        port=settings.http.port,
+        log_level="warning",
+        lifespan="on",
+        ws="websockets-sansio",
+    )
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            url = f"http://{settings.http.host}:{settings.http.port}/"
+            print(f"ivmon ready in {time.perf_counter() - started:.1f} s: {url}", flush=True)
+            for line in banner or []:
+                print(line, flush=True)
+        await task
+
+    asyncio.run(run())
+    return 0 if server.started else 1
+
+
+# -- commands ----------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import DEMO_PASSWORD, add_demo_patients, demo_beds, ensure_demo_users
+
+    beds = demo_beds(args.beds)
+    overrides: dict[str, object] = {"demo": True}
+    settings = _settings(args, **overrides)
+    if not args.db and not settings.db_url:
+        settings.db_url = f"sqlite:///{(settings.data_dir / 'demo.db').resolve()}"
+    settings.http.port = args.port
+    settings.hl7.port = args.hl7_port
+    if "hl7" not in settings.model_fields_set or "host" not in settings.hl7.model_fields_set:
+        settings.hl7.host = "127.0.0.1"  # the demo listens on this machine only, unless configured
+    settings.beds = {**beds, **settings.beds}
+
+    def build(service: object) -> None:
+        from monitor.service import Service
+
+        assert isinstance(service, Service)
+        ensure_demo_users(service)
+        add_demo_patients(service, list(beds), speed=args.speed, seed=args.seed)
+
+    banner = [
+        f"demo: {args.beds} simulated chairs at speed x{args.speed:g}; database {settings.database_url}",
+        f"demo logins: nurse / clinician / admin, password '{DEMO_PASSWORD}'",
+        f"HL7/MLLP listening on port {settings.hl7.port}" if settings.hl7.enabled else "HL7/MLLP disabled",
+        "Ctrl-C stops.",
+    ]
+    return _serve_app(settings, build, banner=banner)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.port:
+        settings.http.port = args.port
+    if args.hl7_port:
+        settings.hl7.port = args.hl7_port
+    if args.host:
+        settings.http.host = args.host
+    return _serve_app(settings)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from monitor.store import database
+
+    settings = _settings(args)
+    database.upgrade(database.make_engine(settings.database_url))
+    print(f"database at the latest schema: {settings.database_url}")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from dashboard.auth import hash_password
+    from monitor.store import database, repo
+
+    settings = _settings(args)
+    engine = database.make_engine(settings.database_url)
+    database.upgrade(engine)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if password != getpass.getpass("again: "):
+            print("passwords differ", file=sys.stderr)
+            return 2
+    if len(password) < 8:
+        print("a password needs at least 8 characters", file=sys.stderr)
+        return 2
+    repo.upsert_user(engine, args.name, hash_password(password), args.role)
+    repo.write_audit(engine, "cli", "user_add", f"user:{args.name}", {"role": args.role})
+    print(f"user {args.name} ({args.role}) saved")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ivmon", description="Vital-signs monitoring for IV infusion sessions.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="server + simulated patients in one process (SQLite)")
+    demo.add_argument("--beds", type=int, default=6, help="simulated chairs (default 6)")
+    demo.add_argument("--port", type=int, default=8000, help="web port (default 8000)")
+    demo.add_argument("--hl7-port", type=int, default=2575, help="HL7/MLLP port (default 2575)")
+    demo.add_argument("--db", help="database URL (default: SQLite in ./data/demo.db)")
+    demo.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the simulated patients")
+    demo.add_argument("--config", help="TOML file whose adapters (serial ports, HL7 bindings) are added")
+    demo.set_defaults(func=cmd_demo)
+
+    serve = sub.add_parser("serve", help="the production service")
+    serve.add_argument("--config", help="TOML configuration file")
+    serve.add_argument("--db", help="database URL (overrides the configuration)")
+    serve.add_argument("--host", help="web bind address")
+    serve.add_argument("--port", type=int, help="web port")
+    serve.add_argument("--hl7-port", type=int, help="HL7/MLLP port")
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database administration")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="migrate the schema to the latest version")
+    upgrade.add_argument("--config")
+    upgrade.add_argument("--db")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+    user = sub.add_parser("user", help="user administration")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create a user or reset a password")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.add_argument("--config")
+    add.add_argument("--db")
+    add.set_defaults(func=cmd_user_add)
+
+    from adapters.serial.cli import add_serial_arguments, serial_command
+
+    serial_parser = sub.add_parser("serial", help="serial devices: the protocols ivmon speaks, this machine's ports")
+    add_serial_arguments(serial_parser)
+    serial_parser.set_defaults(func=serial_command)
+
+    from simulators.cli import add_simulate_arguments, simulate_command
+
+    simulate = sub.add_parser("simulate", help="simulated patients as CSV or over a wire protocol")
+    add_simulate_arguments(simulate)
+    simulate.set_defaults(func=simulate_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        result: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except (FileNotFoundError, ValueError) as exc:
+        # Configuration mistakes (unknown protocol, bad rule file, invalid setting): a clear line, no traceback.
+        print(f"ivmon: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

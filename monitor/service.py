@@ -1,0 +1,190 @@
+"""Composition: the one place that knows every package and wires them for ``serve`` and ``demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from adapters.base import Adapter
+from monitor.bus import EventBus, InMemoryBus
+from monitor.config import Settings
+from monitor.live import LiveState
+from monitor.model import Phase, Quality, Reading, Vital
+from monitor.pipeline import AlarmStage, Pipeline
+from monitor.sessions import SessionManager
+from monitor.store import database, repo, schema
+from monitor.store.writer import BatchWriter, recent_keys
+
+log = logging.getLogger(__name__)
+
+#: A retransmission is recognised this long after the original (HL7 senders retry for minutes, not days).
+DEDUPE_WINDOW_S = 7 * 24 * 3600
+
+
+def build_alarm_stage(settings: Settings) -> AlarmStage:
+    from alerts.engine import AlarmEngine
+    from alerts.rules import rules_from_settings
+
+    return AlarmEngine(rules_from_settings(settings.alarms.rules_file), settings.alarms)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    engine: Engine
+    writer: BatchWriter
+    bus: EventBus
+    live: LiveState
+    sessions: SessionManager
+    alarms: Any  # the alarm stage (alerts.engine.AlarmEngine): also acknowledge/silence
+    pipeline: Pipeline
+    adapters: list[Adapter] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        self.writer.start()
+        for adapter in self.adapters:
+            self._tasks.append(asyncio.create_task(self._run_adapter(adapter), name=f"adapter:{adapter.name}"))
+        self._tasks.append(asyncio.create_task(self._ticker(), name="alarm-ticker"))
+        self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.writer.close()
+
+    def add_adapter(self, adapter: Adapter) -> None:
+        self.adapters.append(adapter)
+        if self._tasks:  # already running
+            self._tasks.append(asyncio.create_task(self._run_adapter(adapter), name=f"adapter:{adapter.name}"))
+
+    async def _run_adapter(self, adapter: Adapter) -> None:
+        # An adapter that crashes is restarted: one bad device must not silence the others.
+        while True:
+            try:
+                await adapter.run(self.pipeline)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("adapter %s failed; restarting in 2 s", adapter.name)
+                await asyncio.sleep(2.0)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.pipeline.tick()
+            except Exception:
+                log.exception("alarm tick failed")
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self.bus.publish({"type": "heartbeat", "ts": time.time()})
+            await asyncio.sleep(5.0)
+
+    def health(self) -> dict[str, Any]:
+        db_ok = self.writer.healthy
+        return {
+            "status": "ok" if db_ok else "degraded",
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "database": {
+                "dialect": self.engine.dialect.name,
+                "ok": db_ok,
+                "last_error": self.writer.last_error,
+                "queue_depth": self.writer.queue_depth,
+                "commits": self.writer.commits,
+                "readings_written": self.writer.rows_written,
+            },
+            "adapters": {a.name: a.health() for a in self.adapters},
+            "pipeline": dict(self.pipeline.counts),
+            "seq": self.bus.last_seq,
+        }
+
+
+def _last_seq(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.max(schema.events.c.seq))) or 0)
+
+
+def _restore_live(engine: Engine, live: LiveState, since: float) -> None:
+    for row in repo.latest_readings(engine, since):
+        live.update(
+            Reading(Vital(row.vital), row.value, row.unit, row.ts, row.source, Quality(row.quality), row.bed_id)
+        )
+
+
+def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionManager) -> None:
+    """After a restart: the engine knows the open sessions, their baselines and the alarms on screen."""
+    register = getattr(judge, "register_session", None)
+    load_baseline = getattr(judge, "load_baseline", None)
+    for session in sessions.by_id.values():
+        if register is not None:
+            register(session)
+        infusion = session.phase_started(Phase.INFUSION)
+        if load_baseline is not None and infusion is not None:
+            frame = repo.session_readings(engine, session.id, start=session.started, end=infusion)
+            frame = frame[frame["ts"] < infusion]
+            load_baseline(
+                session.id,
+                [
+                    Reading(Vital(v), val, u, t, src, Quality(q), session.bed, session.id)
+                    for t, v, val, u, q, src in frame.itertuples(index=False)
+                ],
+            )
+    restore = getattr(judge, "restore", None)
+    if restore is not None:
+        restore(repo.open_alarms(engine))
+
+
+def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) -> Service:
+    """Open the database (migrating it), restore state, and wire the pipeline."""
+    engine = database.make_engine(settings.database_url)
+    database.upgrade(engine)
+    if settings.beds:
+        repo.ensure_beds(engine, settings.beds)
+    bindings = {b.device: b.bed for b in settings.hl7.bindings if b.device}
+    bindings.update({f"serial:{p.port}": p.bed for p in settings.serial})
+    sessions = SessionManager(engine, bindings)
+    sessions.load()
+    live = LiveState()
+    _restore_live(engine, live, time.time() - 3600)
+    bus = InMemoryBus(start_seq=_last_seq(engine))
+    writer = BatchWriter(engine, max_rows=settings.write_batch_rows, max_delay_s=settings.write_batch_s)
+    judge = alarm_stage if alarm_stage is not None else build_alarm_stage(settings)
+    _restore_alarm_state(engine, judge, sessions)
+    for alarm in repo.open_alarms(engine):
+        live.update_alarm(alarm)
+    pipeline = Pipeline(
+        writer=writer,
+        sessions=sessions,
+        judge=judge,
+        publisher=bus,
+        live=live,
+        known_keys=recent_keys(engine, time.time() - DEDUPE_WINDOW_S),
+    )
+    service = Service(settings, engine, writer, bus, live, sessions, judge, pipeline)
+    if settings.hl7.enabled:
+        from adapters.hl7.listener import MllpListener
+
+        service.adapters.append(MllpListener(settings.hl7, data_dir=settings.data_dir))
+    for spec in settings.adapters:
+        from adapters.base import create
+
+        service.adapters.append(create(spec, {}))
+    for port in settings.serial:
+        from adapters.serial.transport import SerialTransport
+
+        service.adapters.append(SerialTransport.from_config(port))
+    return service

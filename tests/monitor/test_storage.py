@@ -1,0 +1,179 @@
+"""Storage on SQLite and on the real PostgreSQL: migrations, the batched writer, repositories."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+
+from monitor.model import (
+    Alarm,
+    AlarmChange,
+    AlarmKind,
+    AlarmState,
+    Phase,
+    PhaseChange,
+    Priority,
+    Reading,
+    Session,
+    Vital,
+)
+from monitor.store import database, repo, schema
+from monitor.store.writer import BatchWriter, recent_keys
+
+
+def test_migrations_are_idempotent(migrated_engine: Engine) -> None:
+    database.upgrade(migrated_engine)  # second run: nothing to do, no error
+    assert database.has_schema(migrated_engine)
+    with migrated_engine.connect() as conn:
+        assert conn.scalar(text("select version_num from alembic_version")) == "0001"
+
+
+def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:
+    engine = database.make_engine(sqlite_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+async def test_writer_batches_many_submissions_into_few_commits(migrated_engine: Engine) -> None:
+    writer = BatchWriter(migrated_engine, max_rows=100_000, max_delay_s=0.05)
+    writer.start()
+    futures = []
+    for i in range(200):
+        writer.add_readings([Reading(Vital.HR, 60.0 + i % 40, "bpm", 1000.0 + i, "dev-1", bed="chair-1")])
+        futures.append(writer.durable())
+    await asyncio.gather(*futures)
+    await writer.close()
+    assert repo.count_readings(migrated_engine) == 200
+    assert writer.commits < 20, "readings must be written in batches, not one commit each"
+
+
+async def test_durable_future_resolves_only_after_commit(migrated_engine: Engine) -> None:
+    writer = BatchWriter(migrated_engine, max_delay_s=0.01)
+    writer.start()
+    writer.add_readings([Reading(Vital.SPO2, 97.0, "%", 5.0, "dev-2")])
+    fut = writer.durable()
+    assert repo.count_readings(migrated_engine) == 0  # nothing committed before the writer ran
+    await fut
+    assert repo.count_readings(migrated_engine) == 1
+    await writer.close()
+
+
+async def test_alarms_are_upserted_with_their_history(migrated_engine: Engine) -> None:
+    writer = BatchWriter(migrated_engine, max_delay_s=0.01)
+    writer.start()
+    alarm = Alarm(
+        "a1",
+        "spo2-low",
+        AlarmKind.PHYSIOLOGICAL,
+        Priority.HIGH,
+        "SpO2 low",
+        10.0,
+        bed="chair-1",
+        vital=Vital.SPO2,
+        value=88.0,
+        worst=88.0,
+        limit=90.0,
+    )
+    writer.add_alarm_changes([AlarmChange(alarm, "started", 10.0)])
+    await writer.durable()
+    acked = Alarm(
+        **{
+            **{f: getattr(alarm, f) for f in alarm.__slots__},
+            "state": AlarmState.ACKNOWLEDGED,
+            "acknowledged_by": "nurse",
+            "acknowledged_at": 20.0,
+            "worst": 86.0,
+        }
+    )
+    writer.add_alarm_changes([AlarmChange(acked, "acknowledged", 20.0, "nurse")])
+    await writer.durable()
+    await writer.close()
+    [stored] = repo.open_alarms(migrated_engine)
+    assert stored.state is AlarmState.ACKNOWLEDGED and stored.acknowledged_by == "nurse" and stored.worst == 86.0
+    history = repo.alarm_history(migrated_engine, ["a1"])
+    assert [(h["transition"], h["user"]) for h in history] == [("started", None), ("acknowledged", "nurse")]
+
+
+async def test_ingest_keys_survive_for_dedupe(migrated_engine: Engine) -> None:
+    writer = BatchWriter(migrated_engine, max_delay_s=0.01)
+    writer.start()
+    writer.add_key("MONITOR-1|MSG0001", 100.0)
+    writer.add_key("MONITOR-1|MSG0001", 100.0)  # the same key twice must not fail the batch
+    await writer.durable()
+    await writer.close()
+    assert recent_keys(migrated_engine, 0.0) == {"MONITOR-1|MSG0001"}
+
+
+def test_sessions_phases_notes_and_audit_round_trip(migrated_engine: Engine) -> None:
+    s = Session(
+        0,
+        "chair-2",
+        "P-0042",
+        Phase.BASELINE,
+        1000.0,
+        weight_kg=80.0,
+        dose_mg=40.0,
+        phases=[PhaseChange(Phase.BASELINE, 1000.0, "nurse")],
+    )
+    sid = repo.insert_session(migrated_engine, s, "nurse")
+    repo.record_phase(migrated_engine, sid, PhaseChange(Phase.INFUSION, 1600.0, "nurse"))
+    [open_s] = repo.open_sessions(migrated_engine)
+    assert open_s.phase is Phase.INFUSION and [c.phase for c in open_s.phases] == [Phase.BASELINE, Phase.INFUSION]
+    repo.record_phase(migrated_engine, sid, PhaseChange(Phase.ABORTED, 1700.0, "nurse"), reason="nausea")
+    assert repo.open_sessions(migrated_engine) == []
+    repo.add_note(migrated_engine, sid, 1650.0, "nurse", "patient nauseous", "adverse")
+    assert repo.session_notes(migrated_engine, sid)[0]["kind"] == "adverse"
+    assert [x.id for x in repo.find_sessions(migrated_engine, patient_ref="P-0042")] == [sid]
+    repo.write_audit(migrated_engine, "nurse", "session_phase", f"session:{sid}", {"phase": "aborted"})
+    [entry] = repo.read_audit(migrated_engine)
+    assert entry["user"] == "nurse" and entry["detail"] == {"phase": "aborted"}
+
+
+def test_session_readings_come_back_in_time_order(migrated_engine: Engine) -> None:
+    rows = [
+        {
+            "ts": 30.0,
+            "vital": "hr",
+            "value": 70.0,
+            "unit": "bpm",
+            "quality": "valid",
+            "source": "d",
+            "bed_id": "b",
+            "session_id": 7,
+        },
+        {
+            "ts": 10.0,
+            "vital": "spo2",
+            "value": 97.0,
+            "unit": "%",
+            "quality": "valid",
+            "source": "d",
+            "bed_id": "b",
+            "session_id": 7,
+        },
+        {
+            "ts": 20.0,
+            "vital": "hr",
+            "value": 71.0,
+            "unit": "bpm",
+            "quality": "valid",
+            "source": "d",
+            "bed_id": "b",
+            "session_id": 8,
+        },
+    ]
+    with migrated_engine.begin() as conn:
+        conn.execute(schema.readings.insert(), rows)
+        assert conn.scalar(select(func.count()).select_from(schema.readings)) == 3
+    frame = repo.session_readings(migrated_engine, 7)
+    assert frame["ts"].tolist() == [10.0, 30.0]
+    assert repo.session_readings(migrated_engine, 7, vitals=["hr"])["value"].tolist() == [70.0]
+
+
+@pytest.mark.postgres
+def test_postgres_fixture_gives_a_real_server(postgres_url: str) -> None:
+    engine = database.make_engine(postgres_url)
+    with engine.connect() as conn:
+        assert "PostgreSQL" in conn.scalar(text("select version()"))
