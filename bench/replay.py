@@ -132,8 +132,17 @@ def main() -> None:
         engine.judge(b)
     live_s = time.perf_counter() - t0
     live_rate = live_n / live_s
+    # one reading per call (the worst case: a monitor sending each value in its own message)
+    singles = [[r] for b in batches for r in b]
+    engine2 = AlarmEngine(rules)
+    engine2.register_session(s)
+    t0 = time.perf_counter()
+    for one in singles:
+        engine2.judge(one)
+    single_us = (time.perf_counter() - t0) / len(singles) * 1e6
     print(f"live: {live_n:,} readings in {live_s:.3f} s: {live_rate / 1e3:.0f} k readings/s, "
           f"{1e6 / live_rate:.2f} us/reading")
+    print(f"live, one reading per judge() call: {single_us:.2f} us/reading")
     print(f"ratio offline/live: {offline_rate / live_rate:.0f}x")
     print(f"goals: offline >= 20 M/s: {'met' if offline_rate >= 20e6 else 'NOT met'}; ratio >= 50x: "
           f"{'met' if offline_rate / live_rate >= 50 else 'NOT met'}; live < 20 us: "
