@@ -417,8 +417,10 @@ def _pr_without_hr(ts: FloatArray, pr: _Series | None, pr_mask: npt.NDArray[np.b
     else:
         hr_t = ts if hr_mask is None else np.where(hr_mask, ts, -np.inf)
         last = np.maximum.accumulate(hr_t)
-        group_end = np.flatnonzero(np.append(ts[1:] != ts[:-1], True))
-        last = np.repeat(last[group_end], np.diff(np.concatenate(([-1], group_end))))
+        same = ts[1:] == ts[:-1]
+        if same.any():  # rows sharing a timestamp all see the group's hr
+            group_end = np.flatnonzero(np.append(~same, True))
+            last = np.repeat(last[group_end], np.diff(np.concatenate(([-1], group_end))))
         if pr_mask is not None:
             last = last[pr_mask]
         connected = pr.t - last <= HR_CONNECTED_S
