@@ -4,7 +4,8 @@ Definitions this module makes precise:
 
 * **signal lost** (per ``hr``, ``pr``, ``spo2``; medium): the vital is *watched*
   at a bed when its session is open and the vital is ``hr`` or ``spo2`` (the
-  clinic's minimum monitoring), or when the vital has been seen at the bed and
+  clinic's minimum monitoring; for an ``hr`` never seen, valid ``pr`` readings
+  count, as in the rules), or when the vital has been seen at the bed and
   either the session is open or a source there is connected. A source is
   connected when the last status from it was not ``disconnected`` and, absent
   any status, when the bed sent any reading in the last 30 s. The alarm starts
@@ -216,11 +217,17 @@ class TechnicalAlarms:
             sid = session.id if session else None
             alive = self._connected(st, now)
             for vital in SIGNAL_VITALS:
-                seen = vital in st.first_seen
-                watched = (session is not None and vital in _MUST_WATCH) or (seen and (session is not None or alive))
-                since = st.last_valid.get(vital)
-                if since is None:
-                    since = st.first_seen.get(vital, session.started if session else now)
+                if vital in st.first_seen:
+                    watched = session is not None or alive
+                    since = st.last_valid.get(vital, st.first_seen[vital])
+                elif session is not None and vital in _MUST_WATCH:
+                    # never seen in an open session; a pulse rate from the oximeter stands in for hr
+                    watched = True
+                    since = session.started
+                    if vital == Vital.HR:
+                        since = max(since, st.last_valid.get(Vital.PR, since))
+                else:
+                    watched, since = False, now
                 lost = watched and now - since >= SIGNAL_LOST_S
                 if lost:
                     self._start("signal-lost", bed, vital, Priority.MEDIUM,
