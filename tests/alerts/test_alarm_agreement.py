@@ -50,12 +50,8 @@ def traces(draw: st.DrawFn) -> tuple[dict[str, np.ndarray], list[Rule], list[tup
             "limit": None if relative else float(draw(st.integers(86, 94))),
         }
         if relative:
-            fields[draw(st.sampled_from(["baseline_delta", "baseline_ratio"]))] = draw(
-                st.sampled_from([-2.0, 0.0, 3.0])) if "baseline_delta" in fields else 1.0
-            if "baseline_ratio" in fields:
-                fields["baseline_ratio"] = draw(st.sampled_from([0.97, 1.0, 1.03]))
-            if "baseline_delta" in fields:
-                fields["baseline_delta"] = draw(st.sampled_from([-2.0, 0.0, 3.0]))
+            kind = draw(st.sampled_from(["baseline_delta", "baseline_ratio"]))
+            fields[kind] = draw(st.sampled_from([-2.0, 0.0, 3.0] if kind == "baseline_delta" else [0.97, 1.0, 1.03]))
         rules.append(rule(**fields))
     if draw(st.booleans()):
         return frame, rules, None
