@@ -21,6 +21,7 @@ def _setup_logging(verbose: bool = False) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
@@ -64,6 +65,8 @@ def _serve_app(settings: Settings, build: object = None, *, banner: list[str] | 
         await task
 
     asyncio.run(run())
+    if server.started:
+        print(f"ivmon stopped cleanly; {service.writer.rows_written} readings stored in this run.", flush=True)
     return 0 if server.started else 1
 
 
