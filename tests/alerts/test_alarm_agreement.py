@@ -118,3 +118,22 @@ def test_agreement_on_a_long_noisy_trace(hyst: float) -> None:
     offline = replay(frame, rules, phases)
     assert len(offline) > 100
     assert live_replay(frame, rules, phases) == offline
+
+
+def test_live_and_offline_agree_on_every_simulated_scenario(tmp_path: Path) -> None:
+    """Per-second synthetic ketamine sessions (labelled synthetic), every scenario, phases from the trace."""
+    from simulators.cli import main as simulate
+    from simulators.scenarios import SCENARIOS
+
+    from alerts.trace import phases_from_column, select_patient
+
+    total = 0
+    for name in SCENARIOS:
+        path = tmp_path / f"{name}.csv"
+        assert simulate([name, "--to", f"csv:{path}", "--patients", "1", "--seed", "11"]) == 0
+        frame = select_patient(load_trace(path), None)
+        phases = phases_from_column(frame)
+        offline = replay(frame, default_rules(), phases)
+        assert live_replay(frame, default_rules(), phases) == offline, name
+        total += len(offline)
+    assert total > 0
