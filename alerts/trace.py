@@ -38,6 +38,11 @@ def _seconds(col: pd.Series) -> npt.NDArray[np.float64]:
     return np.asarray((stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds(), dtype=np.float64)
 
 
+def _text_column(name: str) -> bool:
+    """Quality columns, and the patient and phase columns of ``ivmon simulate --to csv`` traces."""
+    return name in ("patient", "phase") or (name.endswith("_quality") and name[: -len("_quality")] in VITAL_KEYS)
+
+
 def _long_to_wide(frame: pd.DataFrame) -> pd.DataFrame:
     hhmm = frame["Time"].astype(str).str.split(":", expand=True)
     seconds = hhmm[0].astype(float) * 3600 + hhmm[1].astype(float) * 60
@@ -79,9 +84,7 @@ def load_trace(path: Path | str, rename: Mapping[str, str] | None = None, *, pla
             if bad.any():
                 raise TraceError(f"{path}: column {col} has non-numeric value {frame[col][bad].iloc[0]!r}")
             out[col] = values.to_numpy(dtype=np.float64)
-        elif str(col).endswith("_quality") and str(col)[: -len("_quality")] in VITAL_KEYS:
-            out[col] = frame[col].astype(str).to_numpy()
-        elif col in ("patient", "phase"):  # ``ivmon simulate --to csv`` traces carry both
+        elif _text_column(str(col)):
             out[col] = frame[col].astype(str).to_numpy()
     if plausibility:
         for vital, (low, high) in PLAUSIBLE.items():

@@ -122,10 +122,9 @@ def test_agreement_on_a_long_noisy_trace(hyst: float) -> None:
 
 def test_live_and_offline_agree_on_every_simulated_scenario(tmp_path: Path) -> None:
     """Per-second synthetic ketamine sessions (labelled synthetic), every scenario, phases from the trace."""
+    from alerts.trace import phases_from_column, select_patient
     from simulators.cli import main as simulate
     from simulators.scenarios import SCENARIOS
-
-    from alerts.trace import phases_from_column, select_patient
 
     total = 0
     for name in SCENARIOS:
