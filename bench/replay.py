@@ -108,6 +108,9 @@ def main() -> None:
     print(f"offline: {best:.3f} s (best of {args.repeat}), {offline_rate / 1e6:.1f} M readings/s "
           f"({len(episodes):,} episodes, all infusion); turning them into Episode objects: {to_list_s:.3f} s more "
           f"({n / (best + to_list_s) / 1e6:.1f} M readings/s including it)")
+    judged = sum(int(np.count_nonzero(~np.isnan(frame[v]))) for v in {r.vital.value for r in rules} | {"pr"})
+    print(f"  (of which {judged:,} readings of vitals the rules judge: {judged / best / 1e6:.1f} M of those/s; "
+          f"the rest, rr and map, are skipped)")
     print(f"offline with {len(changes):,} phase changes: {phased_s:.3f} s, {n / phased_s / 1e6:.1f} M readings/s "
           f"({len(phased):,} episodes)")
 
