@@ -10,6 +10,7 @@ unhealthy meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -165,10 +166,8 @@ class BatchWriter:
             if not self._closing:
                 # Group commit: while one transaction is being written, the next batch
                 # gathers; a waiter (an adapter awaiting durability) starts it at once.
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.max_delay_s)
-                except TimeoutError:
-                    pass
             self._wake.clear()
             batch, self._batch = self._batch, _Batch()
             if len(batch) == 0 and not batch.alarms:
