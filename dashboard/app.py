@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from dashboard import ops
-from dashboard.api import alarms, audit, beds, live, sessions, system
+from dashboard.api import alarm_stats, alarms, audit, beds, live, sessions, system
 from dashboard.auth import SESSION_COOKIE, Auth
 from dashboard.hub import Hub
 from monitor.service import Service
@@ -37,7 +37,7 @@ def create_app(service: Service) -> FastAPI:
     app.state.service = service
     app.state.hub = hub
     app.state.auth = Auth(service.engine, service.settings.http.session_hours)
-    for module in (system, beds, sessions, alarms, audit, live):
+    for module in (system, beds, sessions, alarm_stats, alarms, audit, live):
         app.include_router(module.router)
     ops.install(app, service, hub)  # /metrics, body-size limit, commands refused by the ingest
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -21,6 +21,7 @@ def _setup_logging(verbose: bool = False, fmt: str = "text") -> None:
     from monitor.logs import setup_logging
 
     setup_logging(verbose=verbose, fmt=fmt)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
@@ -67,6 +68,8 @@ def _serve_app(
         await task
 
     asyncio.run(run())
+    if server.started:
+        print(f"ivmon stopped cleanly; {service.writer.rows_written} readings stored in this run.", flush=True)
     return 0 if server.started else 1
 
 
@@ -81,6 +84,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         settings.db_url = f"sqlite:///{(settings.data_dir / 'demo.db').resolve()}"
     settings.http.port = args.port
     settings.hl7.port = args.hl7_port
+    if "hl7" not in settings.model_fields_set or "host" not in settings.hl7.model_fields_set:
+        settings.hl7.host = "127.0.0.1"  # the demo listens on this machine only, unless configured
     settings.beds = {**beds, **settings.beds}
 
     def build(service: object) -> None:
@@ -210,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="simulated patients as CSV or over a wire protocol")
     add_simulate_arguments(simulate)
     simulate.set_defaults(func=simulate_command)
+
+    from alerts.cli import add_replay_arguments, replay_command
+
+    replay = sub.add_parser("replay", help="a recorded trace through the alarm rules, offline; prints the episodes")
+    add_replay_arguments(replay)
+    replay.set_defaults(func=replay_command)
     return parser
 
 
@@ -221,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         result: int = args.func(args)
     except KeyboardInterrupt:
         return 130
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
+        # Configuration mistakes (unknown protocol, bad rule file, invalid setting): a clear line, no traceback.
         print(f"ivmon: {exc}", file=sys.stderr)
         return 2
     return result
