@@ -75,13 +75,19 @@ def ingest_handlers(service: Service) -> dict[str, Handler]:
 
     async def acknowledge(p: dict[str, Any], user: str) -> dict[str, Any]:
         on_screen(p["alarm"])
-        changes: list[AlarmChange] = service.alarms.acknowledge(p["alarm"], user, time.time())
+        try:
+            changes: list[AlarmChange] = service.alarms.acknowledge(p["alarm"], user, time.time())
+        except KeyError:  # as the route says in one process
+            raise CommandFailed(f"alarm {p['alarm']} is no longer active", 404) from None
         await service.pipeline.user_alarm_changes(changes)
         return {"changes": [change_json(c) for c in changes]}
 
     async def silence(p: dict[str, Any], user: str) -> dict[str, Any]:
         on_screen(p["alarm"])
-        changes: list[AlarmChange] = service.alarms.silence(p["alarm"], user, time.time(), p.get("seconds"))
+        try:
+            changes: list[AlarmChange] = service.alarms.silence(p["alarm"], user, time.time(), p.get("seconds"))
+        except KeyError:
+            raise CommandFailed(f"alarm {p['alarm']} is no longer active", 404) from None
         await service.pipeline.user_alarm_changes(changes)
         return {"changes": [change_json(c) for c in changes]}
 
