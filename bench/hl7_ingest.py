@@ -98,9 +98,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_serve(per: list[list[bytes]], tmp: Path) -> tuple[float, list[float], dict[str, int], int]:
+def run_serve(
+    per: list[list[bytes]], tmp: Path, db: str | None = None
+) -> tuple[float, list[float], dict[str, int], int]:
     hl7_port, http_port = free_port(), free_port()
-    db = f"sqlite:///{tmp / 'bench.db'}"
+    db = db or f"sqlite:///{tmp / 'bench.db'}"
     config = tmp / "bench.toml"
     config.write_text(
         f'db_url = "{db}"\ndata_dir = "{tmp}"\n[http]\nport = {http_port}\nhost = "127.0.0.1"\n'
@@ -128,11 +130,11 @@ def run_serve(per: list[list[bytes]], tmp: Path) -> tuple[float, list[float], di
     finally:
         proc.terminate()
         proc.wait(30)
-    from sqlalchemy import create_engine, func, select
+    from sqlalchemy import func, select
 
-    from monitor.store import schema
+    from monitor.store import database, schema
 
-    engine = create_engine(db)
+    engine = database.make_engine(db)
     with engine.connect() as conn:
         stored = int(conn.scalar(select(func.count()).select_from(schema.readings)) or 0)
     return elapsed, lat, codes, stored
@@ -182,6 +184,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=20_000)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--mode", choices=["serve", "inproc"], default="serve")
+    ap.add_argument("--db", help="database URL for --mode serve (an empty one, e.g. PostgreSQL); default SQLite")
     args = ap.parse_args()
     per = make_messages(args.messages, args.connections)
     flat = [m for batch in per for m in batch]
@@ -190,7 +193,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if args.mode == "serve":
-            elapsed, lat, codes, stored = run_serve(per, tmp)
+            elapsed, lat, codes, stored = run_serve(per, tmp, args.db)
         else:
             elapsed, lat, codes, stored = asyncio.run(run_inproc(per, tmp))
     rate = len(flat) / elapsed

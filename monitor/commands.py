@@ -87,6 +87,10 @@ class CommandClient:
                     raise IngestUnavailable(
                         f"the ingest process did not take the action within {self.timeout_s:g} s; it was not done"
                     )
+                if time.monotonic() > deadline + self.timeout_s:  # taken, but not finished (storage down?)
+                    raise IngestUnavailable(
+                        "the ingest process took the action but has not confirmed it; check the screen before retrying"
+                    )
         finally:
             self._waiting.pop(command_id, None)
 
