@@ -97,11 +97,13 @@ class Hub:
 
     async def serve(self, lane: ClientLane, first: bytes, backlog: list[Event]) -> None:
         """Send ``first`` (snapshot) and ``backlog``, then the live stream until the socket closes."""
+        # The backlog goes into the lane before anything can be published meanwhile: live events
+        # must follow it, or a resumed screen could see an alarm resolve before it started.
+        for event in backlog:
+            lane.offer(event)
         self.clients.add(lane)
         try:
             await asyncio.wait_for(lane.ws.send_text(first.decode()), self.send_timeout_s)
-            for event in backlog:
-                lane.offer(event)
             receiver = asyncio.create_task(self._receive(lane))
             try:
                 await self._send_loop(lane, receiver)

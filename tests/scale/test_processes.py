@@ -88,6 +88,8 @@ def test_web_process_killed_screens_resume_on_another_without_gaps(postgres_url:
                 latest_per_bed[orjson.loads(payload)["bed"]] = seq
         assert latest_per_bed and set(latest_per_bed.values()) <= got_seqs, "each bed's latest reading arrives"
         assert any(m["type"] == "session" and m["session"]["id"] == session_id for m in got)
+        ordered = [m["seq"] for m in got if m["type"] not in ("reading", "heartbeat", "device")]
+        assert ordered == sorted(ordered), "alarms and sessions arrive in seq order, backlog first"
     finally:
         for s in reversed(servers):
             s.stop()
