@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from dashboard.api import alarms, audit, beds, live, sessions, system
 from dashboard.auth import SESSION_COOKIE, Auth
 from dashboard.hub import Hub
+from dashboard.review.api import install as install_review
 from monitor.service import Service
 
 HERE = Path(__file__).parent
@@ -38,6 +39,7 @@ def create_app(service: Service) -> FastAPI:
     app.state.auth = Auth(service.engine, service.settings.http.session_hours)
     for module in (system, beds, sessions, alarms, audit, live):
         app.include_router(module.router)
+    install_review(app, service)  # /sessions review pages, exports, report; summaries at session close
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def page(name: str, request: Request) -> Response:

@@ -78,6 +78,11 @@ def load_summary(engine: Engine, session_id: int, version: int) -> dict[str, Any
     return figures
 
 
+def _plain(row: Any) -> dict[str, Any]:
+    """A row as a dict with plain ``str`` keys (SQLAlchemy's quoted names upset JSON encoders)."""
+    return {str(k): v for k, v in row._mapping.items()}
+
+
 def _like_prefix(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -148,7 +153,7 @@ def list_sessions(
     )
     with engine.connect() as conn:
         total = int(conn.scalar(select(func.count()).select_from(schema.sessions).where(where)) or 0)
-        rows = [dict(r._mapping) for r in conn.execute(query)]
+        rows = [_plain(r) for r in conn.execute(query)]
     return total, rows
 
 
@@ -165,7 +170,7 @@ def patient_history(engine: Engine, patient_ref: str) -> list[dict[str, Any]]:
         .order_by(s.started, s.id)
     )
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+        return [_plain(r) for r in conn.execute(query)]
 
 
 def sessions_without_summary(engine: Engine, ids: Sequence[int], version: int) -> list[int]:
@@ -188,7 +193,7 @@ def device_events(engine: Engine, session_id: int) -> list[dict[str, Any]]:
         rows = conn.execute(
             select(c.ts, c.source, c.state, c.vital, c.detail).where(c.session_id == session_id).order_by(c.ts, c.id)
         )
-        return [dict(r._mapping) for r in rows]
+        return [_plain(r) for r in rows]
 
 
 def rule_override(engine: Engine, session_id: int) -> str | None:
