@@ -56,7 +56,7 @@ def parse_time(text: str | None, name: str) -> float | None:
 
 
 def _json(body: Any) -> Response:
-    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS), media_type="application/json")
 
 
 def _clean(x: Any) -> Any:
@@ -181,6 +181,9 @@ async def review_session(session_id: int, request: Request, user: ReviewUser) ->
             return None
         rules = data.rules_for(svc.engine, svc.alarms, session_id)
         history = summaries.patient_history(svc.engine, record.session.patient_ref)
+        if any(h["peak_sbp_rise"] is None and h["ended"] is not None for h in history):
+            data.fill_missing(svc.engine, svc.alarms, [h["id"] for h in history])
+            history = summaries.patient_history(svc.engine, record.session.patient_ref)
         return review_payload(record, rules, history)
 
     body = await asyncio.to_thread(run)

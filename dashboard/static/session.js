@@ -48,8 +48,8 @@ function shapesAndNotes(d) {
     if (!(ph.phase in PHASE_FILL)) continue;
     shapes.push({ name: `phase:${ph.phase}`, type: "rect", xref: "x", yref: "paper", x0: t(ph.start), x1: t(ph.end), y0: 0, y1: 1,
       fillcolor: PHASE_FILL[ph.phase], opacity: 0.55, line: { width: 0 }, layer: "below" });
-    notes.push({ x: t(ph.start), y: 1.0, yref: "paper", xanchor: "left", yanchor: "bottom", showarrow: false,
-      text: ph.phase, font: { size: 11, color: "#5b6570" } });
+    notes.push({ x: t(ph.start), y: 0.995, yref: "paper", xanchor: "left", yanchor: "top", showarrow: false,
+      text: " " + ph.phase, font: { size: 11, color: "#5b6570" } });
   }
   const marks = [[d.summary.infusion_start, "infusion start"], [d.summary.infusion_stop, "infusion stop"]];
   for (const [ts, label] of marks) {
@@ -99,6 +99,27 @@ function shapesAndNotes(d) {
   return { shapes, notes };
 }
 
+// The y range follows the valid readings and baselines (an implausible 300 must not flatten the trace);
+// limits widen it only when near the data. Invalid readings outside stay listed in the exports.
+function panelRange(d, p) {
+  const vals = [];
+  for (const vital of Object.keys(p.vitals)) {
+    if (d.series[vital]) vals.push(...d.series[vital].v);
+    const b = d.summary.baselines[vital];
+    if (b != null) vals.push(b);
+  }
+  if (!vals.length) return undefined;
+  let lo = Infinity, hi = -Infinity;
+  for (const v of vals) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  for (const lim of d.limits) {
+    if (lim.limit != null && lim.vital in p.vitals && lim.limit >= lo - 25 && lim.limit <= hi + 25) {
+      lo = Math.min(lo, lim.limit); hi = Math.max(hi, lim.limit);
+    }
+  }
+  const pad = Math.max(2, (hi - lo) * 0.08);
+  return [lo - pad, hi + pad];
+}
+
 function drawChart(d) {
   const { shapes, notes } = shapesAndNotes(d);
   const layout = {
@@ -110,7 +131,7 @@ function drawChart(d) {
   };
   for (const p of PANELS) {
     layout[axisKey(p.axis)] = { domain: p.domain, title: { text: p.title, font: { size: 12 } }, zeroline: false,
-      fixedrange: false, gridcolor: "#eceff2" };
+      fixedrange: false, gridcolor: "#eceff2", range: panelRange(d, p) };
   }
   const gd = document.getElementById("chart");
   Plotly.newPlot(gd, traces(d), layout, { responsive: true, displaylogo: false, scrollZoom: true });
