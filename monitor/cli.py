@@ -179,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="simulated patients as CSV or over a wire protocol")
     add_simulate_arguments(simulate)
     simulate.set_defaults(func=simulate_command)
+
+    from dashboard.review.cli import add_export_arguments, export_command
+
+    export = sub.add_parser("export", help="a session's readings, alarms and events, or its printable report")
+    add_export_arguments(export)
+    export.set_defaults(func=export_command)
     return parser
 
 

@@ -93,8 +93,9 @@ def load_record(engine: Engine, session_id: int) -> SessionRecord | None:
     )
 
 
-def rules_for(engine: Engine, alarm_stage: Any, session_id: int) -> list[Rule]:
-    """The rules the session was judged by: its stored override, else the live engine's, else the defaults."""
+def rules_for(engine: Engine, alarm_stage: Any, session_id: int, clinic: list[Rule] | None = None) -> list[Rule]:
+    """The rules the session was judged by: its stored override, else the live engine's, else ``clinic``
+    (the configured rule file) or the shipped defaults."""
     override = summaries.rule_override(engine, session_id)
     if override:
         try:
@@ -105,7 +106,7 @@ def rules_for(engine: Engine, alarm_stage: Any, session_id: int) -> list[Rule]:
     if callable(session_rules):
         rules: list[Rule] = session_rules(session_id)
         return rules
-    return default_rules()
+    return list(clinic) if clinic is not None else default_rules()
 
 
 def summary_of(record: SessionRecord, rules: list[Rule], now: float | None = None) -> SessionSummary:

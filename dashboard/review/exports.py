@@ -26,8 +26,6 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from monitor.model import CANONICAL_UNIT, Alarm, Session
 
@@ -136,6 +134,9 @@ def events_table(
 def encode(frame: pd.DataFrame, fmt: str, *, session_id: int, name: str) -> bytes:
     """One table as CSV, Parquet or JSON (``{"session", "units", "<name>": [records]}``)."""
     if fmt == "parquet":
+        import pyarrow as pa  # only when asked for: it is a heavy import
+        import pyarrow.parquet as pq
+
         table = pa.Table.from_pandas(frame, preserve_index=False)
         meta = dict(table.schema.metadata or {})
         meta[b"ivmon.units"] = json.dumps(UNITS).encode()
