@@ -18,14 +18,15 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display on a server
 
-import matplotlib.dates as mdates  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.dates as mdates
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
 
-from alerts.rules import Rule  # noqa: E402
-from dashboard.review.data import SessionRecord, phases_json, summary_of  # noqa: E402
-from dashboard.review.exports import events_table  # noqa: E402
+from alerts.rules import Rule
+from dashboard.review.data import SessionRecord, phases_json, summary_of
+from dashboard.review.exports import events_table
 
 # Font subsetting at save time logs every glyph at INFO: noise in the service log and on the CLI.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
@@ -45,6 +46,11 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 
 
+def _x(ts: Any) -> Any:
+    """POSIX seconds -> matplotlib date numbers (days since 1970, UTC); vectorised for arrays."""
+    return ts / 86400.0
+
+
 def _fmt_time(ts: float | None) -> str:
     return "-" if ts is None else _dt(ts).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -56,7 +62,7 @@ def _hms(ts: float | None) -> str:
 def _dur(seconds: float | None) -> str:
     if seconds is None:
         return "-"
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
 
 
@@ -69,18 +75,18 @@ def _charts(fig: Figure, record: SessionRecord, summary: Any, top: float, bottom
     valid = readings[readings["quality"] == "valid"]
     phases = phases_json(record, summary.ended)
     height = (top - bottom) / len(PANELS)
-    axes = []
+    axes: list[Axes] = []
     for i, (label, lines) in enumerate(PANELS):
         ax = fig.add_axes((0.09, top - (i + 1) * height + 0.012, 0.86, height - 0.018),
                           sharex=axes[0] if axes else None)
         axes.append(ax)
         for p in phases:
-            ax.axvspan(_dt(p["start"]), _dt(p["end"]), color=PHASE_COLOURS.get(p["phase"], "#eeeeee"), lw=0)
+            ax.axvspan(_x(p["start"]), _x(p["end"]), color=PHASE_COLOURS.get(p["phase"], "#eeeeee"), lw=0)
         for vital, name, colour in lines:
             part = valid[valid["vital"] == vital]
             if part.empty:
                 continue
-            times = [_dt(t) for t in part["ts"].to_numpy()]
+            times = _x(part["ts"].to_numpy())
             nibp = vital in ("sbp", "dbp", "map")
             ax.plot(times, part["value"].to_numpy(), color=colour, lw=0.9, label=name, rasterized=True,
                     marker="o" if nibp else None, ms=2.5)
@@ -92,11 +98,11 @@ def _charts(fig: Figure, record: SessionRecord, summary: Any, top: float, bottom
             if a.vital is None or a.vital.value not in vitals:
                 continue
             end = a.ended if a.ended is not None else summary.ended
-            ax.axvspan(_dt(a.started), _dt(max(end, a.started + 1)), ymin=0.92, ymax=1.0,
+            ax.axvspan(_x(a.started), _x(max(end, a.started + 1)), ymin=0.92, ymax=1.0,
                        color=PRIORITY_COLOURS.get(a.priority.value, "#999"), lw=0)
         for ts in (summary.infusion_start, summary.infusion_stop):
             if ts is not None:
-                ax.axvline(_dt(ts), color="#333", lw=0.8, ls="--")
+                ax.axvline(_x(ts), color="#333", lw=0.8, ls="--")
         ax.set_ylabel(label, fontsize=7)
         ax.tick_params(labelsize=6)
         ax.grid(alpha=0.3, lw=0.4)
@@ -104,7 +110,8 @@ def _charts(fig: Figure, record: SessionRecord, summary: Any, top: float, bottom
             ax.legend(fontsize=6, loc="upper right", ncol=3, framealpha=0.7)
         if i < len(PANELS) - 1:
             ax.tick_params(labelbottom=False)
-    axes[-1].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))
+    axes[-1].xaxis.set_major_locator(mdates.AutoDateLocator(tz=UTC))  # type: ignore[no-untyped-call]
+    axes[-1].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))  # type: ignore[no-untyped-call]
     axes[-1].set_xlabel("time (UTC)", fontsize=6)
     fig.text(0.09, bottom - 0.035, "Shaded: baseline blue, infusion orange, recovery green. Bars at the top: alarm "
              "episodes (red high, yellow medium, cyan low).\nDashed: infusion start/stop. Dotted: baseline.",
@@ -126,7 +133,7 @@ def render_report(record: SessionRecord, rules: list[Rule]) -> bytes:
     out = io.BytesIO()
     meta = {"Title": f"ivmon session {s.id} report", "Subject": f"Session {s.id}, {s.bed}, patient {s.patient_ref}",
             "Creator": "ivmon"}
-    with matplotlib.rc_context({"pdf.fonttype": 42}), PdfPages(out, metadata=meta) as pdf:
+    with PdfPages(out, metadata=meta) as pdf:
         for fig in report_pages(record, rules):
             pdf.savefig(fig)
     return out.getvalue()

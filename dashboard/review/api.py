@@ -28,7 +28,7 @@ from dashboard.deps import audit, service_of
 from dashboard.review import data, exports
 from monitor.model import AlarmKind, Role, Vital
 from monitor.pipeline import alarm_json, session_json
-from monitor.store import summaries
+from monitor.store import repo, summaries
 
 router = APIRouter()
 PAGES = Path(__file__).resolve().parents[1] / "pages"
@@ -56,7 +56,8 @@ def parse_time(text: str | None, name: str) -> float | None:
 
 
 def _json(body: Any) -> Response:
-    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS), media_type="application/json")
+    options = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    return Response(orjson.dumps(body, option=options), media_type="application/json")
 
 
 def _clean(x: Any) -> Any:
@@ -222,7 +223,7 @@ async def export_readings(
         raise HTTPException(422,
                             f"unknown vital(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
     start, end = parse_time(from_, "from"), parse_time(to, "to")
-    session = await asyncio.to_thread(data.repo.get_session, svc.engine, session_id)
+    session = await asyncio.to_thread(repo.get_session, svc.engine, session_id)
     if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
 

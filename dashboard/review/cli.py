@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # heavy imports wait until an export runs: every ``ivmon`` command builds this parser
     import pandas as pd
+    from sqlalchemy import Engine
 
     from dashboard.review.data import SessionRecord
 
@@ -31,12 +32,12 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="database URL (overrides the configuration)")
 
 
-def _tables(record: SessionRecord, what: str) -> dict[str, pd.DataFrame]:
-    from dashboard.review import exports
+def _tables(engine: Engine, record: SessionRecord, what: str) -> dict[str, pd.DataFrame]:
+    from dashboard.review import data, exports
 
     out: dict[str, pd.DataFrame] = {}
     if what in ("all", "readings"):
-        out["readings"] = exports.readings_table(record.readings)
+        out["readings"] = exports.readings_table(data.read_readings(engine, record.session.id))
     if what in ("all", "alarms"):
         out["alarms"] = exports.alarms_table(record.alarms)
     if what in ("all", "events"):
@@ -71,7 +72,7 @@ def export_command(args: argparse.Namespace) -> int:
         target.write_bytes(render_report(record, rules))
         written.append(str(target))
     else:
-        tables = _tables(record, args.what)
+        tables = _tables(engine, record, args.what)
         if args.format == "json":
             doc: dict[str, object] = {"session": sid, "units": exports.UNITS}
             for name, frame in tables.items():

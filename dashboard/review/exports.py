@@ -150,8 +150,10 @@ def encode(frame: pd.DataFrame, fmt: str, *, session_id: int, name: str) -> byte
         text["time"] = iso_times(text["epoch_s"]).to_numpy()
     if fmt == "csv":
         # float_format=None: pandas writes repr(), the shortest text that reads back to the same double.
-        return text.to_csv(index=False, lineterminator="\n").encode()
+        return str(text.to_csv(index=False, lineterminator="\n")).encode()
     if fmt == "json":
         records = text.astype(object).where(text.notna(), None).to_dict(orient="records")
-        return orjson.dumps({"session": session_id, "units": UNITS, name: records}, option=orjson.OPT_SERIALIZE_NUMPY)
+        body: bytes = orjson.dumps({"session": session_id, "units": UNITS, name: records},
+                                   option=orjson.OPT_SERIALIZE_NUMPY)
+        return body
     raise ValueError(f"unknown format {fmt!r} (csv, parquet or json)")

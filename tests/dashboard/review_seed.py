@@ -60,9 +60,7 @@ def known_session() -> Known:
         elif s == 1250:
             k.add(T0 + s, "spo2", 50.0, "questionable")  # cuts the hold of 89
             continue
-        elif 1250 < s < 1300:
-            v = 93.0
-        elif s == 1995:
+        elif 1250 < s < 1300 or s == 1995:
             v = 93.0
         else:
             v = 98.0 if s < 3000 else 97.0

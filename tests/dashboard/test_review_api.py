@@ -129,8 +129,9 @@ def test_nurse_is_refused_and_exports_are_audited(client: TestClient, service: S
                                                   seeded: tuple[str, int, int]) -> None:
     sid = seeded[1]
     login(client, "nurse")
-    for url in (f"/api/sessions/{sid}/readings?format=csv", f"/api/sessions/{sid}/alarms", f"/api/sessions/{sid}/events",
-                f"/api/sessions/{sid}/report.pdf", "/api/review/sessions", f"/api/review/sessions/{sid}"):
+    for url in (f"/api/sessions/{sid}/readings?format=csv", f"/api/sessions/{sid}/alarms",
+                f"/api/sessions/{sid}/events", f"/api/sessions/{sid}/report.pdf", "/api/review/sessions",
+                f"/api/review/sessions/{sid}"):
         assert client.get(url).status_code == 403, url
     page = client.get(f"/sessions/{sid}", follow_redirects=False)
     assert page.status_code == 403 and "clinicians and admins" in page.text

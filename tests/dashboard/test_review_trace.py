@@ -110,7 +110,8 @@ async def test_real_trace_session_summary_matches_independent_figures(
     assert top[1] == 160  # anchor in the file: cuff 160/73 at 52 min
     assert figures["peak_sbp_rise"] == top[1] - base("sbp")
     assert figures["peak_sbp_rise_ts"] == top[0] == T0 + 3120
-    assert figures["lows"]["spo2"]["value"] == min(v for _, v in valid(rows, "spo2")) == 50.8  # 42.9 and 36 are below the plausible 50: invalid
+    # 42.9 and 36 are below the plausible 50: stored invalid, not counted
+    assert figures["lows"]["spo2"]["value"] == min(v for _, v in valid(rows, "spo2")) == 50.8
 
     whole = [(T0, DISCHARGE)]
     for threshold in (94, 90):
