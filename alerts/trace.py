@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from monitor.model import Vital
+from monitor.validate import PLAUSIBLE
 
 VITAL_KEYS = frozenset(v.value for v in Vital)
 
@@ -25,17 +27,20 @@ class TraceError(ValueError):
     """A trace file that cannot be replayed, with the reason."""
 
 
-def _seconds(col: pd.Series) -> np.ndarray:
-    if pd.api.types.is_numeric_dtype(col):
-        return col.to_numpy(dtype=np.float64)
-    numeric = pd.to_numeric(col, errors="coerce")
-    if numeric.notna().all():
-        return numeric.to_numpy(dtype=np.float64)
+def _seconds(col: pd.Series) -> npt.NDArray[np.float64]:
+    numeric = col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="coerce")
+    if numeric.notna().all() or pd.api.types.is_numeric_dtype(col):
+        return np.asarray(numeric, dtype=np.float64)
     try:
         stamps = pd.to_datetime(col, utc=True, format="ISO8601")
     except (ValueError, TypeError) as exc:
         raise TraceError(f"ts must be seconds or ISO 8601 date-times: {exc}") from None
-    return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
+    return np.asarray((stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds(), dtype=np.float64)
+
+
+def _text_column(name: str) -> bool:
+    """Quality columns, and the patient and phase columns of ``ivmon simulate --to csv`` traces."""
+    return name in ("patient", "phase") or (name.endswith("_quality") and name[: -len("_quality")] in VITAL_KEYS)
 
 
 def _long_to_wide(frame: pd.DataFrame) -> pd.DataFrame:
@@ -48,8 +53,13 @@ def _long_to_wide(frame: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
-def load_trace(path: Path | str, rename: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """A trace as a frame with float ``ts`` seconds and float vital columns (NaN = no reading)."""
+def load_trace(path: Path | str, rename: Mapping[str, str] | None = None, *, plausibility: bool = True) -> pd.DataFrame:
+    """A trace as a frame with float ``ts`` seconds and float vital columns (NaN = no reading).
+
+    With ``plausibility`` (the default), values outside ``monitor.validate.PLAUSIBLE``
+    get quality ``invalid`` in a ``<vital>_quality`` column, as the live pipeline
+    would mark them, so the replay does not judge a pulse of 277 from a loose probe.
+    """
     path = Path(path)
     try:
         frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
@@ -74,8 +84,45 @@ def load_trace(path: Path | str, rename: Mapping[str, str] | None = None) -> pd.
             if bad.any():
                 raise TraceError(f"{path}: column {col} has non-numeric value {frame[col][bad].iloc[0]!r}")
             out[col] = values.to_numpy(dtype=np.float64)
-        elif str(col).endswith("_quality") and str(col)[: -len("_quality")] in VITAL_KEYS:
+        elif _text_column(str(col)):
             out[col] = frame[col].astype(str).to_numpy()
-    if len(out) == 1:
+    if plausibility:
+        for vital, (low, high) in PLAUSIBLE.items():
+            qcol = f"{vital.value}_quality"
+            if vital.value in out and qcol not in out:
+                v = out[vital.value]
+                bad = (v < low) | (v > high)
+                if bad.any():
+                    out[qcol] = np.where(bad, "invalid", "valid")
+    if len(set(out) - {"ts", "patient", "phase"}) == 0:
         raise TraceError(f"{path}: no vital columns (expected some of {', '.join(sorted(VITAL_KEYS))}; use --map)")
     return pd.DataFrame(out)
+
+
+def select_patient(frame: pd.DataFrame, patient: str | None) -> pd.DataFrame:
+    """One patient's rows of a multi-patient trace (a ``patient`` column); the frame as is without one."""
+    if "patient" not in frame.columns:
+        if patient is not None:
+            raise TraceError("--patient given but the trace has no patient column")
+        return frame
+    ids = list(dict.fromkeys(frame["patient"]))
+    if patient is None:
+        if len(ids) > 1:
+            shown = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
+            raise TraceError(f"the trace holds {len(ids)} patients ({shown}): choose one with --patient")
+        return frame
+    if patient not in ids:
+        raise TraceError(f"no patient {patient!r} in the trace")
+    return frame[frame["patient"] == patient].reset_index(drop=True)
+
+
+def phases_from_column(frame: pd.DataFrame) -> list[tuple[str, float]] | None:
+    """Phase changes from a ``phase`` column (each row's phase at its ``ts``), or None without one."""
+    if "phase" not in frame.columns or len(frame) == 0:
+        return None
+    ordered = frame.sort_values("ts", kind="stable")
+    phase = ordered["phase"].to_numpy()
+    ts = ordered["ts"].to_numpy(dtype=np.float64)
+    change = np.ones(phase.size, dtype=bool)
+    change[1:] = phase[1:] != phase[:-1]
+    return [(str(p), float(t)) for p, t in zip(phase[change], ts[change], strict=True)]

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from dashboard.api import alarms, audit, beds, live, sessions, system
+from dashboard.api import alarm_stats, alarms, audit, beds, live, sessions, system
 from dashboard.auth import SESSION_COOKIE, Auth
 from dashboard.hub import Hub
 from dashboard.review.api import install as install_review
@@ -37,7 +37,7 @@ def create_app(service: Service) -> FastAPI:
     app.state.service = service
     app.state.hub = hub
     app.state.auth = Auth(service.engine, service.settings.http.session_hours)
-    for module in (system, beds, sessions, alarms, audit, live):
+    for module in (system, beds, sessions, alarm_stats, alarms, audit, live):
         app.include_router(module.router)
     install_review(app, service)  # /sessions review pages, exports, report; summaries at session close
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

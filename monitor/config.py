@@ -47,6 +47,11 @@ class Hl7Settings(BaseModel):
     #: Local observation codes -> vital key, e.g. {"99COMEN:2" = "hr"}.
     local_codes: dict[str, str] = Field(default_factory=dict)
     raw_log_messages: int = 200
+    #: IANA zone of timestamps sent without an offset (devices' local time); empty = the server's zone.
+    timezone: str = ""
+    #: Readings stamped further than this ahead of the server's clock are refused (a device clock
+    #: running ahead would make old values look current).
+    max_clock_ahead_s: float = 300.0
 
 
 class SerialPort(BaseModel):
