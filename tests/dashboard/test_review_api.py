@@ -13,13 +13,13 @@ import pandas as pd
 import pypdf
 import pytest
 from fastapi.testclient import TestClient
-from review_seed import PATIENT, T0, known_session, seed
 
 from dashboard.app import create_app
 from monitor.config import load_settings
 from monitor.demo import ensure_demo_users
 from monitor.service import Service, build_service
 from monitor.store import database, repo
+from tests.dashboard.review_seed import PATIENT, T0, known_session, seed
 
 
 @pytest.fixture

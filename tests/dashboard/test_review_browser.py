@@ -15,11 +15,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from review_seed import PATIENT, T0, known_session, seed
-from review_server import ReviewServer
 
 from monitor.store import database
 from tests.conftest import free_port
+from tests.dashboard.review_seed import PATIENT, T0, known_session, seed
+from tests.dashboard.review_server import ReviewServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

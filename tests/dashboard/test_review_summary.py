@@ -12,12 +12,12 @@ import statistics
 from collections.abc import Callable
 
 import pytest
-from review_seed import T0, Known, known_session, readings_of, seed
 from sqlalchemy import Engine
 
 from alerts.rules import Rule, default_rules
 from dashboard.review.data import SUMMARY_VERSION, load_record, refresh_summary
 from monitor.store import summaries
+from tests.dashboard.review_seed import T0, Known, known_session, readings_of, seed
 
 HOLD = {"hr": 30, "pr": 30, "spo2": 30, "sbp": 1020, "dbp": 1020, "map": 1020}
 _SORTED: dict[tuple[int, str], tuple[list[float], list[tuple[float, float, str]]]] = {}
