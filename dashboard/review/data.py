@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, case, select
 
+from alerts.baseline import baseline_of
 from alerts.rules import Rule, RuleError, default_rules, loads_rules
 from alerts.summary import SessionSummary, phase_intervals, session_end, summarise
 from monitor.model import Alarm, Phase, PhaseChange, Quality, Session, Vital
@@ -223,6 +224,25 @@ def refresh_summary(engine: Engine, alarm_stage: Any, session_id: int) -> Sessio
     if summary.closed:
         summaries.save_summary(engine, session_id, SUMMARY_VERSION, summary_columns(summary), summary.to_json())
     return summary
+
+
+def open_figures(engine: Engine, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """List figures of open sessions from SQL aggregates (no full read of 1 Hz series per row of the list)."""
+    agg = summaries.open_session_aggregates(engine, ids)
+    out: dict[int, dict[str, Any]] = {}
+    for sid, figures in agg.items():
+        session = repo.get_session(engine, sid)
+        cuff = figures.pop("sbp")
+        figures["peak_sbp_rise"] = None
+        if session is not None and len(session.phases) > 1 and session.phases[0].phase == Phase.BASELINE:
+            start, end = session.phases[0].ts, session.phases[1].ts
+            base = baseline_of(Vital.SBP, [t for t, _ in cuff if start <= t < end],
+                               [v for t, v in cuff if start <= t < end])
+            after = [v for t, v in cuff if t >= end]
+            if base is not None and after:
+                figures["peak_sbp_rise"] = max(after) - base
+        out[sid] = figures
+    return out
 
 
 def fill_missing(engine: Engine, alarm_stage: Any, ids: list[int]) -> int:

@@ -157,6 +157,33 @@ def list_sessions(
     return total, rows
 
 
+def open_session_aggregates(engine: Engine, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """For open sessions: lowest valid SpO2, alarm counts, and the valid cuff readings (few) for the BP rise."""
+    r, a = schema.readings.c, schema.alarms.c
+    out: dict[int, dict[str, Any]] = {i: {"min_spo2": None, "alarms_high": 0, "alarms_medium": 0, "alarms_low": 0,
+                                          "alarms_technical": 0, "sbp": []} for i in ids}
+    with engine.connect() as conn:
+        for sid, low in conn.execute(
+            select(r.session_id, func.min(r.value))
+            .where(r.session_id.in_(list(ids)), r.vital == "spo2", r.quality == "valid")
+            .group_by(r.session_id)
+        ):
+            out[sid]["min_spo2"] = low
+        for sid, kind, priority, count in conn.execute(
+            select(a.session_id, a.kind, a.priority, func.count()).where(a.session_id.in_(list(ids)))
+            .group_by(a.session_id, a.kind, a.priority)
+        ):
+            key = "alarms_technical" if kind == "technical" else f"alarms_{priority}"
+            out[sid][key] = out[sid].get(key, 0) + int(count)
+        for sid, ts, value in conn.execute(
+            select(r.session_id, r.ts, r.value)
+            .where(r.session_id.in_(list(ids)), r.vital == "sbp", r.quality == "valid")
+            .order_by(r.session_id, r.ts, r.id)
+        ):
+            out[sid]["sbp"].append((ts, value))
+    return out
+
+
 def patient_history(engine: Engine, patient_ref: str) -> list[dict[str, Any]]:
     """Every session of one patient reference, oldest first, with its peak BP rise."""
     s, m = schema.sessions.c, schema.session_summaries.c

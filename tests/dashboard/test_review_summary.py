@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from alerts.rules import Rule, default_rules
-from dashboard.review.data import SUMMARY_VERSION, load_record, refresh_summary
+from dashboard.review.data import SUMMARY_VERSION, load_record, open_figures, refresh_summary
 from monitor.store import summaries
 from tests.dashboard.review_seed import T0, Known, known_session, readings_of, seed
 
@@ -175,3 +175,10 @@ async def test_open_session_is_summed_up_to_now_and_not_stored(migrated_engine: 
     s = refresh_summary(migrated_engine, None, sid)
     assert s is not None and not s.closed and s.discharge_ready_ts is None
     assert summaries.load_summary(migrated_engine, sid, SUMMARY_VERSION) is None
+    # The list's cheap SQL figures for open sessions agree with the full summary.
+    live = open_figures(migrated_engine, [sid])[sid]
+    assert live["peak_sbp_rise"] == s.peak_sbp_rise == 49
+    assert live["min_spo2"] == s.lows["spo2"].value
+    assert {k: live[f"alarms_{k}"] for k in s.alarm_counts} == s.alarm_counts
+    _, rows = summaries.list_sessions(migrated_engine)
+    assert rows[0]["ended"] is None and rows[0]["peak_sbp_rise"] is None  # never stored while open
