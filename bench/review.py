@@ -99,6 +99,31 @@ async def seed_long_session(engine: Engine, nibp_every_s: int = 1) -> int:
     return sid
 
 
+async def seed_open_sessions(engine: Engine, count: int) -> None:
+    """Sessions in progress (1 h so far: HR and SpO2 at 1 Hz, a cuff every 5 min): the list computes them live."""
+    now = time.time()
+    writer = BatchWriter(engine, max_rows=50_000)
+    writer.start()
+    for k in range(count):
+        start = now - 3600
+        phases = [PhaseChange(Phase.BASELINE, start, "nurse"), PhaseChange(Phase.INFUSION, start + 900, "nurse")]
+        sid = repo.insert_session(engine, Session(0, f"chair-{k + 1}", f"P-OPEN-{k}", Phase.BASELINE, start,
+                                                  phases=phases[:1]), "nurse")
+        repo.record_phase(engine, sid, phases[1])
+        rows = []
+        for s in range(3600):
+            rows.append(Reading(Vital.HR, 70.0 + s % 7, "bpm", start + s, "bench", bed=f"chair-{k + 1}",
+                                session_id=sid))
+            rows.append(Reading(Vital.SPO2, 96.0 + s % 3, "%", start + s, "bench", bed=f"chair-{k + 1}",
+                                session_id=sid))
+            if s % 300 == 0:
+                rows.append(Reading(Vital.SBP, 120.0 + s / 100, "mmHg", start + s, "bench", bed=f"chair-{k + 1}",
+                                    session_id=sid))
+        writer.add_readings(rows)
+        await writer.durable()
+    await writer.close()
+
+
 def seed_many_sessions(engine: Engine, count: int) -> None:
     """Sessions and their stored summaries, bulk-inserted (the figures are what the list reads)."""
     rng = np.random.default_rng(11)
@@ -122,6 +147,7 @@ def main() -> int:
     parser.add_argument("--db", help="database URL (default: SQLite in a temporary folder)")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--open", type=int, default=12, help="sessions in progress (default 12)")
     parser.add_argument("--nibp-every", type=int, default=1, metavar="S",
                         help="NIBP every S seconds (default 1: every vital at 1 Hz; a real cuff: 300)")
     args = parser.parse_args()
@@ -132,6 +158,7 @@ def main() -> int:
     started = time.perf_counter()
     sid = asyncio.run(seed_long_session(engine, args.nibp_every))
     seed_many_sessions(engine, args.sessions)
+    asyncio.run(seed_open_sessions(engine, args.open))
     print(f"database: {engine.dialect.name}; seeded in {time.perf_counter() - started:.1f} s")
     rules = default_rules()
     r = args.repeat
@@ -174,7 +201,14 @@ def main() -> int:
         ("list: last page (offset 9,900)", {"offset": 9900}),
     ):
         def page(kw: dict[str, Any] = kwargs) -> tuple[int, list[dict[str, Any]]]:
-            return summaries.list_sessions(engine, limit=100, **kw)
+            # As the API does: one SQL page, then live figures for the open sessions on it.
+            total, rows = summaries.list_sessions(engine, limit=100, **kw)
+            open_ids = [row["id"] for row in rows if row["ended"] is None]
+            if open_ids:
+                live = data.open_figures(engine, open_ids)
+                for row in rows:
+                    row.update(live.get(row["id"], {}))
+            return total, rows
 
         best, med, (total, rows) = timed(page, r)
         results.append((label, best, med, f"{total} match, {len(rows)} rows", 200))
