@@ -33,6 +33,8 @@ router = APIRouter()
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 CHART_VITALS = ("hr", "pr", "sbp", "dbp", "map", "spo2")
 REVIEW_ROLES = frozenset({Role.CLINICIAN, Role.ADMIN})
+#: Summaries missing from the list (sessions closed before an upgrade) computed per request, at most.
+FILL_PER_REQUEST = 25
 
 
 def parse_time(text: str | None, name: str) -> float | None:
@@ -89,7 +91,7 @@ async def review_list(
                                     sort=sort, descending=order == "desc", limit=limit, offset=offset)
         total, rows = summaries.list_sessions(svc.engine, **args)
         ids = [r["id"] for r in rows if r["ended"] is not None and r["version"] != data.SUMMARY_VERSION]
-        if ids and data.fill_missing(svc.engine, svc.alarms, ids):
+        if ids and data.fill_missing(svc.engine, svc.alarms, ids, limit=FILL_PER_REQUEST):
             total, rows = summaries.list_sessions(svc.engine, **args)
         return total, rows
 

@@ -245,9 +245,13 @@ def open_figures(engine: Engine, ids: list[int]) -> dict[int, dict[str, Any]]:
     return out
 
 
-def fill_missing(engine: Engine, alarm_stage: Any, ids: list[int]) -> int:
-    """Compute the stored summaries missing among ``ids`` (sessions closed before this feature, a crash)."""
-    missing = summaries.sessions_without_summary(engine, ids, SUMMARY_VERSION)
+def fill_missing(engine: Engine, alarm_stage: Any, ids: list[int] | None, limit: int | None = None) -> int:
+    """Compute the stored summaries missing among ``ids`` (None: every closed session, newest first).
+
+    Sessions closed before this feature (or while the service crashed) get theirs here;
+    ``limit`` bounds the work of one call (a list request fills at most a page's worth).
+    """
+    missing = summaries.sessions_without_summary(engine, ids, SUMMARY_VERSION)[:limit]
     for sid in missing:
         try:
             refresh_summary(engine, alarm_stage, sid)

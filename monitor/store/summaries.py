@@ -61,7 +61,7 @@ def save_summary(engine: Engine, session_id: int, version: int, columns: Mapping
                 session_id=session_id,
                 version=version,
                 computed=time.time(),
-                figures=json.dumps(figures, default=str, allow_nan=False),
+                figures=json.dumps(figures, default=str),
                 **row,
             )
         )
@@ -200,16 +200,19 @@ def patient_history(engine: Engine, patient_ref: str) -> list[dict[str, Any]]:
         return [_plain(r) for r in conn.execute(query)]
 
 
-def sessions_without_summary(engine: Engine, ids: Sequence[int], version: int) -> list[int]:
-    """Of ``ids``, the closed sessions whose stored summary is missing or of another version."""
+def sessions_without_summary(engine: Engine, ids: Sequence[int] | None, version: int) -> list[int]:
+    """Of ``ids`` (None: all), the closed sessions whose stored summary is missing or of another version."""
     s, m = schema.sessions.c, schema.session_summaries.c
-    if not ids:
+    if ids is not None and not ids:
         return []
     query = (
         select(s.id)
         .select_from(schema.sessions.outerjoin(schema.session_summaries, m.session_id == s.id))
-        .where(s.id.in_(list(ids)), s.ended.is_not(None), (m.version.is_(None)) | (m.version != version))
+        .where(s.ended.is_not(None), (m.version.is_(None)) | (m.version != version))
+        .order_by(s.started.desc())
     )
+    if ids is not None:
+        query = query.where(s.id.in_(list(ids)))
     with engine.connect() as conn:
         return [int(i) for i in conn.scalars(query)]
 
