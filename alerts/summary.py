@@ -30,16 +30,18 @@ Definitions (what each figure means, precisely):
   time to acknowledge (``acknowledged_at - started``) median and maximum.
   Counts by priority exclude technical alarms, counted apart (the spec keeps
   technical and physiological alarms separate in statistics).
-* **Discharge readiness** (spec/alarms.md, advisory): the first moment ``t``,
-  at least 30 min after the infusion stopped (the recovery phase began), at
-  which all hold: the last two valid ``sbp`` and the last two valid ``dbp``
-  readings at or before ``t`` are within 20 % of their baselines; the median of
-  the valid ``hr`` readings in ``[t - 300 s, t]`` (``pr`` when the session has
-  no valid ``hr`` at all) is within 20 % of its baseline; the median of the
-  valid ``spo2`` readings in ``[t - 300 s, t]`` is at least 92 %; and no alarm
-  of the session is active (``started <= t < ended``). The conditions can only
-  change at ``stop + 30 min``, at a valid reading or at an alarm's end, so
-  those are the moments examined. Time to readiness = ``t - stop``.
+* **Discharge readiness**: the first moment ``t`` at which the recovery tile's
+  rule (:func:`alerts.discharge.discharge_readiness`) holds, replayed: at least
+  30 min after the infusion stopped (the recovery phase began); the last two
+  NIBP measurements at or before ``t`` (valid ``sbp`` and ``dbp`` sharing a
+  timestamp) within 20 % of their baselines; the median of the valid ``hr``
+  readings in ``[t - 300 s, t]`` (of ``pr`` when there is no ``hr`` in that
+  window) within 20 % of the ``hr`` baseline; the median of the valid ``spo2``
+  readings in ``[t - 300 s, t]`` at least 92 %; and no alarm of the session
+  active at ``t`` (``started <= t < ended``: in hindsight, an alarm is active
+  until its condition ended). The conditions can only change at
+  ``stop + 30 min``, at a valid reading or at an alarm's end, so those are the
+  moments examined. Time to readiness = ``t - stop``.
 """
 
 from __future__ import annotations
@@ -342,9 +344,14 @@ def alarm_stats(alarms: Iterable[Alarm]) -> list[AlarmStat]:
     return out
 
 
-def _last_two_within(t: FloatArray, v: FloatArray, at: float, base: float | None) -> bool:
-    k = int(np.searchsorted(t, at, side="right"))
-    return k >= 2 and _within(float(v[k - 1]), base) and _within(float(v[k - 2]), base)
+def _nibp_pairs(sbp: tuple[FloatArray, FloatArray], dbp: tuple[FloatArray, FloatArray]) -> tuple[
+        FloatArray, FloatArray, FloatArray]:
+    """Cuff measurements: valid sbp and dbp sharing a timestamp (the later stored wins a duplicate)."""
+    s = dict(zip(sbp[0].tolist(), sbp[1].tolist(), strict=True))
+    d = dict(zip(dbp[0].tolist(), dbp[1].tolist(), strict=True))
+    times = sorted(t for t in s if t in d)
+    return (np.array(times, dtype=np.float64), np.array([s[t] for t in times], dtype=np.float64),
+            np.array([d[t] for t in times], dtype=np.float64))
 
 
 def _window_median(t: FloatArray, v: FloatArray, at: float) -> float | None:
@@ -366,8 +373,11 @@ def _discharge_ready(
     if earliest > end:
         return None
     empty = (np.empty(0), np.empty(0))
-    pulse = Vital.HR.value if valid.get(Vital.HR.value, empty)[0].size else Vital.PR.value
-    sbp, dbp, hr, spo2 = (valid.get(k, empty) for k in (Vital.SBP.value, Vital.DBP.value, pulse, Vital.SPO2.value))
+    hr, pr, spo2 = (valid.get(k, empty) for k in (Vital.HR.value, Vital.PR.value, Vital.SPO2.value))
+    pair_t, pair_s, pair_d = _nibp_pairs(valid.get(Vital.SBP.value, empty), valid.get(Vital.DBP.value, empty))
+    base_s, base_d, base_hr = (baselines.get(k) for k in (Vital.SBP.value, Vital.DBP.value, Vital.HR.value))
+    if base_s is None or base_d is None or base_hr is None:
+        return None
     moments = [earliest]
     for t, _ in valid.values():
         moments.extend(t[(t > earliest) & (t <= end)].tolist())
@@ -377,11 +387,14 @@ def _discharge_ready(
     for at in sorted(set(moments)):
         if np.any((starts <= at) & (at < ends)):
             continue
-        if not (_last_two_within(*sbp, at, baselines.get(Vital.SBP.value))
-                and _last_two_within(*dbp, at, baselines.get(Vital.DBP.value))):
+        k = int(np.searchsorted(pair_t, at, side="right"))
+        if k < 2 or not all(_within(float(x[j]), b) for x, b in ((pair_s, base_s), (pair_d, base_d))
+                            for j in (k - 1, k - 2)):
             continue
         med_hr = _window_median(*hr, at)
-        if med_hr is None or not _within(med_hr, baselines.get(pulse)):
+        if med_hr is None:
+            med_hr = _window_median(*pr, at)
+        if med_hr is None or not _within(med_hr, base_hr):
             continue
         med_spo2 = _window_median(*spo2, at)
         if med_spo2 is None or med_spo2 < READY_SPO2:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import bisect
 import statistics
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import Engine
 
+from alerts.discharge import discharge_readiness
 from alerts.rules import Rule, default_rules
 from dashboard.review.data import SUMMARY_VERSION, load_record, open_figures, refresh_summary
+from monitor.model import AlarmState, Phase, PhaseChange, Quality, Reading, Session, Vital
 from monitor.store import summaries
 from tests.dashboard.review_seed import T0, Known, known_session, readings_of, seed
 
@@ -61,20 +64,17 @@ def limit_of(rule: Rule, k: Known) -> float:
 
 
 def ready_time(k: Known) -> float | None:
+    """The recovery tile's own rule (alerts.discharge) asked at every second, with the alarms active then."""
     stop, end = T0 + 3000, T0 + 6000
-    base = {v: baseline(k, v) for v in ("sbp", "dbp", "hr")}
+    session = Session(1, "chair-2", "P", Phase.DISCHARGED, T0,
+                      phases=[PhaseChange(Phase(p), ts, "nurse") for p, ts in k.phases])
+    base = {Vital(v): baseline(k, v) for v in ("sbp", "dbp", "hr")}
+    readings = [Reading(Vital(v), x, "", ts, "m", Quality(q)) for ts, v, x, q in sorted(k.readings)]
     for s in range(int(stop + 1800), int(end) + 1):
-        if any(a.started <= s < (a.ended if a.ended is not None else float("inf")) for a in k.alarms):
-            continue
-        ok = True
-        for v in ("sbp", "dbp"):
-            last = [val for ts, val, q in readings_of(k, v) if q == "valid" and ts <= s][-2:]
-            ok = ok and len(last) == 2 and all(abs(x - base[v]) <= 0.2 * base[v] for x in last)
-        hr = [val for ts, val, q in readings_of(k, "hr") if q == "valid" and s - 300 <= ts <= s]
-        spo2 = [val for ts, val, q in readings_of(k, "spo2") if q == "valid" and s - 300 <= ts <= s]
-        ok = ok and bool(hr) and abs(statistics.median(hr) - base["hr"]) <= 0.2 * base["hr"]
-        ok = ok and bool(spo2) and statistics.median(spo2) >= 92
-        if ok:
+        active = [replace(a, state=AlarmState.ACTIVE, session_id=1) for a in k.alarms
+                  if a.started <= s < (a.ended if a.ended is not None else float("inf"))]
+        window = [r for r in readings if s - 3600 <= r.ts <= s]  # the rule looks back 5 min and two cuffs
+        if discharge_readiness(session, base, window, float(s), active).ready:
             return float(s)
     return None
 
