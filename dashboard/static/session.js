@@ -125,7 +125,7 @@ function drawChart(d) {
   const layout = {
     margin: { l: 60, r: 20, t: 40, b: 60 }, hovermode: "closest", dragmode: "zoom", showlegend: true,
     legend: { orientation: "h", y: -0.08 }, shapes, annotations: notes,
-    xaxis: { type: "date", anchor: "y", tickformat: "%H:%M", hoverformat: "%H:%M:%S", showspikes: true,
+    xaxis: { type: "date", anchor: "y", hoverformat: "%H:%M:%S", showspikes: true,
       spikemode: "across", spikethickness: 1 },
     paper_bgcolor: "#fff", plot_bgcolor: "#fff",
   };
