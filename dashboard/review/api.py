@@ -127,14 +127,15 @@ def _series(readings: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
     return series, flagged
 
 
-def review_payload(record: data.SessionRecord, rules: list[Any], history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Everything the review page draws and lists, in one document."""
-    summary = data.summary_of(record, rules)
-    end = summary.ended
+def review_payload(record: data.SessionRecord, rules: list[Any], history: list[dict[str, Any]],
+                   stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the review page draws and lists, in one document (``stored``: the summary kept at close)."""
+    figures = stored if stored is not None else data.summary_of(record, rules).to_json()
+    end = float(figures["ended"])
     series, flagged = _series(record.readings)
     limits = []
     for rule in rules:
-        base = summary.baselines.get(rule.vital.value)
+        base = figures["baselines"].get(rule.vital.value)
         limit = rule.limit_for(base)
         limits.append({
             "rule": rule.id, "vital": rule.vital.value, "op": rule.op, "limit": limit,
@@ -160,7 +161,7 @@ def review_payload(record: data.SessionRecord, rules: list[Any], history: list[d
         "notes": record.notes,
         "devices": record.devices,
         "limits": limits,
-        "summary": summary.to_json(),
+        "summary": figures,
         "history": [{k: _clean(v) for k, v in h.items()} for h in history],
     }
 
@@ -185,9 +186,10 @@ async def review_session(session_id: int, request: Request, user: ReviewUser) ->
         rules = data.rules_for(svc.engine, svc.alarms, session_id)
         history = summaries.patient_history(svc.engine, record.session.patient_ref)
         if any(h["peak_sbp_rise"] is None and h["ended"] is not None for h in history):
-            data.fill_missing(svc.engine, svc.alarms, [h["id"] for h in history])
+            data.fill_missing(svc.engine, svc.alarms, [h["id"] for h in history], limit=FILL_PER_REQUEST)
             history = summaries.patient_history(svc.engine, record.session.patient_ref)
-        return review_payload(record, rules, history)
+        stored = summaries.load_summary(svc.engine, session_id, data.SUMMARY_VERSION) if record.closed_at else None
+        return review_payload(record, rules, history, stored)
 
     body = await asyncio.to_thread(run)
     if body is None:
