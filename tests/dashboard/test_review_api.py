@@ -204,3 +204,28 @@ def test_plotly_is_served_from_the_installed_package_gzipped(client: TestClient)
     assert b"plotly.js" in r.content[:200]  # httpx decoded it
     again = client.get("/assets/plotly.min.js", headers={"If-None-Match": r.headers["etag"]})
     assert again.status_code == 304
+
+
+def test_ivmon_export_writes_the_same_tables_and_the_report(seeded: tuple[str, int, int], tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from monitor.cli import main
+
+    url, sid, _ = seeded
+    out = tmp_path / "s.csv"
+    assert main(["export", str(sid), "--db", url, "--format", "csv", "--out", str(out)]) == 0
+    written = capsys.readouterr().out.split()
+    assert sorted(Path(p).name for p in written) == ["s.alarms.csv", "s.events.csv", "s.readings.csv"]
+    engine = database.make_engine(url)
+    want = repo.session_readings(engine, sid)
+    got = pd.read_csv(tmp_path / "s.readings.csv")
+    assert got["value"].tolist() == want["value"].tolist() and got["epoch_s"].tolist() == want["ts"].tolist()
+    assert main(["export", str(sid), "--db", url, "--format", "parquet", "--what", "readings",
+                 "--out", str(tmp_path / "r.parquet")]) == 0
+    assert pd.read_parquet(tmp_path / "r.parquet")["value"].tolist() == want["value"].tolist()
+    assert main(["export", str(sid), "--db", url, "--format", "pdf", "--out", str(tmp_path / "r.pdf")]) == 0
+    text = pypdf.PdfReader(tmp_path / "r.pdf").pages[0].extract_text()
+    assert PATIENT in text and f"session {sid}" in text
+    assert main(["export", "999", "--db", url]) == 2
+    assert ("cli", "export_cli", f"session:{sid}") in [(a["user"], a["action"], a["target"])
+                                                        for a in repo.read_audit(engine)]
+    engine.dispose()
