@@ -229,3 +229,19 @@ def test_ivmon_export_writes_the_same_tables_and_the_report(seeded: tuple[str, i
     assert ("cli", "export_cli", f"session:{sid}") in [(a["user"], a["action"], a["target"])
                                                         for a in repo.read_audit(engine)]
     engine.dispose()
+
+
+def test_a_session_without_readings_still_reviews(client: TestClient, service: Service) -> None:
+    from monitor.model import Phase, PhaseChange, Session
+
+    session = Session(0, "chair-5", "P-EMPTY", Phase.BASELINE, T0, phases=[PhaseChange(Phase.BASELINE, T0, "nurse")])
+    sid = repo.insert_session(service.engine, session, "nurse")
+    repo.record_phase(service.engine, sid, PhaseChange(Phase.ABORTED, T0 + 60, "nurse"), "patient declined")
+    login(client, "clinician")
+    d = client.get(f"/api/review/sessions/{sid}").json()
+    assert d["series"] == {} and d["summary"]["peak_sbp_rise"] is None and d["summary"]["duration_s"] == 60
+    assert client.get(f"/api/sessions/{sid}/report.pdf").status_code == 200
+    assert client.get(f"/api/sessions/{sid}/readings?format=csv").text.startswith("time,epoch_s,vital")
+    assert client.get(f"/api/sessions/{sid}/readings?format=parquet").status_code == 200
+    rows = client.get("/api/review/sessions?patient_ref=P-EMPTY").json()["rows"]
+    assert rows[0]["min_spo2"] is None and rows[0]["alarms_high"] == 0
