@@ -9,11 +9,14 @@ open session's is computed on demand and not stored (it still changes).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +38,22 @@ SUMMARY_VERSION = 1
 READING_COLUMNS = ["ts", "vital", "value", "unit", "quality", "source"]
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while 10^5 row tuples are made (they form no cycles).
+
+    Those allocations trigger full collections that walk every live object: measured
+    on a 2-hour session, 145 ms instead of 53 ms. Re-enabled by whoever paused it.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @dataclass(slots=True)
 class SessionRecord:
     """Everything stored about one session (``readings``: ts, vital, value, quality; see :func:`read_series`)."""
@@ -48,6 +67,7 @@ class SessionRecord:
     devices: list[dict[str, Any]]
 
 
+@_gc_paused()
 def read_readings(
     engine: Engine, session_id: int, vitals: list[str] | None = None, start: float | None = None,
     end: float | None = None,
@@ -85,6 +105,7 @@ _VITALS = [v.value for v in Vital]
 _QUALITIES = [q.value for q in Quality]
 
 
+@_gc_paused()
 def read_series(engine: Engine, session_id: int) -> pd.DataFrame:
     """The session's readings for review and summary: ts, vital, value, quality (no unit, no source).
 
