@@ -14,6 +14,7 @@ from dashboard import ops
 from dashboard.api import alarm_stats, alarms, audit, beds, live, sessions, system
 from dashboard.auth import SESSION_COOKIE, Auth
 from dashboard.hub import Hub
+from dashboard.review.api import install as install_review
 from monitor.service import Service
 
 HERE = Path(__file__).parent
@@ -40,6 +41,7 @@ def create_app(service: Service) -> FastAPI:
     for module in (system, beds, sessions, alarm_stats, alarms, audit, live):
         app.include_router(module.router)
     ops.install(app, service, hub)  # /metrics, body-size limit, commands refused by the ingest
+    install_review(app, service)  # /sessions review pages, exports, report; summaries at session close
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def page(name: str, request: Request) -> Response:
