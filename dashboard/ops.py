@@ -108,6 +108,10 @@ def ingest_app(service: Any) -> FastAPI:
             await service.stop()
 
     app = FastAPI(title="ivmon ingest", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    # Sessions close here (commands from web processes): their review summaries are computed here too.
+    from dashboard.review.data import SummaryKeeper
+
+    service.sessions.add_listener(SummaryKeeper(service.engine, service.alarms))
 
     @app.get("/api/health")
     def health() -> dict[str, Any]:
