@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DataError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.commands import CommandFailed
 from monitor.metrics import make_registry
+
+log = logging.getLogger(__name__)
 
 #: Largest request body accepted (the API takes small JSON documents; notes are 4,000 characters).
 MAX_BODY_BYTES = 1_048_576
@@ -88,6 +92,19 @@ def install(app: FastAPI, service: Any, hub: Any = None, *, max_body_bytes: int 
     async def command_failed(_request: Request, exc: CommandFailed) -> Response:
         headers = {"Retry-After": "5"} if exc.status == 503 else None
         return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def out_of_range(request: Request, exc: Exception) -> Response:
+        # A number or text the database cannot hold (an id beyond 64 bits, a value too long): the
+        # client's input, not a server fault. Routes should bound their parameters; this is the net.
+        log.warning(
+            "refused %s %s: value out of range for the database (%s)",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+        return JSONResponse({"detail": "a value in the request is out of range"}, status_code=422)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
