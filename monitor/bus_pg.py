@@ -195,7 +195,7 @@ class PgEventBus:
             return []
         if self._ring and self._ring[0]["seq"] <= seq + 1:
             start = seq + 1 - self._ring[0]["seq"]
-            if self._ring[start]["seq"] == seq + 1:  # no gap in the ring: index arithmetic holds
+            if start < len(self._ring) and self._ring[start]["seq"] == seq + 1:  # no gap: arithmetic holds
                 return [self._ring[i] for i in range(start, len(self._ring))]
         try:
             rows = self._fetch(seq, min(self.max_replay, self._seq - seq))

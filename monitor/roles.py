@@ -11,8 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Engine
+import orjson
+from sqlalchemy import Engine, insert
 
+from monitor.bus import InMemoryBus
 from monitor.bus_pg import LoggedBus, PgEventBus, PgListener, prune_loop, psycopg_dsn
 from monitor.commands import COMMANDS_CHANNEL, DONE_CHANNEL, CommandClient, CommandExecutor, CommandFailed, Handler
 from monitor.config import Settings
@@ -34,7 +36,7 @@ from monitor.outage import INGEST_MESSAGE, WEB_MESSAGE, OutageAlarm, watch, writ
 from monitor.pipeline import Pipeline, alarm_json, session_json
 from monitor.service import Service, _restore_live
 from monitor.sessions import SessionError, SessionManager
-from monitor.store import database, repo
+from monitor.store import database, repo, schema
 from monitor.store.writer import BatchWriter
 
 ROLES = ("all", "ingest", "web")
@@ -124,6 +126,32 @@ def ingest_handlers(service: Service) -> dict[str, Handler]:
         "session_phase": session_phase,
         "publish": publish,
     }
+
+
+#: Each start of an ingest (or single) process continues the seq this far past the last stored one.
+#: Seqs handed to screens but never committed (the process was killed) must not name new events:
+#: a screen resuming from one would skip what the new process published under it. Past the gap, its
+#: resume finds nothing to replay and gets a fresh snapshot. (JSON numbers stay exact to 2**53.)
+SEQ_RESTART_GAP = 1_000_000_000
+
+
+def fresh_seq_space(service: Service) -> None:
+    """Move this process's seqs past any its predecessor may have handed out unstored.
+
+    The new start is stored (as a heartbeat event) before anything is published, so the next
+    process starts past this one's seqs even if this one is killed before its first commit.
+    """
+    start = service.bus.last_seq + SEQ_RESTART_GAP
+    marker = {"type": "heartbeat", "seq": start, "ts": time.time(), "restart": True}
+    with service.engine.begin() as conn:
+        conn.execute(
+            insert(schema.events).values(
+                seq=start, ts=marker["ts"], type="heartbeat", payload=orjson.dumps(marker).decode()
+            )
+        )
+    bus = InMemoryBus(start_seq=start)
+    service.bus = bus
+    service.pipeline.publisher = bus
 
 
 def make_ingest(service: Service, *, keep_s: float = LOG_KEEP_S) -> CommandExecutor:
@@ -313,6 +341,7 @@ def build_for_role(settings: Settings, role: str) -> Service:
         return build_web_service(settings)
     service = build_service(settings)
     service.role = role
+    fresh_seq_space(service)
     if settings.database_url.startswith("postgresql"):
         make_ingest(service)
     watch_storage(service)

@@ -111,3 +111,25 @@ def test_json_log_lines_carry_only_the_records_fields() -> None:
     line = orjson.loads(JsonFormatter().format(record))
     assert line["level"] == "warning" and line["logger"] == "ivmon.test" and line["msg"] == "refused 3 reading(s)"
     assert line["ts"].endswith("Z") and set(line) == {"ts", "level", "logger", "msg", "pid"}
+
+
+async def test_a_restarted_process_never_reuses_a_seq_it_may_have_shown(tmp_path: Path) -> None:
+    from monitor.roles import build_for_role
+
+    settings = load_settings(db_url=f"sqlite:///{tmp_path / 'ivmon.db'}", data_dir=tmp_path, hl7={"enabled": False})
+    first = build_for_role(settings, "all")
+    await first.start()
+    for i in range(5):  # on screens, never stored (heartbeats are not logged on SQLite): as if killed now
+        first.bus.publish({"type": "heartbeat", "ts": float(i)})
+    shown = first.bus.last_seq
+    await first.stop()
+    first.engine.dispose()
+
+    second = build_for_role(settings, "all")
+    try:
+        assert second.bus.last_seq > shown, "the next process's seqs start past anything a screen may hold"
+        assert second.bus.since(shown) is None, "a screen resuming from the old process gets a snapshot"
+        second.bus.publish({"type": "heartbeat", "ts": 9.0})
+        assert second.bus.since(shown) is None
+    finally:
+        second.engine.dispose()
