@@ -10,10 +10,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from dashboard.api import alarms, audit, beds, live, sessions, system
+from dashboard.api import alarms, audit, beds, discharge, live, rules, sessions, system, trends
+from dashboard.api import setup as setup_api
 from dashboard.auth import SESSION_COOKIE, Auth
 from dashboard.hub import Hub
+from dashboard.rules import restore_overrides
+from dashboard.setup import SetupToken, setup_link
 from monitor.service import Service
+from monitor.store import repo
 
 HERE = Path(__file__).parent
 PAGES = HERE / "pages"
@@ -25,7 +29,15 @@ def create_app(service: Service) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         unsubscribe = service.bus.subscribe(hub)
+        if hasattr(service.alarms, "set_session_rules"):
+            restore_overrides(service.engine, service.alarms, list(service.sessions.by_id))
         await service.start()
+        if repo.count_users(service.engine) == 0:
+            # No default password: the first admin comes through a one-time link printed on the console.
+            token, app.state.setup_token = SetupToken.issue()
+            http = service.settings.http
+            print(f"ivmon: no users yet. Create the first admin within 1 h: {setup_link(http.host, http.port, token)}",
+                  flush=True)
         try:
             yield
         finally:
@@ -35,8 +47,9 @@ def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="ivmon", version="0.1.0", lifespan=lifespan)
     app.state.service = service
     app.state.hub = hub
+    app.state.setup_token = None
     app.state.auth = Auth(service.engine, service.settings.http.session_hours)
-    for module in (system, beds, sessions, alarms, audit, live):
+    for module in (system, beds, sessions, alarms, audit, live, trends, rules, discharge, setup_api):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
@@ -52,6 +65,10 @@ def create_app(service: Service) -> FastAPI:
     @app.get("/beds/{bed_id}", include_in_schema=False)
     def bed_page(bed_id: str, request: Request) -> Response:
         return page("bed.html", request)
+
+    @app.get("/setup", include_in_schema=False)
+    def setup_page() -> Response:
+        return FileResponse(PAGES / "setup.html", headers={"Cache-Control": "no-store"})
 
     @app.get("/login", include_in_schema=False)
     def login_page() -> Response:

@@ -34,9 +34,10 @@ def encode(event: Event) -> bytes:
 
 
 class ClientLane:
-    def __init__(self, ws: WebSocket, user: str, *, max_important: int = 20_000) -> None:
+    def __init__(self, ws: WebSocket, user: str, *, token: str = "", max_important: int = 5_000) -> None:
         self.ws = ws
         self.user = user
+        self.token = token  # the login session's token hash: logout closes that session's screens only
         self.max_important = max_important
         self.readings: dict[Any, Event] = {}  # (bed or source) -> latest (merged) reading event
         self.important: deque[Event] = deque()
@@ -66,6 +67,7 @@ class ClientLane:
                 self.readings[key] = merged
         else:
             if len(self.important) >= self.max_important:
+                # Never drop an alarm: a lane this far behind is closed instead (the screen resumes from its seq).
                 self.overflowed = True
             self.important.append(event)
         self.wake.set()
@@ -125,7 +127,7 @@ class Hub:
 
     async def _send_loop(self, lane: ClientLane, receiver: asyncio.Task[None]) -> None:
         loop = asyncio.get_running_loop()
-        while not receiver.done():
+        while not receiver.done() and not lane.closed:
             await lane.wake.wait()
             lane.wake.clear()
             if lane.overflowed:
@@ -145,14 +147,18 @@ class Hub:
 
     async def _receive(self, lane: ClientLane) -> None:
         """Read (and ignore) what the client sends, to notice when it closes."""
-        while True:
-            msg = await lane.ws.receive()
-            if msg["type"] == "websocket.disconnect":
-                return
+        try:
+            while True:
+                msg = await lane.ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    return
+        finally:
+            lane.wake.set()  # the sender must not wait for the next event to notice
 
-    async def close_user(self, username: str) -> None:
-        """Logout closes the user's sockets."""
-        for lane in [c for c in self.clients if c.user == username]:
+    async def close_user(self, username: str, token: str | None = None) -> None:
+        """Logout closes the sockets of that login (``token``), or all of the user's with no token."""
+        for lane in [c for c in self.clients if c.user == username and (token is None or c.token == token)]:
             lane.closed = True
+            lane.wake.set()
             with contextlib.suppress(Exception):
                 await lane.ws.close(code=4001, reason="logged out")

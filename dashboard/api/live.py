@@ -40,4 +40,4 @@ async def live(ws: WebSocket) -> None:
         first = orjson.dumps({"type": "resume", "seq": int(since or 0), "missed": len(replay)})
     else:
         first = orjson.dumps(snapshot(svc))
-    await hub.serve(ClientLane(ws, user.username), first, backlog)
+    await hub.serve(ClientLane(ws, user.username, token=user.token_hash), first, backlog)
