@@ -30,7 +30,7 @@ def encode(event: Event) -> bytes:
     if cached is None:
         cached = orjson.dumps({k: v for k, v in event.items() if k != "_json"})
         event["_json"] = cached  # encoded once, shared by every client
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 class ClientLane:
@@ -75,17 +75,14 @@ class ClientLane:
     def drain(self) -> bytes | None:
         if not self.readings and not self.important:
             return None
-        parts: list[bytes] = [encode(e) for e in self.important]
-        parts.extend(encode(e) for e in self.readings.values())
-        last = max(
-            (self.important[-1]["seq"] if self.important else 0),
-            max((e["seq"] for e in self.readings.values()), default=0),
-        )
+        events = [*self.important, *self.readings.values()]
         self.important.clear()
         self.readings.clear()
-        if len(parts) == 1:
-            return parts[0]
-        return b'{"type":"batch","seq":%d,"messages":[' % last + b",".join(parts) + b"]}"
+        if len(events) == 1:
+            return encode(events[0])
+        # In seq order, so a screen sees seq increase within and across frames.
+        events.sort(key=lambda e: e["seq"])
+        return b'{"type":"batch","seq":%d,"messages":[' % events[-1]["seq"] + b",".join(map(encode, events)) + b"]}"
 
 
 class Hub:

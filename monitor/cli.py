@@ -43,7 +43,12 @@ def _serve_app(settings: Settings, build: object = None, *, banner: list[str] | 
         build(service)
     app = create_app(service)
     config = uvicorn.Config(
-        app, host=settings.http.host, port=settings.http.port, log_level="warning", lifespan="on", ws="websockets"
+        app,
+        host=settings.http.host,
+        port=settings.http.port,
+        log_level="warning",
+        lifespan="on",
+        ws="websockets-sansio",
     )
     server = uvicorn.Server(config)
 

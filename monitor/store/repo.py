@@ -69,7 +69,9 @@ def insert_session(engine: Engine, session: Session, user: str) -> int:
                 rate_mg_per_h=session.rate_mg_per_h,
                 created_by=user,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert new_id is not None
+        new_id = new_id[0]
         for ch in session.phases:
             conn.execute(
                 insert(schema.phase_changes).values(session_id=new_id, phase=ch.phase.value, ts=ch.ts, user=ch.user)
@@ -146,11 +148,11 @@ def find_sessions(
 
 def add_note(engine: Engine, session_id: int, ts: float, user: str, text: str, kind: str = "note") -> int:
     with engine.begin() as conn:
-        return int(
-            conn.execute(
-                insert(schema.notes).values(session_id=session_id, ts=ts, user=user, text=text, kind=kind)
-            ).inserted_primary_key[0]
-        )
+        key = conn.execute(
+            insert(schema.notes).values(session_id=session_id, ts=ts, user=user, text=text, kind=kind)
+        ).inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
 
 def session_notes(engine: Engine, session_id: int) -> list[dict[str, Any]]:

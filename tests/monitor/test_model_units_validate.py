@@ -14,9 +14,18 @@ def reading(vital: Vital | str, value: float, unit: str) -> Reading:
 
 
 def test_session_phase_at_follows_changes() -> None:
-    s = Session(1, "chair-1", "P1", Phase.RECOVERY, 100.0, phases=[
-        PhaseChange(Phase.BASELINE, 100.0, "n"), PhaseChange(Phase.INFUSION, 700.0, "n"),
-        PhaseChange(Phase.RECOVERY, 3100.0, "n")])
+    s = Session(
+        1,
+        "chair-1",
+        "P1",
+        Phase.RECOVERY,
+        100.0,
+        phases=[
+            PhaseChange(Phase.BASELINE, 100.0, "n"),
+            PhaseChange(Phase.INFUSION, 700.0, "n"),
+            PhaseChange(Phase.RECOVERY, 3100.0, "n"),
+        ],
+    )
     assert s.phase_at(50.0) is None
     assert s.phase_at(100.0) is Phase.BASELINE
     assert s.phase_at(699.9) is Phase.BASELINE

@@ -7,8 +7,18 @@ import asyncio
 import pytest
 from sqlalchemy import Engine, func, select, text
 
-from monitor.model import Alarm, AlarmChange, AlarmKind, AlarmState, Phase, PhaseChange, Priority, Reading, Session
-from monitor.model import Vital
+from monitor.model import (
+    Alarm,
+    AlarmChange,
+    AlarmKind,
+    AlarmState,
+    Phase,
+    PhaseChange,
+    Priority,
+    Reading,
+    Session,
+    Vital,
+)
 from monitor.store import database, repo, schema
 from monitor.store.writer import BatchWriter, recent_keys
 
@@ -53,12 +63,30 @@ async def test_durable_future_resolves_only_after_commit(migrated_engine: Engine
 async def test_alarms_are_upserted_with_their_history(migrated_engine: Engine) -> None:
     writer = BatchWriter(migrated_engine, max_delay_s=0.01)
     writer.start()
-    alarm = Alarm("a1", "spo2-low", AlarmKind.PHYSIOLOGICAL, Priority.HIGH, "SpO2 low", 10.0, bed="chair-1",
-                  vital=Vital.SPO2, value=88.0, worst=88.0, limit=90.0)
+    alarm = Alarm(
+        "a1",
+        "spo2-low",
+        AlarmKind.PHYSIOLOGICAL,
+        Priority.HIGH,
+        "SpO2 low",
+        10.0,
+        bed="chair-1",
+        vital=Vital.SPO2,
+        value=88.0,
+        worst=88.0,
+        limit=90.0,
+    )
     writer.add_alarm_changes([AlarmChange(alarm, "started", 10.0)])
     await writer.durable()
-    acked = Alarm(**{**{f: getattr(alarm, f) for f in alarm.__slots__}, "state": AlarmState.ACKNOWLEDGED,
-                     "acknowledged_by": "nurse", "acknowledged_at": 20.0, "worst": 86.0})
+    acked = Alarm(
+        **{
+            **{f: getattr(alarm, f) for f in alarm.__slots__},
+            "state": AlarmState.ACKNOWLEDGED,
+            "acknowledged_by": "nurse",
+            "acknowledged_at": 20.0,
+            "worst": 86.0,
+        }
+    )
     writer.add_alarm_changes([AlarmChange(acked, "acknowledged", 20.0, "nurse")])
     await writer.durable()
     await writer.close()
@@ -79,8 +107,16 @@ async def test_ingest_keys_survive_for_dedupe(migrated_engine: Engine) -> None:
 
 
 def test_sessions_phases_notes_and_audit_round_trip(migrated_engine: Engine) -> None:
-    s = Session(0, "chair-2", "P-0042", Phase.BASELINE, 1000.0, weight_kg=80.0, dose_mg=40.0,
-                phases=[PhaseChange(Phase.BASELINE, 1000.0, "nurse")])
+    s = Session(
+        0,
+        "chair-2",
+        "P-0042",
+        Phase.BASELINE,
+        1000.0,
+        weight_kg=80.0,
+        dose_mg=40.0,
+        phases=[PhaseChange(Phase.BASELINE, 1000.0, "nurse")],
+    )
     sid = repo.insert_session(migrated_engine, s, "nurse")
     repo.record_phase(migrated_engine, sid, PhaseChange(Phase.INFUSION, 1600.0, "nurse"))
     [open_s] = repo.open_sessions(migrated_engine)
@@ -97,12 +133,36 @@ def test_sessions_phases_notes_and_audit_round_trip(migrated_engine: Engine) -> 
 
 def test_session_readings_come_back_in_time_order(migrated_engine: Engine) -> None:
     rows = [
-        {"ts": 30.0, "vital": "hr", "value": 70.0, "unit": "bpm", "quality": "valid", "source": "d", "bed_id": "b",
-         "session_id": 7},
-        {"ts": 10.0, "vital": "spo2", "value": 97.0, "unit": "%", "quality": "valid", "source": "d", "bed_id": "b",
-         "session_id": 7},
-        {"ts": 20.0, "vital": "hr", "value": 71.0, "unit": "bpm", "quality": "valid", "source": "d", "bed_id": "b",
-         "session_id": 8},
+        {
+            "ts": 30.0,
+            "vital": "hr",
+            "value": 70.0,
+            "unit": "bpm",
+            "quality": "valid",
+            "source": "d",
+            "bed_id": "b",
+            "session_id": 7,
+        },
+        {
+            "ts": 10.0,
+            "vital": "spo2",
+            "value": 97.0,
+            "unit": "%",
+            "quality": "valid",
+            "source": "d",
+            "bed_id": "b",
+            "session_id": 7,
+        },
+        {
+            "ts": 20.0,
+            "vital": "hr",
+            "value": 71.0,
+            "unit": "bpm",
+            "quality": "valid",
+            "source": "d",
+            "bed_id": "b",
+            "session_id": 8,
+        },
     ]
     with migrated_engine.begin() as conn:
         conn.execute(schema.readings.insert(), rows)
