@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import deque
 from typing import Any
 
@@ -91,6 +92,9 @@ class Hub:
         self.send_timeout_s = send_timeout_s
         self.clients: set[ClientLane] = set()
         self.disconnected_slow = 0
+        #: This server instance. Seqs restart after a restart (readings are not in the replay log), so a
+        #: screen's ``since`` only means something together with the epoch it was counted in.
+        self.epoch = uuid.uuid4().hex[:12]
 
     def __call__(self, event: Event) -> None:
         """The bus subscriber: hand the event to every lane (never blocks)."""

@@ -34,10 +34,11 @@ async def live(ws: WebSocket) -> None:
     hub: Hub = ws.app.state.hub
     backlog = []
     since = ws.query_params.get("since")
-    replay = svc.bus.since(int(since)) if since and since.isdigit() else None
+    same_server = ws.query_params.get("epoch") == hub.epoch
+    replay = svc.bus.since(int(since)) if same_server and since and since.isdigit() else None
     if replay is not None:
         backlog = replay
-        first = orjson.dumps({"type": "resume", "seq": int(since or 0), "missed": len(replay)})
-    else:
-        first = orjson.dumps(snapshot(svc))
+        first = orjson.dumps({"type": "resume", "seq": int(since or 0), "missed": len(replay), "epoch": hub.epoch})
+    else:  # first connect, another server instance, or too far behind: everything afresh
+        first = orjson.dumps({**snapshot(svc), "epoch": hub.epoch})
     await hub.serve(ClientLane(ws, user.username, token=user.token_hash), first, backlog)

@@ -1,0 +1,32 @@
+"""``GET /api/sessions/{id}/alarms``: a session's alarm episodes with their state changes (who, when)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from dashboard.auth import StaffUser
+from dashboard.deps import service_of
+from monitor.pipeline import alarm_json
+from monitor.store import repo
+
+router = APIRouter()
+
+
+@router.get("/api/sessions/{session_id}/alarms")
+async def session_alarms(session_id: int, request: Request, user: StaffUser) -> list[dict[str, Any]]:
+    svc = service_of(request)
+    alarms = await asyncio.to_thread(repo.session_alarms, svc.engine, session_id)
+    history = await asyncio.to_thread(repo.alarm_history, svc.engine, [a.id for a in alarms]) if alarms else []
+    by_alarm: dict[str, list[dict[str, Any]]] = {}
+    for h in history:
+        by_alarm.setdefault(h["alarm_id"], []).append(
+            {"ts": h["ts"], "transition": h["transition"], "state": h["state"], "user": h["user"]}
+        )
+    out = []
+    for a in alarms:
+        shown = svc.live.alarms.get(a.id, a)  # the live state is newer than the last commit
+        out.append({**alarm_json(shown), "history": by_alarm.get(a.id, [])})
+    return out
