@@ -46,6 +46,7 @@ class ClientLane:
         self.overflowed = False
         self.closed = False
         self.frames_sent = 0
+        self.sending_since: float | None = None  # loop time a send started that has not finished
 
     def offer(self, event: Event) -> None:
         if self.closed:
@@ -138,8 +139,9 @@ class Hub:
             frame = lane.drain()
             if frame is None:
                 continue
-            started = loop.time()
+            started = lane.sending_since = loop.time()
             await asyncio.wait_for(lane.ws.send_text(frame.decode()), self.send_timeout_s)
+            lane.sending_since = None
             lane.frames_sent += 1
             # One frame per tick at most: what arrives meanwhile is batched (readings coalesced).
             rest = self.tick_s - (loop.time() - started)

@@ -70,6 +70,7 @@ class LiveServer:
         self.settings = settings
         self.feeder = ScriptedBeds(beds)
         self.service: Service | None = None
+        self.app: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -101,7 +102,7 @@ class LiveServer:
         for fn in self._setup:
             fn(self.service)
         self.service.add_adapter(self.feeder)
-        app = create_app(self.service)
+        app = self.app = create_app(self.service)
         self.loop = asyncio.get_running_loop()
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning", ws="websockets", timeout_graceful_shutdown=2
