@@ -26,7 +26,12 @@ async def session_alarms(session_id: int, request: Request, user: StaffUser) -> 
             {"ts": h["ts"], "transition": h["transition"], "state": h["state"], "user": h["user"]}
         )
     out = []
+    stored = {a.id for a in alarms}
     for a in alarms:
         shown = svc.live.alarms.get(a.id, a)  # the live state is newer than the last commit
         out.append({**alarm_json(shown), "history": by_alarm.get(a.id, [])})
-    return out
+    # Alarms started a moment ago may be on screen before the writer's batch commits.
+    for a in svc.live.alarms.values():
+        if a.session_id == session_id and a.id not in stored:
+            out.append({**alarm_json(a), "history": []})
+    return sorted(out, key=lambda a: a["started"])

@@ -148,7 +148,13 @@ function onMessage(msg) {
     }
     if (!chart.view) chart.setExtent(chart.extent[0], Math.max(chart.extent[1], msg.ts));
   } else if (msg.type === "alarm" && msg.alarm.bed === bedId) {
-    loadAlarms();
+    const a = msg.alarm;
+    if (page.session && a.session === page.session.id) {
+      page.alarms.set(a.id, { ...a, history: page.alarms.get(a.id)?.history || [] });
+      renderAlarms();
+      clearTimeout(page.reload);
+      page.reload = setTimeout(loadAlarms, 500); // the stored history, once the writer has committed it
+    }
   } else if ((msg.type === "session" && msg.session.bed === bedId) || (msg.type === "note" && msg.bed === bedId)) {
     loadSession();
   }

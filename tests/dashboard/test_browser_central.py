@@ -63,7 +63,9 @@ def test_nurse_sees_a_desaturation_acknowledges_it_and_the_page_survives_a_serve
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 820})
         errors: list[str] = []
+        console: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
 
         # -- a nurse logs in ------------------------------------------------------------
         page.goto(server.base + "/")
@@ -104,6 +106,17 @@ def test_nurse_sees_a_desaturation_acknowledges_it_and_the_page_survives_a_serve
         assert page.locator(".tile.alarm-high").count() == 1
         page.screenshot(path=str(ARTIFACTS / "central-high-alarm.png"))
 
+        # -- tones: the high pattern is due; sound needs a click; Silence shows "audio paused" ------
+        assert page.evaluate("window.ivmon.audio.playing") == "high"
+        assert page.is_visible("#sound"), "the page must ask for a click to enable sound"
+        page.click("#sound")
+        page.wait_for_selector("#sound", state="hidden", timeout=3_000)
+        assert page.evaluate("window.ivmon.audio.enabled") is True
+        row.locator("button.silence").click()
+        page.wait_for_selector("#audio-paused", state="visible", timeout=3_000)
+        assert "paused" in page.inner_text("#audio-paused").lower()
+        page.wait_for_function("window.ivmon.audio.playing === null", timeout=3_000)
+
         # -- the nurse acknowledges; the audit log shows who and when -----------------------
         clicked = time.time()
         row.locator("button.ack").click()
@@ -115,6 +128,8 @@ def test_nurse_sees_a_desaturation_acknowledges_it_and_the_page_survives_a_serve
         acks = [a for a in audit if a["action"] == "alarm_acknowledge"]
         assert acks and acks[0]["user"] == "nurse" and abs(acks[0]["ts"] - clicked) < 5
         assert any(a["action"] == "login" and a["user"] == "nurse" for a in audit)
+        assert any(a["action"] == "alarm_silence" and a["user"] == "nurse" for a in audit)
+        assert not console, f"console errors (CSP violations, failed requests): {console}"
 
         # -- the server goes away: banner within 15 s ----------------------------------------
         server.stop()
@@ -138,3 +153,77 @@ def test_nurse_sees_a_desaturation_acknowledges_it_and_the_page_survives_a_serve
     finally:
         browser.close()
         pw.stop()
+
+
+def test_the_bed_page_runs_a_session_from_start_to_discharge_with_trends_alarms_and_notes(
+    server: LiveServer,
+) -> None:
+    pw, browser = _chromium()
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("dialog", lambda d: d.accept())
+        page.goto(server.base + "/login?next=/beds/chair-2")
+        page.fill("#username", "nurse")
+        page.fill("#password", "demo")
+        page.click("#signin")
+        page.wait_for_url(server.base + "/beds/chair-2")
+
+        # Start a session with the patient reference, weight, dose and rate.
+        page.wait_for_selector("#start", state="visible")
+        page.fill("#start [name=patient_ref]", "PT-0042")
+        page.fill("#start [name=weight_kg]", "72.5")
+        page.fill("#start [name=dose_mg]", "36")
+        page.fill("#start [name=rate_mg_per_h]", "54")
+        page.click("#start button[type=submit]")
+        page.wait_for_selector("#session-line:has-text('PT-0042 · baseline')")
+        page.click("#to-infusion")
+        page.wait_for_selector("#session-line:has-text('infusion')")
+
+        # A note, and an alarm in the session's history.
+        page.fill("#note textarea", "patient comfortable, eyes closed")
+        page.click("#note button[type=submit]")
+        page.wait_for_selector("#notes li:has-text('patient comfortable')", timeout=5_000)
+        server.feeder.values["chair-2"][Vital.SPO2] = 81.0
+        page.wait_for_selector("#alarms tbody tr:has-text('SpO2')", timeout=8_000)
+        server.feeder.values["chair-2"][Vital.SPO2] = 97.0
+        drawn = page.evaluate(
+            """() => { const c = document.getElementById('trend');
+                       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                       let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"""
+        )
+        assert drawn > 1000, "the trend canvas must show the session's curves"
+        page.screenshot(path=str(ARTIFACTS / "bed-page.png"))
+
+        # Stop the infusion; discharge needs the escort confirmation.
+        page.click("#to-recovery")
+        page.wait_for_selector("#session-line:has-text('recovery')")
+        page.click("#to-discharged")
+        page.wait_for_selector("#control-msg:has-text('Escort')")
+        assert "recovery" in page.inner_text("#session-line"), "no discharge without an escort"
+        page.check("#escort")
+        page.click("#to-discharged")
+        page.wait_for_selector("#session-line:has-text('no open session')")
+
+        # A second session aborted, with a reason.
+        page.fill("#start [name=patient_ref]", "PT-0043")
+        page.click("#start button[type=submit]")
+        page.wait_for_selector("#session-line:has-text('PT-0043')")
+        page.click("#to-aborted")
+        page.wait_for_selector("#control-msg:has-text('reason')")
+        page.fill("#abort-reason", "patient declined after consent review")
+        page.click("#to-aborted")
+        page.wait_for_selector("#session-line:has-text('no open session')")
+        assert not errors, f"JavaScript errors: {errors}"
+    finally:
+        browser.close()
+        pw.stop()
+    svc = server.service
+    assert svc is not None
+    from monitor.store import repo
+
+    audit = repo.read_audit(svc.engine)
+    phases = [a["detail"]["phase"] for a in audit if a["action"] == "session_phase" and a["user"] == "nurse"]
+    assert sorted(phases) == ["aborted", "discharged", "infusion", "recovery"]
+    assert sum(a["action"] == "session_start" and a["user"] == "nurse" for a in audit) == 2
