@@ -65,6 +65,8 @@ def create(spec: str, options: dict[str, object] | None = None) -> Adapter:
     """Build the adapter that ``spec`` names; options come from the configuration."""
     # Importing the modules registers their factories; done here so that a
     # caller never has to know which module implements which scheme.
+    import adapters.hl7.listener
+    import adapters.serial.transport
     import adapters.sim  # noqa: F401
 
     scheme = scheme_of(spec)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from adapters.base import IngestSink, register
-from monitor.model import DeviceState, DeviceStatus, IngestItem, Phase, Reading, Vital
+from monitor.model import CANONICAL_UNIT, DeviceState, DeviceStatus, IngestItem, Phase, Reading, Vital
 from simulators.live import LivePatient
 from simulators.scenarios import SCENARIOS
 
@@ -24,17 +24,6 @@ log = logging.getLogger(__name__)
 
 #: (bed, phase entered, when, patient reference) -> awaitable
 SessionHook = Callable[[str, Phase, float, str], Awaitable[None]]
-
-_UNITS = {
-    Vital.HR: "bpm",
-    Vital.PR: "bpm",
-    Vital.SPO2: "%",
-    Vital.SBP: "mmHg",
-    Vital.DBP: "mmHg",
-    Vital.MAP: "mmHg",
-    Vital.RR: "/min",
-    Vital.ETCO2: "mmHg",
-}
 
 
 class SimAdapter:
@@ -106,7 +95,7 @@ class SimAdapter:
                     state = DeviceState.SENSOR_OFF if off else DeviceState.OK
                     items.append(DeviceStatus(source, state, ts, bed, Vital.SPO2))
                 for vital, value in row.vitals.items():
-                    items.append(Reading(vital, value, _UNITS[vital], ts, source, bed=bed))
+                    items.append(Reading(vital, value, CANONICAL_UNIT[vital], ts, source, bed=bed))
             if items:
                 await sink.submit(items)
                 self.sent += len(items)

@@ -104,7 +104,7 @@ class AlarmEngine:
         self._baselines: dict[int, dict[Vital, float | None]] = {}
         self._samples: dict[int, dict[Vital, tuple[list[float], list[float]]]] = {}
         self._beds: dict[str, _Bed] = {}
-        self.technical = TechnicalAlarms(self.book, self.settings, self._open_by_bed.get)
+        self.technical = TechnicalAlarms(self.book, self.settings, self._open_by_bed)
 
     # -- rules -------------------------------------------------------------------------
     def set_rules(self, rules: Iterable[Rule]) -> None:

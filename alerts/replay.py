@@ -90,21 +90,30 @@ def _timeline(phases: PhaseList | None) -> list[tuple[float, float, str]]:
         out.append((start, ts, scope))
         start, scope = ts, scope_name(name)
     out.append((start, math.inf, scope))
-    return [iv for iv in out if iv[1] > iv[0]]
+    return out
 
 
 def _scope_intervals(timeline: list[tuple[float, float, str]], phases: frozenset[str], after: float) -> list[
         tuple[float, float]]:
-    """Maximal time intervals in which the rule applies (adjacent in-scope phases merge: no break)."""
+    """Maximal time intervals in which the rule applies.
+
+    Adjacent in-scope phases merge (no break); any phase outside the rule's
+    phases breaks, even one that lasted no time at all (clause 7).
+    """
     merged: list[tuple[float, float]] = []
+    broken = True
     for start, end, scope in timeline:
-        if scope not in phases or end <= after:
+        if scope not in phases:
+            broken = True
+            continue
+        if end <= after:
             continue
         start = max(start, after)
-        if merged and merged[-1][1] == start:
+        if merged and not broken and merged[-1][1] == start:
             merged[-1] = (merged[-1][0], end)
         else:
             merged.append((start, end))
+        broken = False
     return merged
 
 

@@ -25,7 +25,7 @@ Definitions this module makes precise:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from alerts.lifecycle import AlarmBook, AlarmKey, new_alarm_id
@@ -81,10 +81,11 @@ class _BedTech:
 class TechnicalAlarms:
     """Watches the data stream; opens and ends technical alarms in the shared :class:`AlarmBook`."""
 
-    def __init__(self, book: AlarmBook, settings: AlarmSettings, open_session: Callable[[str], Session | None]) -> None:
+    def __init__(self, book: AlarmBook, settings: AlarmSettings, open_sessions: Mapping[str, Session]) -> None:
         self.book = book
         self.settings = settings
-        self._open_session = open_session
+        self._open = open_sessions  # bed -> open session, kept up to date by the engine
+        self._open_session = open_sessions.get
         self.beds: dict[str, _BedTech] = {}
 
     def _bed(self, bed: str) -> _BedTech:
@@ -184,6 +185,9 @@ class TechnicalAlarms:
         return not st.disconnected and now - st.last_any <= SOURCE_ALIVE_S
 
     def tick(self, now: float, out: list[AlarmChange]) -> None:
+        for bed in self._open:
+            if bed not in self.beds:
+                self.beds[bed] = _BedTech()  # an open session with no reading yet is watched too
         for bed, st in self.beds.items():
             session = self._open_session(bed)
             sid = session.id if session else None

@@ -21,6 +21,7 @@ def _setup_logging(verbose: bool = False) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
@@ -64,6 +65,8 @@ def _serve_app(settings: Settings, build: object = None, *, banner: list[str] | 
         await task
 
     asyncio.run(run())
+    if server.started:
+        print(f"ivmon stopped cleanly; {service.writer.rows_written} readings stored in this run.", flush=True)
     return 0 if server.started else 1
 
 
@@ -78,6 +81,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         settings.db_url = f"sqlite:///{(settings.data_dir / 'demo.db').resolve()}"
     settings.http.port = args.port
     settings.hl7.port = args.hl7_port
+    if "hl7" not in settings.model_fields_set or "host" not in settings.hl7.model_fields_set:
+        settings.hl7.host = "127.0.0.1"  # the demo listens on this machine only, unless configured
     settings.beds = {**beds, **settings.beds}
 
     def build(service: object) -> None:
@@ -179,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--db")
     add.set_defaults(func=cmd_user_add)
 
+    from adapters.serial.cli import add_serial_arguments, serial_command
+
+    serial_parser = sub.add_parser("serial", help="serial devices: the protocols ivmon speaks, this machine's ports")
+    add_serial_arguments(serial_parser)
+    serial_parser.set_defaults(func=serial_command)
+
     from simulators.cli import add_simulate_arguments, simulate_command
 
     simulate = sub.add_parser("simulate", help="simulated patients as CSV or over a wire protocol")
@@ -195,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         result: int = args.func(args)
     except KeyboardInterrupt:
         return 130
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
+        # Configuration mistakes (unknown protocol, bad rule file, invalid setting): a clear line, no traceback.
         print(f"ivmon: {exc}", file=sys.stderr)
         return 2
     return result

@@ -47,6 +47,8 @@ class Hl7Settings(BaseModel):
     #: Local observation codes -> vital key, e.g. {"99COMEN:2" = "hr"}.
     local_codes: dict[str, str] = Field(default_factory=dict)
     raw_log_messages: int = 200
+    #: IANA zone of timestamps sent without an offset (devices' local time); empty = the server's zone.
+    timezone: str = ""
 
 
 class SerialPort(BaseModel):

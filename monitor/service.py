@@ -15,7 +15,7 @@ from adapters.base import Adapter
 from monitor.bus import EventBus, InMemoryBus
 from monitor.config import Settings
 from monitor.live import LiveState
-from monitor.model import Quality, Reading, Vital
+from monitor.model import Phase, Quality, Reading, Vital
 from monitor.pipeline import AlarmStage, Pipeline
 from monitor.sessions import SessionManager
 from monitor.store import database, repo, schema
@@ -125,6 +125,29 @@ def _restore_live(engine: Engine, live: LiveState, since: float) -> None:
         )
 
 
+def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionManager) -> None:
+    """After a restart: the engine knows the open sessions, their baselines and the alarms on screen."""
+    register = getattr(judge, "register_session", None)
+    load_baseline = getattr(judge, "load_baseline", None)
+    for session in sessions.by_id.values():
+        if register is not None:
+            register(session)
+        infusion = session.phase_started(Phase.INFUSION)
+        if load_baseline is not None and infusion is not None:
+            frame = repo.session_readings(engine, session.id, start=session.started, end=infusion)
+            frame = frame[frame["ts"] < infusion]
+            load_baseline(
+                session.id,
+                [
+                    Reading(Vital(v), val, u, t, src, Quality(q), session.bed, session.id)
+                    for t, v, val, u, q, src in frame.itertuples(index=False)
+                ],
+            )
+    restore = getattr(judge, "restore", None)
+    if restore is not None:
+        restore(repo.open_alarms(engine))
+
+
 def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) -> Service:
     """Open the database (migrating it), restore state, and wire the pipeline."""
     engine = database.make_engine(settings.database_url)
@@ -140,13 +163,7 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
     bus = InMemoryBus(start_seq=_last_seq(engine))
     writer = BatchWriter(engine, max_rows=settings.write_batch_rows, max_delay_s=settings.write_batch_s)
     judge = alarm_stage if alarm_stage is not None else build_alarm_stage(settings)
-    restore = getattr(judge, "restore", None)
-    register = getattr(judge, "register_session", None)
-    if register is not None:
-        for s in sessions.by_id.values():
-            register(s)
-    if restore is not None:
-        restore(repo.open_alarms(engine))
+    _restore_alarm_state(engine, judge, sessions)
     for alarm in repo.open_alarms(engine):
         live.update_alarm(alarm)
     pipeline = Pipeline(
@@ -158,8 +175,16 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
         known_keys=recent_keys(engine, time.time() - DEDUPE_WINDOW_S),
     )
     service = Service(settings, engine, writer, bus, live, sessions, judge, pipeline)
+    if settings.hl7.enabled:
+        from adapters.hl7.listener import MllpListener
+
+        service.adapters.append(MllpListener(settings.hl7, data_dir=settings.data_dir))
     for spec in settings.adapters:
         from adapters.base import create
 
         service.adapters.append(create(spec, {}))
+    for port in settings.serial:
+        from adapters.serial.transport import SerialTransport
+
+        service.adapters.append(SerialTransport.from_config(port))
     return service

@@ -85,7 +85,7 @@ def load_target(to: str, args: argparse.Namespace) -> Target:
     scheme = to.split(":", 1)[0].lower()
     module = TARGET_MODULES.get(scheme)
     if module is None:
-        raise TargetUnavailable(f"unknown target {to!r}: use csv:FILE, mllp://HOST:PORT or serial:DEVICE")
+        raise ValueError(f"unknown target {to!r}: use csv:FILE, mllp://HOST:PORT or serial:DEVICE")
     try:
         importlib.import_module(module)
     except ModuleNotFoundError as exc:

@@ -104,8 +104,8 @@ def render(plan: SessionPlan, rng: np.random.Generator) -> pd.DataFrame:
     hr = (
         base.hr
         + nerves
-        + _drift(n, rng, sd=2.5, knot_s=300)
-        + _drift(n, rng, sd=1.2, knot_s=30)
+        + _drift(n, rng, sd=2.0, knot_s=300)
+        + _drift(n, rng, sd=1.0, knot_s=30)
         + plan.response.hr_rise * profile
         + rng.normal(0.0, 0.8, n)
     )

@@ -124,7 +124,7 @@ def draw_baseline(rng: np.random.Generator) -> Baseline:
     # Diastolic correlates with systolic; keep a pulse pressure a cuff would really show.
     dbp = float(np.clip(0.5 * sbp + 16.0 + rng.normal(0.0, 6.0), 55.0, min(95.0, sbp - 28.0)))
     return Baseline(
-        hr=_clipped_normal(rng, 74.0, 10.0, 52.0, 105.0),
+        hr=_clipped_normal(rng, 74.0, 10.0, 60.0, 95.0),
         sbp=sbp,
         dbp=dbp,
         spo2=_clipped_normal(rng, 97.6, 0.9, 95.0, 99.4),
@@ -137,7 +137,7 @@ def draw_response(rng: np.random.Generator) -> Response:
     return Response(
         sbp_rise=sbp_rise,
         dbp_rise=sbp_rise * (11.0 / 16.0) * _clipped_normal(rng, 1.0, 0.15, 0.6, 1.4),
-        hr_rise=_clipped_normal(rng, 2.0, 3.0, -4.0, 10.0),
+        hr_rise=_clipped_normal(rng, 2.0, 3.0, -2.0, 8.0),
         onset_tau_s=_clipped_normal(rng, 15.0, 3.0, 8.0, 25.0) * MINUTE,
         offset_tau_s=_clipped_normal(rng, 22.0, 5.0, 12.0, 35.0) * MINUTE,
     )

@@ -36,3 +36,4 @@ def register_target(scheme: str) -> Callable[[TargetFactory], TargetFactory]:
         return factory
 
     return wrap
+

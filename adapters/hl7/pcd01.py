@@ -1,0 +1,410 @@
+"""ORU^R01 (IHE PCD-01), ORF^R04 and ORU^R40 (IHE PCD-04) -> readings and device alarms.
+
+What is and is not a reading follows ``research/hl7.md`` section 5: header
+rows (empty OBX-2, status X), waveform arrays, attributes, sentinels and
+quantities ivmon does not track are skipped (counted); rows that name a vital
+but cannot be taken in (code/name mismatch, unknown unit, bad number or time)
+are refused with a reason. Nothing here logs or returns patient fields.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
+
+from adapters.hl7.binding import Binder, location_keys
+from adapters.hl7.codes import SENTINELS, CodeError, CodeMap
+from adapters.hl7.message import Message, TimestampError, parse_segments, parse_ts
+from monitor.model import CANONICAL_UNIT, DeviceAlarm, IngestItem, Quality, Reading, Vital
+
+#: (message code, trigger) this adapter takes; MSH-9.3 (structure) is not checked.
+SUPPORTED_TYPES = frozenset({("ORU", "R01"), ("ORU", "R40"), ("ORF", "R04")})
+#: HL7 v2.3 to v2.8 (the spec names 2.3-2.6; later 2.x keep these segments as they are).
+_SUPPORTED_MINOR = range(3, 9)
+
+_NUMERIC_TYPES = frozenset({"NM", "SN"})
+_WAVEFORM_TYPES = frozenset({"NA", "NR", "MA", "SA", "ED"})
+_VALID_STATUS = frozenset({"", "F", "R", "C", "P", "A", "S", "I", "U"})
+_PRIORITY = {"PH": "high", "PM": "medium", "PL": "low", "PN": "low"}
+_ALARM_OBR_CODES = frozenset({"196616", "MDC_EVT_ALARM"})
+
+
+class Refused(Exception):
+    """A message that is not taken in: ``ack`` is "AR" (unsupported) or "AE" (unprocessable)."""
+
+    def __init__(self, ack: str, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.ack = ack
+        self.code = code  # HL7 table 0357 error code
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class Header:
+    msg_code: str
+    trigger: str
+    control_id: str
+    version: str
+    sending_app: str
+    sending_facility: str
+    sent: str  # MSH-7 as sent
+
+    @property
+    def message_type(self) -> str:
+        return f"{self.msg_code}^{self.trigger}"
+
+    @property
+    def dedupe_key(self) -> str:
+        # Sender + MSH-10 + MSH-7: Mindray's control ids are small counters that
+        # restart with the device, so MSH-7 keeps a reboot from looking like a retransmission.
+        return f"{self.sending_app}^{self.sending_facility}|{self.control_id}|{self.sent}"
+
+
+@dataclass(slots=True)
+class Interpreted:
+    header: Header | None
+    items: list[IngestItem] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # refused rows: reason each, no patient data
+    skipped: int = 0  # rows that carry no vital (headers, waveforms, attributes, other quantities)
+    location: str = ""
+    device: str = ""  # the device id of the message (MSH-3) used when a row names none
+
+    @property
+    def readings(self) -> list[Reading]:
+        return [i for i in self.items if isinstance(i, Reading)]
+
+    @property
+    def alarms(self) -> list[DeviceAlarm]:
+        return [i for i in self.items if isinstance(i, DeviceAlarm)]
+
+
+def read_header(msg: Message) -> Header:
+    seg = msg.first("MSH")
+    if seg is None:
+        raise Refused("AE", 100, "no MSH segment")
+
+    def f(n: int) -> str:
+        return seg[n] if len(seg) > n else ""
+
+    cs = msg.encoding.component
+    mtype = f(9).split(cs)
+    version = f(12).split(cs)[0].strip()
+    return Header(
+        msg_code=mtype[0].strip().upper(),
+        trigger=mtype[1].strip().upper() if len(mtype) > 1 else "",
+        control_id=f(10).strip(),
+        version=version,
+        sending_app=f(3),
+        sending_facility=f(4),
+        sent=f(7).strip(),
+    )
+
+
+def check_supported(header: Header) -> None:
+    """Raise :class:`Refused` for what this adapter does not take (AR) or cannot identify (AE)."""
+    if (header.msg_code, header.trigger) not in SUPPORTED_TYPES:
+        shown = header.message_type if header.msg_code else "none"
+        raise Refused("AR", 200, f"unsupported message type {shown} (accepted: ORU^R01, ORU^R40, ORF^R04)")
+    parts = header.version.split(".")
+    if len(parts) < 2 or parts[0] != "2" or not parts[1].isdigit() or int(parts[1]) not in _SUPPORTED_MINOR:
+        raise Refused("AR", 203, f"unsupported HL7 version {header.version or 'none'} (accepted: 2.3 to 2.8)")
+    if not header.control_id:
+        raise Refused("AE", 101, "MSH-10 (message control id) is empty")
+
+
+def device_id(value: str, component: str = "^") -> str:
+    """The id in an OBX-18 EI (``entity^namespace^universal^type``): the entity id, else the universal id."""
+    parts = value.split(component)
+    entity = parts[0].strip()
+    return entity or (parts[2].strip() if len(parts) > 2 else "")
+
+
+def sender_device(header: Header, component: str = "^") -> str:
+    """The device id of a message without OBX-18: MSH-3's universal id, else app/facility."""
+    parts = header.sending_app.split(component)
+    if len(parts) >= 2 and parts[1].strip():
+        return parts[1].strip()
+    app = parts[0].strip()
+    facility = header.sending_facility.split(component)[0].strip()
+    return f"{app}/{facility}" if facility else app or "unknown"
+
+
+def _ids(value: str, component: str) -> list[str]:
+    return [p.strip() for p in value.split(component) if p.strip() and p.strip().upper() != "EUI-64"]
+
+
+_RowTime = Callable[[list[str]], float | None]
+_RowDevice = Callable[[list[str], str], str]
+
+
+class _Ts:
+    """Timestamp cache: a message repeats the same OBX-14 on every row."""
+
+    __slots__ = ("cache", "tz")
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        self.cache: dict[str, float] = {}
+
+    def __call__(self, text: str) -> float:
+        ts = self.cache.get(text)
+        if ts is None:
+            ts = self.cache[text] = parse_ts(text, self.tz)
+        return ts
+
+
+def interpret(
+    msg: Message,
+    codes: CodeMap,
+    binder: Binder,
+    *,
+    default_tz: tzinfo = UTC,
+    fallback_ts: float | None = None,
+) -> Interpreted:
+    """The items a message carries. ``fallback_ts`` serves fragments without MSH/OBR times (tests)."""
+    enc = msg.encoding
+    cs = enc.component
+    ts_of = _Ts(default_tz)
+    header: Header | None = None
+    msh_device = ""
+    sender_ids: list[str] = []
+    msg_ts_text = ""
+    if msg.segments and msg.segments[0][0] == "MSH":
+        header = read_header(msg)
+        msh_device = sender_device(header, cs)
+        sender_ids = [msh_device, *_ids(header.sending_app, cs)]
+        msg_ts_text = header.sent
+    out = Interpreted(header, device=msh_device)
+    alarm_message = header is not None and header.trigger == "R40"
+    locations: tuple[str, ...] = ()
+    group_ts_text = ""
+    group_devices: dict[str, str] = {}
+    alarm_rows: dict[str, dict[str, list[str]]] = {}
+    seen: set[tuple[Vital, float, str]] = set()
+    beds: dict[str, str | None] = {}
+
+    def bed_for(source: str) -> str | None:
+        if not binder:
+            return None
+        if source not in beds:
+            beds[source] = binder.resolve([source], locations, sender_ids)
+        return beds[source]
+
+    def row_time(seg: list[str]) -> float | None:
+        text = (seg[14] if len(seg) > 14 else "") or group_ts_text or msg_ts_text
+        if not text:
+            if fallback_ts is not None:
+                return fallback_ts
+            out.errors.append(f"OBX {_where(seg)}: no time in OBX-14, OBR-7 or MSH-7")
+            return None
+        try:
+            return ts_of(text)
+        except TimestampError as exc:
+            out.errors.append(f"OBX {_where(seg)}: {exc}")
+            return None
+
+    def row_device(seg: list[str], path: str) -> str:
+        own = seg[18] if len(seg) > 18 else ""
+        if own:
+            return device_id(own, cs)
+        if group_devices:
+            best = ""
+            for prefix in group_devices:
+                if (path == prefix or path.startswith(prefix + ".")) and len(prefix) >= len(best):
+                    best = prefix
+            if best or "" in group_devices:
+                return group_devices[best]
+        return msh_device or "unknown"
+
+    def flush_alarms() -> None:
+        for rows in alarm_rows.values():
+            alarm = _device_alarm(rows, cs, codes, row_time, row_device)
+            if alarm is not None:
+                alarm.bed = bed_for(alarm.source)
+                out.items.append(alarm)
+        alarm_rows.clear()
+
+    for seg in msg.segments:
+        name = seg[0]
+        if name == "OBX":
+            n = len(seg)
+            vtype = seg[2].strip().upper() if n > 2 else ""
+            path = seg[4].strip() if n > 4 else ""
+            if n > 18 and seg[18] and (not vtype or (n > 11 and seg[11] == "X")):
+                # A containment header naming its device: rows below it inherit it.
+                group_devices[_trim_path(path)] = device_id(seg[18], cs)
+            if alarm_message or (alarm_rows and path.count(".") >= 4):
+                prefix, _, facet = path.rpartition(".")
+                if facet.isdigit() and prefix:
+                    alarm_rows.setdefault(prefix, {})[facet] = seg
+                    continue
+            status = seg[11].strip().upper() if n > 11 else ""
+            if not vtype or status == "X":
+                out.skipped += 1  # containment header, or "no valid value" (Philips shows "?")
+                continue
+            if vtype not in _NUMERIC_TYPES:
+                if vtype in ("TX", "ST", "CWE", "CE") and "ALERT" in _coding_system(seg, cs):
+                    alarm = _text_alarm(seg, msg, row_time, row_device(seg, path))
+                    if alarm is not None:
+                        alarm.bed = bed_for(alarm.source)
+                        out.items.append(alarm)
+                        continue
+                out.skipped += 1  # waveform arrays, coded and text rows
+                continue
+            code_parts = (seg[3] if n > 3 else "").split(cs)
+            try:
+                vital = codes.vital(
+                    code_parts[0].strip(),
+                    code_parts[1].strip() if len(code_parts) > 1 else "",
+                    code_parts[2].strip() if len(code_parts) > 2 else "",
+                )
+            except CodeError as exc:
+                out.errors.append(f"OBX {_where(seg)}: {exc}")
+                continue
+            if vital is None:
+                out.skipped += 1
+                continue
+            text = seg[5].strip() if n > 5 else ""
+            if vtype == "SN":  # structured numeric: comparator^number
+                sn = text.split(cs)
+                text = sn[1].strip() if len(sn) > 1 and not sn[0].strip() else ""
+            if not text:
+                out.skipped += 1
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                out.errors.append(f"OBX {_where(seg)}: {vital.value} value is not a number")
+                continue
+            if not math.isfinite(value):
+                out.errors.append(f"OBX {_where(seg)}: {vital.value} value is not a number")
+                continue
+            if value in SENTINELS:
+                out.skipped += 1  # "no value" markers (-100, 32767): never a reading
+                continue
+            unit = (seg[6] if n > 6 else "").split(cs)
+            try:
+                value = codes.convert(
+                    vital,
+                    value,
+                    unit[0].strip(),
+                    unit[1].strip() if len(unit) > 1 else "",
+                    unit[2].strip() if len(unit) > 2 else "",
+                )
+            except CodeError as exc:
+                out.errors.append(f"OBX {_where(seg)}: {exc}")
+                continue
+            ts = row_time(seg)
+            if ts is None:
+                continue
+            source = row_device(seg, path)
+            key = (vital, ts, source)
+            if key in seen:
+                out.skipped += 1  # a second channel of the same vital: the first one counts
+                continue
+            seen.add(key)
+            quality = Quality.VALID if status in _VALID_STATUS else Quality.INVALID
+            out.items.append(Reading(vital, value, CANONICAL_UNIT[vital], ts, source, quality, bed_for(source)))
+        elif name == "OBR":
+            flush_alarms()
+            group_ts_text = (seg[7] if len(seg) > 7 else "").strip()
+            group_devices = {}
+            obr4 = (seg[4] if len(seg) > 4 else "").split(cs)
+            if obr4[0].strip() in _ALARM_OBR_CODES or (len(obr4) > 1 and obr4[1].strip() == "MDC_EVT_ALARM"):
+                alarm_rows.setdefault("", {})  # marks an alarm group for the rows that follow
+        elif name == "PV1":
+            raw = seg[3] if len(seg) > 3 else ""
+            out.location = raw
+            locations = location_keys(raw, cs, enc.subcomponent)
+            beds.clear()
+    flush_alarms()
+    return out
+
+
+def interpret_fragment(text: str, codes: CodeMap, binder: Binder, *, ts: float) -> Interpreted:
+    """Segments quoted without their MSH (manual excerpts): rows without OBX-14 get ``ts``."""
+    return interpret(parse_segments(text), codes, binder, fallback_ts=ts)
+
+
+def _where(seg: list[str]) -> str:
+    set_id = seg[1].strip() if len(seg) > 1 else ""
+    path = seg[4].strip() if len(seg) > 4 else ""
+    return f"{set_id or '-'} ({path or 'no OBX-4'})"
+
+
+def _trim_path(path: str) -> str:
+    """``1.13.0.0`` -> ``1.13``: zeros below a header mean "this whole subtree"."""
+    parts = path.split(".")
+    while len(parts) > 1 and parts[-1] == "0":
+        parts.pop()
+    return ".".join(parts) if path else ""
+
+
+def _coding_system(seg: list[str], cs: str) -> str:
+    parts = (seg[3] if len(seg) > 3 else "").split(cs)
+    return parts[2].upper() if len(parts) > 2 else ""
+
+
+def _humanize(refid: str) -> str:
+    text = refid
+    for prefix in ("MDC_EVT_", "MDC_"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    return text.replace("_", " ").strip().capitalize() or "Device alarm"
+
+
+def _text_alarm(seg: list[str], msg: Message, row_time: _RowTime, source: str) -> DeviceAlarm | None:
+    """A vendor alarm sent as text (Philips ``2^Yellow Alarm^MDIL-ALERT``)."""
+    ts = row_time(seg)
+    if ts is None:
+        return None
+    label = msg.component(seg[3], 2).lower()
+    priority = "high" if "red" in label else "medium" if "yellow" in label else "low"
+    text = msg.unescape(seg[5]).strip() if len(seg) > 5 else ""
+    code = msg.component(seg[3], 1)
+    return DeviceAlarm(source=source, ts=ts, priority=priority, message=text or label or "Device alarm", code=code)
+
+
+def _device_alarm(
+    rows: dict[str, list[str]], cs: str, codes: CodeMap, row_time: _RowTime, row_device: _RowDevice
+) -> DeviceAlarm | None:
+    """One PCD-04 alarm from its facet rows (``x.y.z.<event>.1..7``)."""
+    event = rows.get("1")
+    if event is None:
+        return None
+
+    def value(facet: str) -> str:
+        seg = rows.get(facet)
+        return seg[5].strip() if seg is not None and len(seg) > 5 else ""
+
+    ts = row_time(event)
+    if ts is None:
+        return None
+    path = event[4].strip() if len(event) > 4 else ""
+    ev = value("1").split(cs)
+    code = ev[0].strip()
+    label = ev[1].strip() if len(ev) > 1 else ""
+    flags = [f.strip().upper() for f in (event[8] if len(event) > 8 else "").split("~")]
+    priority = _PRIORITY.get(value("6").upper()) or next((_PRIORITY[f] for f in flags if f in _PRIORITY), "medium")
+    phase = value("3").lower()
+    state = value("4").lower()
+    active = phase not in ("end", "reset") and state not in ("inactive", "off")
+    vital: Vital | None = None
+    src = value("2").split(cs)
+    try:
+        vital = codes.vital(src[0].strip(), src[1].strip() if len(src) > 1 else "", "MDC")
+    except CodeError:
+        vital = None
+    text = label if label and not label.startswith("MDC_") else _humanize(label or code)
+    return DeviceAlarm(
+        source=row_device(event, path),
+        ts=ts,
+        priority=priority,
+        message=text,
+        code=code,
+        vital=vital,
+        active=active,
+    )
