@@ -53,7 +53,7 @@ class BenchBeds:
     async def run(self, sink: Any) -> None:
         from monitor.model import Reading, Vital
 
-        asyncio.create_task(self._desaturations())
+        tasks = {asyncio.create_task(self._desaturations())}  # held: a task without a reference may vanish
         size = max(1, len(self.beds) // self.chunks)
         groups = [self.beds[i : i + size] for i in range(0, len(self.beds), size)]
         period = 1.0 / len(groups)
@@ -67,7 +67,10 @@ class BenchBeds:
                     src = f"bench:{bed}"
                     items.append(Reading(Vital.HR, 72.0, "bpm", now, src, bed=bed))
                     items.append(Reading(Vital.SPO2, self.spo2[bed], "%", now, src, bed=bed))
-                asyncio.create_task(sink.submit(items))  # like independent devices: no one waits for another
+                # Like independent devices: no one waits for another's storage.
+                task = asyncio.create_task(sink.submit(items))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
                 next_at += period
                 await asyncio.sleep(max(0.0, next_at - loop.time()))
 
@@ -104,7 +107,7 @@ def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
 async def client(url: str, cookie: str, until: float, warm: float, out: dict[str, list[float]]) -> None:
@@ -199,7 +202,8 @@ def main() -> None:
         f = run_case(beds, clients, args.seconds, args.warmup)
         print(
             f"{beds:>5} beds x {clients:>3} clients: reading p50 {f['reading_p50_ms']:.0f} ms, "
-            f"p99 {f['reading_p99_ms']:.0f} ms ({f['readings_measured']:,} msgs) | alarm p50 {f['alarm_p50_ms']:.0f} ms, "
+            f"p99 {f['reading_p99_ms']:.0f} ms ({f['readings_measured']:,} msgs) | "
+            f"alarm p50 {f['alarm_p50_ms']:.0f} ms, "
             f"p99 {f['alarm_p99_ms']:.0f} ms, max {f['alarm_max_ms']:.0f} ms ({f['alarms_measured']} deliveries) | "
             f"client process CPU {f['client_cpu_share']:.0%} of one core",
             flush=True,
