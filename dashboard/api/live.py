@@ -36,9 +36,12 @@ async def live(ws: WebSocket) -> None:
     since = ws.query_params.get("since")
     same_server = ws.query_params.get("epoch") == hub.epoch
     replay = svc.bus.since(int(since)) if same_server and since and since.isdigit() else None
+    lane = ClientLane(ws, user.username, token=user.token_hash)
+    if replay is not None and sum(e["type"] != "reading" for e in replay) > lane.max_important // 2:
+        replay = None  # a backlog that would overflow the lane at once: a snapshot is smaller and current
     if replay is not None:
         backlog = replay
         first = orjson.dumps({"type": "resume", "seq": int(since or 0), "missed": len(replay), "epoch": hub.epoch})
     else:  # first connect, another server instance, or too far behind: everything afresh
         first = orjson.dumps({**snapshot(svc), "epoch": hub.epoch})
-    await hub.serve(ClientLane(ws, user.username, token=user.token_hash), first, backlog)
+    await hub.serve(lane, first, backlog)

@@ -105,7 +105,8 @@ export class LiveConnection {
     const q = this.epoch ? `?since=${this.seq}&epoch=${this.epoch}` : "";
     const ws = new WebSocket(`${proto}://${location.host}/ws/live${q}`);
     this.ws = ws;
-    ws.onopen = () => { this.attempt = 0; };
+    ws.onopen = () => { this.attempt = 0; this.opened = true; };
+    this.opened = false;
     ws.onmessage = (ev) => {
       this.lastMessage = Date.now() / 1000;
       const msg = JSON.parse(ev.data);
@@ -125,6 +126,10 @@ export class LiveConnection {
       this.connected = false;
       this.onStatus(false);
       if (ev.code === 4001) { location.href = "/login"; return; } // logged out elsewhere
+      if (!this.opened && this.attempt > 1) {
+        // Refused at the handshake more than once: a server that is up but no longer knows this login?
+        fetch("/api/me").then((r) => { if (r.status === 401) location.href = "/login?next=" + encodeURIComponent(location.pathname); }, () => {});
+      }
       // Backoff with jitter, at most 5 s: the page must recover by itself, soon.
       const delay = Math.min(5000, 500 * 2 ** this.attempt++) * (0.75 + Math.random() * 0.5);
       setTimeout(() => this.connect(), delay);

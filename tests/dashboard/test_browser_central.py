@@ -32,7 +32,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    srv = LiveServer(free_port(), f"sqlite:///{tmp_path / 'ivmon.db'}", BEDS)
+    # Escalation after 3 s instead of 60 s, so that the test can see an unacknowledged alarm escalate.
+    srv = LiveServer(free_port(), f"sqlite:///{tmp_path / 'ivmon.db'}", BEDS, alarms={"escalate_high_s": 3.0})
     srv.on_build(ensure_demo_users)
     srv.start()
     try:
@@ -130,6 +131,11 @@ def test_nurse_sees_a_desaturation_acknowledges_it_and_the_page_survives_a_serve
         assert any(a["action"] == "login" and a["user"] == "nurse" for a in audit)
         assert any(a["action"] == "alarm_silence" and a["user"] == "nurse" for a in audit)
         assert not console, f"console errors (CSP violations, failed requests): {console}"
+
+        # -- an alarm nobody acknowledges is escalated, and marked so -------------------------------
+        server.feeder.values["chair-5"][Vital.SPO2] = 82.0
+        page.locator('.tile[data-bed="chair-5"] .esc').wait_for(state="visible", timeout=8_000)
+        page.locator('#alarmbar .alarm[data-bed="chair-5"] .esc').wait_for(state="visible", timeout=2_000)
 
         # -- the server goes away: banner within 15 s ----------------------------------------
         server.stop()
