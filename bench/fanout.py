@@ -84,7 +84,7 @@ class BenchBeds:
             asyncio.get_running_loop().call_later(3.0, self.spo2.__setitem__, bed, 97.0)
 
 
-def serve(port: int, db: str, beds: int) -> None:
+def serve(port: int, db: str, beds: int, ws: str) -> None:
     import uvicorn
 
     from dashboard.app import create_app
@@ -99,7 +99,7 @@ def serve(port: int, db: str, beds: int) -> None:
     repo.upsert_user(service.engine, "bench", hash_password(PASSWORD), "nurse")
     service.add_adapter(BenchBeds(beds))
     app = create_app(service)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws="websockets")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws=ws)
 
 
 # -- client side -------------------------------------------------------------------------
@@ -147,7 +147,7 @@ async def measure(base: str, clients: int, seconds: float, warmup: float) -> dic
     return out
 
 
-def run_case(beds: int, clients: int, seconds: float, warmup: float) -> dict[str, float]:
+def run_case(beds: int, clients: int, seconds: float, warmup: float, ws: str) -> dict[str, float]:
     import httpx
 
     from tests.conftest import free_port
@@ -156,7 +156,7 @@ def run_case(beds: int, clients: int, seconds: float, warmup: float) -> dict[str
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/bench.db"
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(port), "--db", db, "--beds", str(beds)],
+            [sys.executable, __file__, "--serve", str(port), "--db", db, "--beds", str(beds), "--ws", ws],
             cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
         try:
@@ -190,16 +190,18 @@ def main() -> None:
     ap.add_argument("--clients", type=int)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=5.0)
+    ap.add_argument("--ws", default="websockets", help="uvicorn WebSocket implementation (ivmon serve: websockets)")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.db, args.beds)
+        serve(args.serve, args.db, args.beds, args.ws)
         return
     cases = [(args.beds, args.clients)] if args.beds and args.clients else [(100, 20), (1000, 50)]
-    print(f"fan-out on {os.cpu_count()} cores; {args.seconds:g} s measured after {args.warmup:g} s warm-up")
+    print(f"fan-out on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f}); uvicorn ws={args.ws}; "
+          f"{args.seconds:g} s measured after {args.warmup:g} s warm-up")
     for beds, clients in cases:
-        f = run_case(beds, clients, args.seconds, args.warmup)
+        f = run_case(beds, clients, args.seconds, args.warmup, args.ws)
         print(
             f"{beds:>5} beds x {clients:>3} clients: reading p50 {f['reading_p50_ms']:.0f} ms, "
             f"p99 {f['reading_p99_ms']:.0f} ms ({f['readings_measured']:,} msgs) | "

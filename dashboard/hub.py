@@ -3,7 +3,8 @@
 Each client has its own lane: readings are coalesced to the latest per bed
 (and vital) while the client lags; alarms, sessions and device events queue
 in order and are never dropped. A sender task per client drains its lane at
-most once per tick into a single frame. A client whose lane overflows, or
+most once per tick into a single frame; an alarm or session change does not
+wait for the rest of the tick (it goes at once, with the pending readings). A client whose lane overflows, or
 whose socket does not take a frame within ``send_timeout_s``, is disconnected
 (it reconnects with ``?since=SEQ`` and catches up). The publisher's side is a
 dict assignment per client: the pipeline never waits for a screen.
@@ -43,6 +44,7 @@ class ClientLane:
         self.readings: dict[Any, Event] = {}  # (bed or source) -> latest (merged) reading event
         self.important: deque[Event] = deque()
         self.wake = asyncio.Event()
+        self.urgent = asyncio.Event()  # an alarm or session change is waiting: do not sit out the tick
         self.overflowed = False
         self.closed = False
         self.frames_sent = 0
@@ -68,6 +70,8 @@ class ClientLane:
                 merged["session"] = event["session"]
                 self.readings[key] = merged
         else:
+            if event["type"] != "heartbeat":
+                self.urgent.set()
             if len(self.important) >= self.max_important:
                 # Never drop an alarm: a lane this far behind is closed instead (the screen resumes from its seq).
                 self.overflowed = True
@@ -136,6 +140,7 @@ class Hub:
                 self.disconnected_slow += 1
                 log.info("screen lane overflowed, disconnecting (%s)", lane.user)
                 return
+            lane.urgent.clear()
             frame = lane.drain()
             if frame is None:
                 continue
@@ -143,10 +148,12 @@ class Hub:
             await asyncio.wait_for(lane.ws.send_text(frame.decode()), self.send_timeout_s)
             lane.sending_since = None
             lane.frames_sent += 1
-            # One frame per tick at most: what arrives meanwhile is batched (readings coalesced).
+            # Readings: one frame per tick at most; what arrives meanwhile is batched (and coalesced).
+            # An alarm or session change ends the wait at once and takes the pending readings along.
             rest = self.tick_s - (loop.time() - started)
-            if rest > 0:
-                await asyncio.sleep(rest)
+            if rest > 0 and not lane.urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lane.urgent.wait(), rest)
 
     async def _receive(self, lane: ClientLane) -> None:
         """Read (and ignore) what the client sends, to notice when it closes."""
