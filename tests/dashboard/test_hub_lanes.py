@@ -103,3 +103,14 @@ def test_an_event_is_encoded_once_for_all_clients() -> None:
     bus.publish({"type": "alarm", "alarm": {"id": "x"}})
     fa, fb = a.drain(), b.drain()
     assert fa is not None and fa is fb, "one encoding shared by every screen"
+
+
+def test_an_alarm_marks_the_lane_urgent_and_readings_or_heartbeats_do_not() -> None:
+    ln = lane()
+    bus = InMemoryBus()
+    bus.subscribe(ln.offer)
+    bus.publish(reading("chair-1", {"hr": 70}, 1.0))
+    bus.publish({"type": "heartbeat", "ts": 1.0})
+    assert not ln.urgent.is_set(), "readings wait for the tick"
+    bus.publish({"type": "alarm", "alarm": {"id": "x"}})
+    assert ln.urgent.is_set()

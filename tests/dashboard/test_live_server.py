@@ -293,3 +293,39 @@ def test_trend_history_and_discharge_endpoints(server: LiveServer) -> None:
         assert ready["ready"] is False
         failed = {c["name"] for c in ready["checks"] if not c["ok"]}
         assert {"recovery", "spo2", "alarms"} <= failed
+
+
+def test_a_reading_flood_reaches_a_client_coalesced_in_at_most_one_frame_per_tick(server: LiveServer) -> None:
+    svc = server.service
+    assert svc is not None
+    tick = server.app.state.hub.tick_s
+
+    async def flood() -> None:
+        for round_ in range(40):  # 40 rounds x 200 beds in ~0.4 s
+            for bed in range(200):
+                svc.bus.publish({"type": "reading", "bed": f"flood-{bed}", "session": None, "ts": time.time(),
+                                 "vitals": {"hr": 60 + round_}, "quality": {}})
+            await asyncio.sleep(0.01)
+
+    async def run(cookie: str) -> tuple[int, int, float, dict[str, float]]:
+        async with websockets.connect(ws_url(server.base), additional_headers={"Cookie": cookie},
+                                      max_size=None) as ws:
+            await ws.recv()
+            started = time.monotonic()
+            await asyncio.to_thread(server.call, flood)
+            frames = messages = 0
+            latest: dict[str, float] = {}
+            while latest.get("flood-199") != 99:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                frames += 1
+                for m in msg["messages"] if msg["type"] == "batch" else [msg]:
+                    if m["type"] == "reading" and str(m["bed"]).startswith("flood-"):
+                        messages += 1
+                        latest[m["bed"]] = m["vitals"]["hr"]
+            return frames, messages, time.monotonic() - started, latest
+
+    with login(server.base, "nurse") as nurse:
+        frames, messages, elapsed, latest = asyncio.run(run(cookie_header(nurse)))
+    assert all(latest[f"flood-{b}"] == 99 for b in range(200)), "every bed ends at its latest value"
+    assert messages < 8000, "a lagging client gets readings coalesced, not all 8,000"
+    assert frames <= elapsed / tick + 3, f"{frames} frames in {elapsed:.2f} s with a {tick * 1000:.0f} ms tick"
