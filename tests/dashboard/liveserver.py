@@ -39,8 +39,8 @@ class ScriptedBeds:
             for i, b in enumerate(beds)
         }
         self.sent = 0
-        #: Called with (bed, vital, value, the time it entered the pipeline): latency measurements.
-        self.on_submit: Callable[[float], None] | None = None
+        #: Beds whose monitor has gone quiet (nothing is sent for them).
+        self.paused: set[str] = set()
 
     def health(self) -> dict[str, object]:
         return {"kind": "scripted", "beds": len(self.beds), "readings_sent": self.sent}
@@ -54,6 +54,8 @@ class ScriptedBeds:
                 last_nibp = now
             items: list[Any] = []
             for bed in self.beds:
+                if bed in self.paused:
+                    continue
                 for vital, value in self.values[bed].items():
                     if vital in (Vital.HR, Vital.SPO2) or nibp:
                         items.append(Reading(vital, value, UNITS[vital], now, f"scripted:{bed}", bed=bed))

@@ -18,7 +18,8 @@ import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from monitor.demo import ensure_demo_users
-from monitor.model import Vital
+from monitor.live import FRESHNESS_S
+from monitor.model import DeviceState, DeviceStatus, Vital
 from tests.conftest import free_port
 from tests.dashboard.liveserver import LiveServer
 
@@ -31,7 +32,10 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+    # Continuous vitals go stale after 3 s instead of 10 s, so that the test can watch a value age.
+    monkeypatch.setitem(FRESHNESS_S, Vital.HR, 3.0)
+    monkeypatch.setitem(FRESHNESS_S, Vital.SPO2, 3.0)
     # Escalation after 3 s instead of 60 s, so that the test can see an unacknowledged alarm escalate.
     srv = LiveServer(free_port(), f"sqlite:///{tmp_path / 'ivmon.db'}", BEDS, alarms={"escalate_high_s": 3.0})
     srv.on_build(ensure_demo_users)
@@ -131,6 +135,21 @@ def test_nurse_sees_a_desaturation_acknowledges_it_and_the_page_survives_a_serve
         assert any(a["action"] == "login" and a["user"] == "nurse" for a in audit)
         assert any(a["action"] == "alarm_silence" and a["user"] == "nurse" for a in audit)
         assert not console, f"console errors (CSP violations, failed requests): {console}"
+
+        # -- a monitor goes quiet: its values turn grey with their age, never shown as current ----------
+        server.feeder.paused.add("chair-6")
+        quiet = page.locator('.tile[data-bed="chair-6"] .num.spo2')
+        quiet.and_(page.locator(".stale")).wait_for(timeout=6_000)
+        assert "STALE" in quiet.inner_text() and "ago" in quiet.inner_text()
+        assert page.locator('.tile[data-bed="chair-1"] .num.spo2.stale').count() == 0
+
+        # -- a technical alarm (probe off) looks different from a physiological one ---------------------
+        probe_off = DeviceStatus("scripted:chair-4", DeviceState.SENSOR_OFF, time.time(), "chair-4", Vital.SPO2)
+        server.call(lambda: svc.pipeline.submit([probe_off]))
+        page.locator('.tile[data-bed="chair-4"].technical.alarm-medium').wait_for(timeout=5_000)
+        page.locator('#alarmbar .alarm.technical.medium[data-bed="chair-4"]').wait_for(timeout=2_000)
+        assert "TECH" in page.inner_text('.tile[data-bed="chair-4"] .top-alarm')
+        page.screenshot(path=str(ARTIFACTS / "central-stale-and-technical.png"))
 
         # -- an alarm nobody acknowledges is escalated, and marked so -------------------------------
         server.feeder.values["chair-5"][Vital.SPO2] = 82.0
