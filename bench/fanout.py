@@ -169,7 +169,9 @@ def run_case(beds: int, clients: int, seconds: float, warmup: float, ws: str) ->
                 except httpx.HTTPError:
                     time.sleep(0.2)
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+            server0 = _proc_cpu_s(proc.pid)
             out = asyncio.run(measure(base, clients, seconds, warmup))
+            server_cpu = (_proc_cpu_s(proc.pid) - server0) / (seconds + warmup)
             cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         finally:
             proc.terminate()
@@ -180,8 +182,17 @@ def run_case(beds: int, clients: int, seconds: float, warmup: float, ws: str) ->
         "beds": beds, "clients": clients, "readings_measured": len(r), "alarms_measured": len(a),
         "reading_p50_ms": pct(r, 50) * 1000, "reading_p99_ms": pct(r, 99) * 1000,
         "alarm_p50_ms": pct(a, 50) * 1000, "alarm_p99_ms": pct(a, 99) * 1000, "alarm_max_ms": max(a, default=0) * 1000,
-        "client_cpu_share": client_cpu,
+        "client_cpu_share": client_cpu, "server_cpu_share": server_cpu,
     }
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), 0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def main() -> None:
@@ -207,7 +218,7 @@ def main() -> None:
             f"p99 {f['reading_p99_ms']:.0f} ms ({f['readings_measured']:,} msgs) | "
             f"alarm p50 {f['alarm_p50_ms']:.0f} ms, "
             f"p99 {f['alarm_p99_ms']:.0f} ms, max {f['alarm_max_ms']:.0f} ms ({f['alarms_measured']} deliveries) | "
-            f"client process CPU {f['client_cpu_share']:.0%} of one core",
+            f"CPU: server {f['server_cpu_share']:.0%}, clients {f['client_cpu_share']:.0%} of one core",
             flush=True,
         )
 

@@ -329,3 +329,18 @@ def test_a_reading_flood_reaches_a_client_coalesced_in_at_most_one_frame_per_tic
     assert all(latest[f"flood-{b}"] == 99 for b in range(200)), "every bed ends at its latest value"
     assert messages < 8000, "a lagging client gets readings coalesced, not all 8,000"
     assert frames <= elapsed / tick + 3, f"{frames} frames in {elapsed:.2f} s with a {tick * 1000:.0f} ms tick"
+
+
+def test_every_api_route_but_health_login_and_setup_needs_a_login(server: LiveServer) -> None:
+    open_routes = {"/api/health", "/api/login", "/api/setup"}
+    checked = 0
+    with httpx.Client(base_url=server.base) as anon:
+        for route, methods in server.app.openapi()["paths"].items():  # every route the app serves
+            if not route.startswith("/api") or route in open_routes:
+                continue
+            path = re.sub(r"\{[^}]+\}", "1", route)
+            for method in methods:
+                res = anon.request(method.upper(), path, json={})
+                assert res.status_code == 401, f"{method} {route} answered {res.status_code} without a login"
+                checked += 1
+    assert checked >= 15
