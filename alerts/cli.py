@@ -1,6 +1,8 @@
 """``ivmon replay``: a recorded trace through the alarm rules, offline and fast.
 
-Writes one CSV row per episode: ``rule_id,vital,priority,start_s,end_s,worst``
+A ``phase`` column (as ``ivmon simulate --to csv:FILE`` writes) gives the
+phases when ``--phases`` is not given; ``--patient`` picks one patient of a
+multi-patient file. Writes one CSV row per episode: ``rule_id,vital,priority,start_s,end_s,worst``
 (seconds from the trace's first timestamp; ``end_s`` empty while still active
 at the end), ordered by start then rule id. The lead's ``monitor/cli.py``
 hooks :func:`add_replay_arguments` and :func:`replay_command` in.
@@ -17,7 +19,7 @@ from typing import TextIO
 
 from alerts.replay import Episode, replay
 from alerts.rules import RuleError, default_rules, load_rules
-from alerts.trace import VITAL_KEYS, TraceError, load_trace
+from alerts.trace import VITAL_KEYS, TraceError, load_trace, phases_from_column, select_patient
 from monitor.model import Phase
 
 HEADER = ("rule_id", "vital", "priority", "start_s", "end_s", "worst")
@@ -35,6 +37,9 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--map", dest="mapping", metavar="COLUMN=KEY,...",
                         help="rename columns to vital keys (or ts), e.g. HR_bpm=hr,SpO2_pct=spo2")
     parser.add_argument("--zero-is-missing", action="store_true", help="treat 0 as no reading (some monitor exports)")
+    parser.add_argument("--patient", metavar="ID",
+                        help="the patient to replay from a multi-patient trace (ivmon simulate --to csv:FILE); "
+                             "its phase column gives the phases unless --phases is given")
 
 
 def parse_pairs(text: str, what: str) -> list[tuple[str, str]]:
@@ -90,12 +95,12 @@ def replay_command(args: argparse.Namespace) -> int:
         rules = load_rules(args.rules) if args.rules else default_rules()
         mapping = parse_map(args.mapping) if args.mapping else None
         rel_phases = parse_phases(args.phases) if args.phases else None
-        frame = load_trace(args.file, mapping)
+        frame = select_patient(load_trace(args.file, mapping), args.patient)
+        t0 = float(frame["ts"].min()) if len(frame) else 0.0
+        phases = [(name, t0 + s) for name, s in rel_phases] if rel_phases else phases_from_column(frame)
     except (RuleError, TraceError, ValueError) as exc:
         print(f"ivmon replay: {exc}", file=sys.stderr)
         return 2
-    t0 = float(frame["ts"].min()) if len(frame) else 0.0
-    phases = [(name, t0 + s) for name, s in rel_phases] if rel_phases else None
     episodes = replay(frame, rules, phases, zero_is_missing=args.zero_is_missing)
     if args.out:
         with open(args.out, "w", encoding="utf-8", newline="") as fh:

@@ -19,6 +19,7 @@ when the bed had no valid ``hr`` reading in the last 30 s
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -368,19 +369,23 @@ class AlarmEngine:
         """Alarms needing attention (open, or resolved high alarms not yet acknowledged), most urgent first."""
         return self.book.active()
 
-    def restore(self, alarms: Iterable[Alarm]) -> list[AlarmChange]:
+    def restore(self, alarms: Iterable[Alarm], now: float | None = None) -> list[AlarmChange]:
         """Restart with state intact: take back stored alarms that are open or latched.
 
         An open physiological alarm resumes its rule's episode (it ends when the
-        readings clear it). Alarms from unbound devices (no bed) cannot be tied
-        back to a source; they are ended now and the change is returned.
+        readings clear it); open technical and device alarms end when their
+        condition is seen to be over. Alarms from unbound devices (no bed)
+        cannot be tied back to a source: they are ended at ``now`` (default:
+        the wall clock) and those changes are returned for storing.
         """
         alarms = list(alarms)
         self.book.restore(alarms)
+        self.technical.restore(alarms)
         out: list[AlarmChange] = []
         for alarm in alarms:
             if alarm.bed is None and alarm.state != AlarmState.RESOLVED and alarm.ended is None:
-                self.book.end(alarm_key(alarm), alarm.started, out)
+                when = time.time() if now is None else now
+                self.book.end(alarm_key(alarm), max(when, alarm.started), out)
         for bs in self._beds.values():
             for key, st in bs.states.items():
                 restored = self.book.open.get(key)

@@ -19,7 +19,6 @@ prove the two agree.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -68,61 +67,74 @@ def scope_name(phase: str | Phase | None) -> str:
 PhaseList = Sequence[tuple[str | Phase, float]] | Sequence[PhaseChange]
 
 
-def _timeline(phases: PhaseList | None) -> list[tuple[float, float, str]]:
-    """(start, end, scope) intervals covering all time; before the first change: unassigned."""
+_SCOPES: tuple[str, ...] = (Phase.BASELINE.value, Phase.INFUSION.value, Phase.RECOVERY.value, UNASSIGNED)
+_SCOPE_CODE = {name: i for i, name in enumerate(_SCOPES)}
+#: Session phases (and "unassigned") -> rule-phase code; closed sessions count as unassigned.
+_CODE_OF: dict[str, int] = {**_SCOPE_CODE, Phase.DISCHARGED.value: _SCOPE_CODE[UNASSIGNED],
+                            Phase.ABORTED.value: _SCOPE_CODE[UNASSIGNED]}
+
+
+@dataclass(slots=True)
+class _Timeline:
+    """Phase intervals [start, end) covering all time, with their rule-phase codes (index in ``_SCOPES``)."""
+
+    start: FloatArray
+    end: FloatArray
+    code: npt.NDArray[np.int8]
+
+
+def _timeline(phases: PhaseList | None) -> _Timeline:
+    """Before the first change the readings are unassigned; without phases everything is infusion."""
     if phases is None:
-        return [(-math.inf, math.inf, Phase.INFUSION.value)]
-    changes: list[tuple[str, float]] = []
-    for item in phases:
-        if isinstance(item, PhaseChange):
-            changes.append((item.phase.value, float(item.ts)))
-        else:
-            name, ts = item
-            changes.append((str(name), float(ts)))
-    for (_, a), (_, b) in itertools.pairwise(changes):
-        if b < a:
-            raise ValueError("phase changes must be in time order")
-    out: list[tuple[float, float, str]] = []
-    start, scope = -math.inf, UNASSIGNED
-    for name, ts in changes:
-        if name not in {p.value for p in Phase} | {UNASSIGNED}:
-            raise ValueError(f"unknown phase {name!r}")
-        out.append((start, ts, scope))
-        start, scope = ts, scope_name(name)
-    out.append((start, math.inf, scope))
-    return out
+        return _Timeline(np.array([-math.inf]), np.array([math.inf]),
+                         np.array([_SCOPE_CODE[Phase.INFUSION.value]], dtype=np.int8))
+    codes: list[int] = []
+    times: list[float] = []
+    code_of = _CODE_OF
+    try:
+        for item in phases:
+            if isinstance(item, PhaseChange):
+                codes.append(code_of[item.phase])
+                times.append(item.ts)
+            else:
+                codes.append(code_of[str(item[0])])
+                times.append(item[1])
+    except KeyError as exc:
+        raise ValueError(f"unknown phase {exc.args[0]!r}") from None
+    t = np.array(times, dtype=np.float64)
+    if t.size > 1 and bool(np.any(t[1:] < t[:-1])):
+        raise ValueError("phase changes must be in time order")
+    codes.insert(0, _SCOPE_CODE[UNASSIGNED])
+    return _Timeline(np.concatenate(([-math.inf], t)), np.concatenate((t, [math.inf])), np.array(codes, dtype=np.int8))
 
 
-def _scope_intervals(timeline: list[tuple[float, float, str]], phases: frozenset[str], after: float) -> list[
-        tuple[float, float]]:
-    """Maximal time intervals in which the rule applies.
+def _scope_intervals(tl: _Timeline, phases: frozenset[str], after: float) -> tuple[FloatArray, FloatArray]:
+    """Maximal time intervals [start, end) in which the rule applies.
 
     Adjacent in-scope phases merge (no break); any phase outside the rule's
-    phases breaks, even one that lasted no time at all (clause 7).
+    phases breaks, even one that lasted no time at all (clause 7). Intervals
+    ending by ``after`` (a relative rule's baseline end) are left out.
     """
-    merged: list[tuple[float, float]] = []
-    broken = True
-    for start, end, scope in timeline:
-        if scope not in phases:
-            broken = True
-            continue
-        if end <= after:
-            continue
-        start = max(start, after)
-        if merged and not broken and merged[-1][1] == start:
-            merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-        broken = False
-    return merged
+    wanted = np.array([_SCOPE_CODE[p] for p in phases], dtype=np.int8)
+    inside = np.isin(tl.code, wanted)
+    keep = ~(inside & (tl.end <= after))
+    start, end, inside = np.maximum(tl.start[keep], after), tl.end[keep], inside[keep]
+    idx = np.flatnonzero(inside)
+    if idx.size == 0:
+        return _EMPTY_F, _EMPTY_F
+    goes_on = np.zeros(inside.size, dtype=bool)
+    goes_on[1:] = inside[:-1] & (end[:-1] == start[1:])
+    first = ~goes_on[idx]
+    last = np.append(first[1:], True)
+    return start[idx[first]], end[idx[last]]
 
 
-def _baseline_end(timeline: list[tuple[float, float, str]]) -> tuple[float, float] | None:
+def _baseline_end(tl: _Timeline) -> tuple[float, float] | None:
     """The baseline phase's [start, end), once the session has left it."""
-    for start, end, scope in timeline:
-        if scope == Phase.BASELINE.value and math.isfinite(end):
-            return start, end
-    return None
+    hits = np.flatnonzero((tl.code == _SCOPE_CODE[Phase.BASELINE.value]) & np.isfinite(tl.end))
+    if hits.size == 0:
+        return None
+    return float(tl.start[hits[0]]), float(tl.end[hits[0]])
 
 
 @dataclass(slots=True)
@@ -133,12 +145,11 @@ class _Series:
     v: FloatArray
 
 
-def _segments(t: FloatArray, intervals: list[tuple[float, float]]) -> tuple[IntArray, IntArray, FloatArray]:
+def _segments(t: FloatArray, intervals: tuple[FloatArray, FloatArray]) -> tuple[IntArray, IntArray, FloatArray]:
     """Index ranges [lo, hi) of the readings inside each interval, and the interval ends (nan = open)."""
-    if not intervals:
+    starts, ends = intervals
+    if starts.size == 0:
         return _EMPTY_I, _EMPTY_I, _EMPTY_F
-    starts = np.array([s for s, _ in intervals], dtype=np.float64)
-    ends = np.array([e for _, e in intervals], dtype=np.float64)
     lo = np.searchsorted(t, starts, side="left").astype(np.intp)
     hi = np.searchsorted(t, ends, side="left").astype(np.intp)
     return lo, hi, np.where(np.isinf(ends), np.nan, ends)
@@ -238,9 +249,32 @@ def _column(frame: Mapping[str, Any], name: str) -> FloatArray:
     return np.asarray(frame[name], dtype=np.float64)
 
 
-def series_from(frame: Mapping[str, Any], order: IntArray | None, vital: str, ts: FloatArray,
-                zero_is_missing: bool = False) -> _Series:
-    """The valid readings of one vital column (NaN = no reading; ``<vital>_quality`` other than valid dropped)."""
+@dataclass(slots=True)
+class EpisodeTable:
+    """Episodes as columns (what the engine computes); :meth:`to_list` makes :class:`Episode` objects."""
+
+    keys: list[tuple[str, Vital, Priority]]  # (rule id, judged vital, priority) per group
+    group: IntArray  # per episode: index into ``keys``
+    start: FloatArray
+    end: FloatArray  # nan: still active at the end of the trace
+    worst: FloatArray
+
+    def __len__(self) -> int:
+        return int(self.start.size)
+
+    def to_list(self) -> list[Episode]:
+        out = []
+        keys = self.keys
+        for g, st, en, wo in zip(self.group.tolist(), self.start.tolist(), self.end.tolist(), self.worst.tolist(),
+                                 strict=True):
+            rule_id, vital, priority = keys[g]
+            out.append(Episode(rule_id, vital, priority, st, None if en != en else en, wo))
+        return out
+
+
+def _valid_mask(frame: Mapping[str, Any], order: IntArray | None, vital: str, zero_is_missing: bool) -> tuple[
+        FloatArray, npt.NDArray[np.bool_] | None]:
+    """A vital column in row order and its mask of valid readings (None: every row holds one)."""
     v = _column(frame, vital)
     if order is not None:
         v = v[order]
@@ -253,9 +287,95 @@ def series_from(frame: Mapping[str, Any], order: IntArray | None, vital: str, ts
         if order is not None:
             q = q[order]
         keep &= q == "valid"
-    if keep.all():
-        return _Series(ts, v)
-    return _Series(ts[keep], v[keep])
+    return v, (None if keep.all() else keep)
+
+
+def replay_table(
+    frame: pd.DataFrame | Mapping[str, Any],
+    rules: Iterable[Rule],
+    phases: PhaseList | None = None,
+    *,
+    zero_is_missing: bool = False,
+) -> EpisodeTable:
+    """The engine proper: every episode of every rule, as columns, ordered by start, rule id, vital."""
+    rules = list(rules)
+    columns: Mapping[str, Any] = (
+        {c: frame[c].to_numpy() for c in frame.columns} if isinstance(frame, pd.DataFrame) else frame
+    )
+    ts = _column(columns, "ts")
+    order: IntArray | None = None
+    if ts.size > 1 and bool(np.any(ts[1:] < ts[:-1])):
+        order = np.argsort(ts, kind="stable").astype(np.intp)
+        ts = ts[order]
+    timeline = _timeline(phases)
+    base_iv = _baseline_end(timeline)
+    series: dict[str, _Series] = {}
+    masks: dict[str, npt.NDArray[np.bool_] | None] = {}
+
+    def get(vital: str) -> _Series | None:
+        if vital not in columns:
+            return None
+        if vital not in series:
+            v, keep = _valid_mask(columns, order, vital, zero_is_missing)
+            masks[vital] = keep
+            series[vital] = _Series(ts, v) if keep is None else _Series(ts[keep], v[keep])
+        return series[vital]
+
+    baselines: dict[str, float | None] = {}
+
+    def baseline(vital: Vital) -> float | None:
+        if vital.value not in baselines:
+            s = get(vital.value)
+            value = None
+            if s is not None and base_iv is not None:
+                a, z = np.searchsorted(s.t, base_iv, side="left")
+                value = baseline_of(vital, s.t[a:z], s.v[a:z])
+            baselines[vital.value] = value
+        return baselines[vital.value]
+
+    parts: list[tuple[int, FloatArray, FloatArray, FloatArray]] = []
+    keys: list[tuple[str, Vital, Priority]] = []
+    pr_alone: tuple[_Series, FloatArray] | None = None
+    for rule in rules:
+        if rule.relative:
+            limit = rule.limit_for(baseline(rule.vital))
+            if limit is None or base_iv is None:
+                continue  # no baseline: the rule is inactive
+            intervals = _scope_intervals(timeline, rule.phases - {Phase.BASELINE.value}, base_iv[1])
+        else:
+            limit = rule.limit
+            assert limit is not None
+            intervals = _scope_intervals(timeline, rule.phases, -math.inf)
+        s = get(rule.vital.value)
+        if s is not None:
+            lo, hi, seg_end = _segments(s.t, intervals)
+            st, en, wo = rule_episodes(s.t, s.v, lo, hi, seg_end, rule, limit)
+            if st.size:
+                parts.append((len(keys), st, en, wo))
+            keys.append((rule.id, rule.vital, rule.priority))
+        if rule.vital == Vital.HR:
+            if pr_alone is None:
+                pr = get(Vital.PR.value)
+                get(Vital.HR.value)
+                pr_alone = _pr_without_hr(ts, pr, masks.get(Vital.PR.value), masks.get(Vital.HR.value, _NO_ROWS)
+                                          if Vital.HR.value in columns else _NO_ROWS)
+            pr_s = pr_alone[0]
+            if pr_s.t.size:
+                lo, hi, seg_end = _pr_segments(pr_alone, intervals)
+                st, en, wo = rule_episodes(pr_s.t, pr_s.v, lo, hi, seg_end, rule, limit)
+                if st.size:
+                    parts.append((len(keys), st, en, wo))
+            keys.append((rule.id, Vital.PR, rule.priority))
+    if not parts:
+        return EpisodeTable(keys, _EMPTY_I, _EMPTY_F, _EMPTY_F, _EMPTY_F)
+    group = np.concatenate([np.full(p[1].size, p[0], dtype=np.intp) for p in parts])
+    start = np.concatenate([p[1] for p in parts])
+    end = np.concatenate([p[2] for p in parts])
+    worst = np.concatenate([p[3] for p in parts])
+    rank = np.empty(len(keys), dtype=np.intp)
+    rank[sorted(range(len(keys)), key=lambda i: (keys[i][0], keys[i][1].value))] = np.arange(len(keys))
+    idx = np.lexsort((rank[group], start))
+    return EpisodeTable(keys, group[idx], start[idx], end[idx], worst[idx])
 
 
 def replay(
@@ -274,129 +394,63 @@ def replay(
     readings are unassigned; without phases the whole trace is ``infusion``.
     Episodes come ordered by start, then rule id.
     """
-    rules = list(rules)
-    columns: Mapping[str, Any] = (
-        {c: frame[c].to_numpy() for c in frame.columns} if isinstance(frame, pd.DataFrame) else frame
-    )
-    ts = _column(columns, "ts")
-    order: IntArray | None = None
-    if ts.size > 1 and bool(np.any(ts[1:] < ts[:-1])):
-        order = np.argsort(ts, kind="stable").astype(np.intp)
-        ts = ts[order]
-    timeline = _timeline(phases)
-    base_iv = _baseline_end(timeline)
-    series: dict[str, _Series] = {}
-
-    def get(vital: str) -> _Series | None:
-        if vital not in columns:
-            return None
-        if vital not in series:
-            series[vital] = series_from(columns, order, vital, ts, zero_is_missing)
-        return series[vital]
-
-    baselines: dict[str, float | None] = {}
-
-    def baseline(vital: Vital) -> float | None:
-        if vital.value not in baselines:
-            s = get(vital.value)
-            value = None
-            if s is not None and base_iv is not None:
-                a, z = np.searchsorted(s.t, base_iv, side="left")
-                value = baseline_of(vital, s.t[a:z], s.v[a:z])
-            baselines[vital.value] = value
-        return baselines[vital.value]
-
-    starts: list[FloatArray] = []
-    ends: list[FloatArray] = []
-    worsts: list[FloatArray] = []
-    meta: list[tuple[str, Vital, Priority, int]] = []
-    pr_alone: tuple[_Series, FloatArray, IntArray, FloatArray] | None = None
-    for rule in rules:
-        if rule.relative:
-            limit = rule.limit_for(baseline(rule.vital))
-            if limit is None or base_iv is None:
-                continue  # no baseline: the rule is inactive
-            intervals = _scope_intervals(timeline, rule.phases - {Phase.BASELINE.value}, base_iv[1])
-        else:
-            limit = rule.limit
-            assert limit is not None
-            intervals = _scope_intervals(timeline, rule.phases, -math.inf)
-        s = get(rule.vital.value)
-        if s is not None:
-            lo, hi, seg_end = _segments(s.t, intervals)
-            st, en, wo = rule_episodes(s.t, s.v, lo, hi, seg_end, rule, limit)
-            if st.size:
-                starts.append(st)
-                ends.append(en)
-                worsts.append(wo)
-                meta.append((rule.id, rule.vital, rule.priority, st.size))
-        if rule.vital == Vital.HR:
-            if pr_alone is None:
-                pr_alone = _pr_without_hr(get(Vital.PR.value), get(Vital.HR.value))
-            pr_s = pr_alone[0]
-            if pr_s.t.size:
-                lo, hi, seg_end = _pr_segments(pr_alone, intervals)
-                st, en, wo = rule_episodes(pr_s.t, pr_s.v, lo, hi, seg_end, rule, limit)
-                if st.size:
-                    starts.append(st)
-                    ends.append(en)
-                    worsts.append(wo)
-                    meta.append((rule.id, Vital.PR, rule.priority, st.size))
-    episodes: list[Episode] = []
-    for (rule_id, vital, priority, count), st, en, wo in zip(meta, starts, ends, worsts, strict=True):
-        for i in range(count):
-            end = float(en[i])
-            episodes.append(Episode(rule_id, vital, priority, float(st[i]), None if math.isnan(end) else end,
-                                    float(wo[i])))
-    episodes.sort(key=lambda ep: (ep.start, ep.rule_id, ep.vital.value))
-    return episodes
+    return replay_table(frame, rules, phases, zero_is_missing=zero_is_missing).to_list()
 
 
-def _pr_without_hr(pr: _Series | None, hr: _Series | None) -> tuple[_Series, FloatArray, IntArray, FloatArray]:
-    """The ``pr`` readings taken while no ``hr`` source was connected.
+_NO_ROWS = np.zeros(0, dtype=bool)
 
-    Returns them, and for each the time the next ``pr`` reading found ``hr``
-    connected again (inf if none before the next kept reading), their indices in
-    the full ``pr`` series, and the full series' times.
+
+def _pr_without_hr(ts: FloatArray, pr: _Series | None, pr_mask: npt.NDArray[np.bool_] | None,
+                   hr_mask: npt.NDArray[np.bool_] | None) -> tuple[_Series, FloatArray]:
+    """The ``pr`` readings taken while no ``hr`` source was connected, and where their runs are cut.
+
+    ``hr`` is connected at time t when a valid ``hr`` reading lies in
+    [t - 30 s, t]. Rows are in time order, so the last ``hr`` time at or before
+    each row is a running maximum (taken at the end of each group of equal
+    timestamps). The second array gives, per kept reading, the time of the next
+    ``pr`` reading if that one found ``hr`` connected (a break), else inf.
     """
     if pr is None or pr.t.size == 0:
-        return _Series(_EMPTY_F, _EMPTY_F), _EMPTY_F, _EMPTY_I, _EMPTY_F
-    if hr is None or hr.t.size == 0:
+        return _Series(_EMPTY_F, _EMPTY_F), _EMPTY_F
+    if hr_mask is not None and hr_mask.size == 0:  # no hr column at all
         connected = np.zeros(pr.t.size, dtype=bool)
     else:
-        idx = np.searchsorted(hr.t, pr.t, side="right")
-        last = hr.t[np.maximum(idx - 1, 0)]
-        connected = (idx > 0) & (pr.t - last <= HR_CONNECTED_S)
+        hr_t = ts if hr_mask is None else np.where(hr_mask, ts, -np.inf)
+        last = np.maximum.accumulate(hr_t)
+        same = ts[1:] == ts[:-1]
+        if same.any():  # rows sharing a timestamp all see the group's hr
+            group_end = np.flatnonzero(np.append(~same, True))
+            last = np.repeat(last[group_end], np.diff(np.concatenate(([-1], group_end))))
+        if pr_mask is not None:
+            last = last[pr_mask]
+        connected = pr.t - last <= HR_CONNECTED_S
     keep = np.flatnonzero(~connected).astype(np.intp)
     nxt = keep + 1
     has_next = nxt < pr.t.size
     cut = np.full(keep.size, np.inf)
     cut[has_next] = np.where(connected[nxt[has_next]], pr.t[nxt[has_next]], np.inf)
-    return _Series(pr.t[keep], pr.v[keep]), cut, keep, pr.t
+    return _Series(pr.t[keep], pr.v[keep]), cut
 
 
-def _pr_segments(pr_alone: tuple[_Series, FloatArray, IntArray, FloatArray],
-                 intervals: list[tuple[float, float]]) -> tuple[IntArray, IntArray, FloatArray]:
-    """Scope segments of the stand-in ``pr`` series: phase intervals split where ``hr`` came back."""
-    s, cut, keep, _ = pr_alone
-    lo, hi, seg_end = _segments(s.t, intervals)
-    if keep.size == 0 or lo.size == 0:
-        return lo, hi, seg_end
-    # A break after position j when the next pr reading found hr connected.
-    breaks = np.flatnonzero(np.isfinite(cut))
-    los: list[IntArray] = []
-    his: list[IntArray] = []
-    ends: list[FloatArray] = []
-    for a, z, e in zip(lo, hi, seg_end, strict=True):
-        inner = breaks[(breaks >= a) & (breaks < z - 1)]
-        seg_lo = np.concatenate(([a], inner + 1)).astype(np.intp)
-        seg_hi = np.concatenate((inner + 1, [z])).astype(np.intp)
-        last = seg_hi - 1
-        ce = cut[np.minimum(last, keep.size - 1)]
-        ce = np.where(last >= a, ce, np.inf)
-        limit_e = np.inf if math.isnan(e) else e
-        seg_e = np.minimum(ce, limit_e)
-        los.append(seg_lo)
-        his.append(seg_hi)
-        ends.append(np.where(np.isinf(seg_e), np.nan, seg_e))
-    return np.concatenate(los), np.concatenate(his), np.concatenate(ends)
+def _pr_segments(pr_alone: tuple[_Series, FloatArray],
+                 intervals: tuple[FloatArray, FloatArray]) -> tuple[IntArray, IntArray, FloatArray]:
+    """Scope segments of the stand-in ``pr`` series: phase intervals, split where ``hr`` came back."""
+    s, cut = pr_alone
+    starts, ends = intervals
+    m = s.t.size
+    if m == 0 or starts.size == 0:
+        return _EMPTY_I, _EMPTY_I, _EMPTY_F
+    k = np.searchsorted(starts, s.t, side="right") - 1  # the phase interval each reading may lie in
+    inside = k >= 0
+    inside[inside] &= s.t[inside] < ends[k[inside]]
+    j = np.flatnonzero(inside)
+    if j.size == 0:
+        return _EMPTY_I, _EMPTY_I, _EMPTY_F
+    kj = k[j]
+    new = np.ones(j.size, dtype=bool)
+    new[1:] = (j[1:] != j[:-1] + 1) | (kj[1:] != kj[:-1]) | np.isfinite(cut[j[:-1]])
+    first = np.flatnonzero(new)
+    last = np.append(first[1:] - 1, j.size - 1)
+    lo, hi = j[first].astype(np.intp), (j[last] + 1).astype(np.intp)
+    seg_e = np.minimum(cut[j[last]], ends[kj[last]])
+    return lo, hi, np.where(np.isinf(seg_e), np.nan, seg_e)

@@ -4,7 +4,8 @@ Definitions this module makes precise:
 
 * **signal lost** (per ``hr``, ``pr``, ``spo2``; medium): the vital is *watched*
   at a bed when its session is open and the vital is ``hr`` or ``spo2`` (the
-  clinic's minimum monitoring), or when the vital has been seen at the bed and
+  clinic's minimum monitoring; for an ``hr`` never seen, valid ``pr`` readings
+  count, as in the rules), or when the vital has been seen at the bed and
   either the session is open or a source there is connected. A source is
   connected when the last status from it was not ``disconnected`` and, absent
   any status, when the bed sent any reading in the last 30 s. The alarm starts
@@ -25,7 +26,7 @@ Definitions this module makes precise:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from alerts.lifecycle import AlarmBook, AlarmKey, new_alarm_id
@@ -53,6 +54,8 @@ SEARCHING_S = 10.0
 IMPLAUSIBLE_COUNT = 3
 IMPLAUSIBLE_WINDOW_S = 300.0
 
+#: Stands for "whichever source" in watch state restored after a restart.
+ANY_SOURCE = "*"
 SIGNAL_VITALS: tuple[Vital, ...] = (Vital.HR, Vital.PR, Vital.SPO2)
 _MUST_WATCH = frozenset({Vital.HR, Vital.SPO2})
 _SENSOR_OFF = frozenset({DeviceState.SENSOR_OFF, DeviceState.NO_SENSOR})
@@ -99,8 +102,10 @@ class TechnicalAlarms:
         key = tech_key(rule_id, bed, vital)
         if key in self.book.open:
             return
+        unbound = bed.startswith("?")  # a source bound to no bed: keyed by "?source", shown with its device id
         alarm = Alarm(id=new_alarm_id(), rule_id=rule_id, kind=AlarmKind.TECHNICAL, priority=priority,
-                      message=message, started=ts, bed=bed, session_id=session_id, vital=vital)
+                      message=f"{message} (device {bed[1:]})" if unbound else message, started=ts,
+                      bed=None if unbound else bed, session_id=session_id, vital=vital)
         out.append(self.book.start(key, alarm, ts))
 
     def _end(self, rule_id: str, bed: str, vital: Vital | None, ts: float, out: list[AlarmChange]) -> None:
@@ -117,8 +122,9 @@ class TechnicalAlarms:
             st.last_any = t
         if vital not in st.first_seen:
             st.first_seen[vital] = t
-        if st.disconnected and r.source in st.disconnected:
-            del st.disconnected[r.source]
+        if st.disconnected and (r.source in st.disconnected or ANY_SOURCE in st.disconnected):
+            st.disconnected.pop(r.source, None)
+            st.disconnected.pop(ANY_SOURCE, None)
             st.status[r.source] = DeviceState.CONNECTED
             if not st.disconnected:
                 self._end("monitor-disconnected", bed, None, t, out)
@@ -153,7 +159,9 @@ class TechnicalAlarms:
             return
         if state == DeviceState.CONNECTED:
             st.status[src] = state
-            if st.disconnected.pop(src, None) is not None and not st.disconnected:
+            gone = st.disconnected.pop(src, None) is not None
+            gone = st.disconnected.pop(ANY_SOURCE, None) is not None or gone
+            if gone and not st.disconnected:
                 self._end("monitor-disconnected", bed, None, t, out)
         session = self._open_session(bed)
         sid = session.id if session else None
@@ -169,14 +177,30 @@ class TechnicalAlarms:
 
     def _clear_sensor(self, st: _BedTech, bed: str, src: str, vital: Vital | None, t: float,
                       out: list[AlarmChange], any_vital: bool = False) -> None:
-        for key in [k for k in st.sensor_off if k[0] == src and (any_vital or k[1] in (vital, None))]:
+        for key in [k for k in st.sensor_off if k[0] in (src, ANY_SOURCE) and (any_vital or k[1] in (vital, None))]:
             st.sensor_off.discard(key)
             if not any(k[1] == key[1] for k in st.sensor_off):
                 self._end("sensor-off", bed, key[1], t, out)
-        for key in [k for k in st.searching if k[0] == src and (any_vital or k[1] in (vital, None))]:
+        for key in [k for k in st.searching if k[0] in (src, ANY_SOURCE) and (any_vital or k[1] in (vital, None))]:
             del st.searching[key]
             if not any(k[1] == key[1] for k in st.searching):
                 self._end("sensor-searching", bed, key[1], t, out)
+
+    def restore(self, alarms: Iterable[Alarm]) -> None:
+        """After a restart: seed the watch state from open technical alarms so their conditions can end.
+
+        The source that caused them is not stored, so any source of the bed may clear them.
+        """
+        for a in alarms:
+            if a.kind != AlarmKind.TECHNICAL or a.bed is None or a.ended is not None:
+                continue
+            st = self._bed(a.bed)
+            if a.rule_id == "monitor-disconnected":
+                st.disconnected.setdefault(ANY_SOURCE, a.started - DISCONNECTED_S)
+            elif a.rule_id == "sensor-off":
+                st.sensor_off.add((ANY_SOURCE, a.vital))
+            elif a.rule_id == "sensor-searching":
+                st.searching.setdefault((ANY_SOURCE, a.vital), a.started - SEARCHING_S)
 
     # -- time ----------------------------------------------------------------------------
     def _connected(self, st: _BedTech, now: float) -> bool:
@@ -193,11 +217,17 @@ class TechnicalAlarms:
             sid = session.id if session else None
             alive = self._connected(st, now)
             for vital in SIGNAL_VITALS:
-                seen = vital in st.first_seen
-                watched = (session is not None and vital in _MUST_WATCH) or (seen and (session is not None or alive))
-                since = st.last_valid.get(vital)
-                if since is None:
-                    since = st.first_seen.get(vital, session.started if session else now)
+                if vital in st.first_seen:
+                    watched = session is not None or alive
+                    since = st.last_valid.get(vital, st.first_seen[vital])
+                elif session is not None and vital in _MUST_WATCH:
+                    # never seen in an open session; a pulse rate from the oximeter stands in for hr
+                    watched = True
+                    since = session.started
+                    if vital == Vital.HR:
+                        since = max(since, st.last_valid.get(Vital.PR, since))
+                else:
+                    watched, since = False, now
                 lost = watched and now - since >= SIGNAL_LOST_S
                 if lost:
                     self._start("signal-lost", bed, vital, Priority.MEDIUM,

@@ -38,6 +38,11 @@ def _seconds(col: pd.Series) -> npt.NDArray[np.float64]:
     return np.asarray((stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds(), dtype=np.float64)
 
 
+def _text_column(name: str) -> bool:
+    """Quality columns, and the patient and phase columns of ``ivmon simulate --to csv`` traces."""
+    return name in ("patient", "phase") or (name.endswith("_quality") and name[: -len("_quality")] in VITAL_KEYS)
+
+
 def _long_to_wide(frame: pd.DataFrame) -> pd.DataFrame:
     hhmm = frame["Time"].astype(str).str.split(":", expand=True)
     seconds = hhmm[0].astype(float) * 3600 + hhmm[1].astype(float) * 60
@@ -79,7 +84,7 @@ def load_trace(path: Path | str, rename: Mapping[str, str] | None = None, *, pla
             if bad.any():
                 raise TraceError(f"{path}: column {col} has non-numeric value {frame[col][bad].iloc[0]!r}")
             out[col] = values.to_numpy(dtype=np.float64)
-        elif str(col).endswith("_quality") and str(col)[: -len("_quality")] in VITAL_KEYS:
+        elif _text_column(str(col)):
             out[col] = frame[col].astype(str).to_numpy()
     if plausibility:
         for vital, (low, high) in PLAUSIBLE.items():
@@ -89,6 +94,35 @@ def load_trace(path: Path | str, rename: Mapping[str, str] | None = None, *, pla
                 bad = (v < low) | (v > high)
                 if bad.any():
                     out[qcol] = np.where(bad, "invalid", "valid")
-    if len(out) == 1:
+    if len(set(out) - {"ts", "patient", "phase"}) == 0:
         raise TraceError(f"{path}: no vital columns (expected some of {', '.join(sorted(VITAL_KEYS))}; use --map)")
     return pd.DataFrame(out)
+
+
+def select_patient(frame: pd.DataFrame, patient: str | None) -> pd.DataFrame:
+    """One patient's rows of a multi-patient trace (a ``patient`` column); the frame as is without one."""
+    if "patient" not in frame.columns:
+        if patient is not None:
+            raise TraceError("--patient given but the trace has no patient column")
+        return frame
+    ids = list(dict.fromkeys(frame["patient"]))
+    if patient is None:
+        if len(ids) > 1:
+            shown = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
+            raise TraceError(f"the trace holds {len(ids)} patients ({shown}): choose one with --patient")
+        return frame
+    if patient not in ids:
+        raise TraceError(f"no patient {patient!r} in the trace")
+    return frame[frame["patient"] == patient].reset_index(drop=True)
+
+
+def phases_from_column(frame: pd.DataFrame) -> list[tuple[str, float]] | None:
+    """Phase changes from a ``phase`` column (each row's phase at its ``ts``), or None without one."""
+    if "phase" not in frame.columns or len(frame) == 0:
+        return None
+    ordered = frame.sort_values("ts", kind="stable")
+    phase = ordered["phase"].to_numpy()
+    ts = ordered["ts"].to_numpy(dtype=np.float64)
+    change = np.ones(phase.size, dtype=bool)
+    change[1:] = phase[1:] != phase[:-1]
+    return [(str(p), float(t)) for p, t in zip(phase[change], ts[change], strict=True)]

@@ -104,7 +104,8 @@ def run_serve(per: list[list[bytes]], tmp: Path) -> tuple[float, list[float], di
     config = tmp / "bench.toml"
     config.write_text(
         f'db_url = "{db}"\ndata_dir = "{tmp}"\n[http]\nport = {http_port}\nhost = "127.0.0.1"\n'
-        f'[hl7]\nport = {hl7_port}\nhost = "127.0.0.1"\ntimezone = "UTC"\nmax_connections_per_address = 64\n'
+        f'[hl7]\nport = {hl7_port}\nhost = "127.0.0.1"\ntimezone = "UTC"\n'
+        f"max_connections_per_address = {len(per) + 8}\n"
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "monitor.cli", "serve", "--config", str(config)],
@@ -161,7 +162,9 @@ async def run_inproc(per: list[list[bytes]], tmp: Path) -> tuple[float, list[flo
         publisher=InMemoryBus(),
         live=LiveState(),
     )
-    listener = MllpListener(Hl7Settings(host="127.0.0.1", port=0, timezone="UTC", max_connections_per_address=64))
+    listener = MllpListener(
+        Hl7Settings(host="127.0.0.1", port=0, timezone="UTC", max_connections_per_address=len(per) + 8)
+    )
     await listener.start(pipeline)
     try:
         elapsed, lat, codes = await drive(listener.port, per)

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from dashboard.api import alarms, audit, beds, discharge, history, live, rules, sessions, system, trends
+from dashboard.api import alarm_stats, alarms, audit, beds, discharge, history, live, rules, sessions, system, trends
 from dashboard.api import setup as setup_api
 from dashboard.auth import SESSION_COOKIE, Auth
 from dashboard.hub import Hub
@@ -57,7 +57,9 @@ def create_app(service: Service) -> FastAPI:
     app.state.hub = hub
     app.state.setup_token = None
     app.state.auth = Auth(service.engine, service.settings.http.session_hours)
-    for module in (system, beds, sessions, alarms, audit, live, trends, rules, discharge, history, setup_api):
+    for module in (
+        system, beds, sessions, alarm_stats, alarms, audit, live, trends, rules, discharge, history, setup_api
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

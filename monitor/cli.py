@@ -195,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser("simulate", help="simulated patients as CSV or over a wire protocol")
     add_simulate_arguments(simulate)
     simulate.set_defaults(func=simulate_command)
+
+    from alerts.cli import add_replay_arguments, replay_command
+
+    replay = sub.add_parser("replay", help="a recorded trace through the alarm rules, offline; prints the episodes")
+    add_replay_arguments(replay)
+    replay.set_defaults(func=replay_command)
     return parser
 
 

@@ -49,6 +49,9 @@ class Hl7Settings(BaseModel):
     raw_log_messages: int = 200
     #: IANA zone of timestamps sent without an offset (devices' local time); empty = the server's zone.
     timezone: str = ""
+    #: Readings stamped further than this ahead of the server's clock are refused (a device clock
+    #: running ahead would make old values look current).
+    max_clock_ahead_s: float = 300.0
 
 
 class SerialPort(BaseModel):

@@ -193,6 +193,10 @@ class Pipeline:
                 event["source"] = source
             self.publisher.publish(event)
 
+    def record_alarm_changes(self, changes: list[AlarmChange]) -> None:
+        """Store, show and publish alarm changes made outside the reading path (restore at start-up)."""
+        self._alarm_changes(changes)
+
     def _alarm_changes(self, changes: list[AlarmChange]) -> None:
         if not changes:
             return

@@ -15,7 +15,7 @@ from adapters.base import Adapter
 from monitor.bus import EventBus, InMemoryBus
 from monitor.config import Settings
 from monitor.live import LiveState
-from monitor.model import Phase, Quality, Reading, Vital
+from monitor.model import AlarmChange, Phase, Quality, Reading, Vital
 from monitor.pipeline import AlarmStage, Pipeline
 from monitor.sessions import SessionManager
 from monitor.store import database, repo, schema
@@ -125,7 +125,7 @@ def _restore_live(engine: Engine, live: LiveState, since: float) -> None:
         )
 
 
-def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionManager) -> None:
+def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionManager) -> list[AlarmChange]:
     """After a restart: the engine knows the open sessions, their baselines and the alarms on screen."""
     register = getattr(judge, "register_session", None)
     load_baseline = getattr(judge, "load_baseline", None)
@@ -144,8 +144,10 @@ def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionMan
                 ],
             )
     restore = getattr(judge, "restore", None)
-    if restore is not None:
-        restore(repo.open_alarms(engine))
+    if restore is None:
+        return []
+    changes: list[AlarmChange] = restore(repo.open_alarms(engine)) or []
+    return changes
 
 
 def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) -> Service:
@@ -163,7 +165,7 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
     bus = InMemoryBus(start_seq=_last_seq(engine))
     writer = BatchWriter(engine, max_rows=settings.write_batch_rows, max_delay_s=settings.write_batch_s)
     judge = alarm_stage if alarm_stage is not None else build_alarm_stage(settings)
-    _restore_alarm_state(engine, judge, sessions)
+    restored = _restore_alarm_state(engine, judge, sessions)
     for alarm in repo.open_alarms(engine):
         live.update_alarm(alarm)
     pipeline = Pipeline(
@@ -174,6 +176,8 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
         live=live,
         known_keys=recent_keys(engine, time.time() - DEDUPE_WINDOW_S),
     )
+    # What the restore changed (e.g. alarms of unbound devices ended) is stored like any other change.
+    pipeline.record_alarm_changes(restored)
     service = Service(settings, engine, writer, bus, live, sessions, judge, pipeline)
     if settings.hl7.enabled:
         from adapters.hl7.listener import MllpListener

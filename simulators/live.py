@@ -104,8 +104,9 @@ async def run_live(
     epoch = time.time() if epoch0 is None else epoch0
     start = now()
     sent = 0
+    scheduled = 0.0  # the simulated instant the last sleep was for: due even if the clock rounds short
     while True:
-        sim = (now() - start) * speed
+        sim = max((now() - start) * speed, scheduled)
         wake = math.inf
         for i, patient in enumerate(patients):
             offset = i * stagger_s
@@ -119,4 +120,5 @@ async def run_live(
                 wake = min(wake, offset + following)
         if math.isinf(wake):
             return sent
+        scheduled = wake
         await sleep(max(0.0, wake / speed - (now() - start)))

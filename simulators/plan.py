@@ -114,32 +114,37 @@ class SessionPlan:
         return self.baseline_s + self.infusion_s + self.recovery_s
 
 
-def _clipped_normal(rng: np.random.Generator, mean: float, sd: float, low: float, high: float) -> float:
-    return float(np.clip(rng.normal(mean, sd), low, high))
+def _truncated_normal(rng: np.random.Generator, mean: float, sd: float, low: float, high: float) -> float:
+    """A normal draw truncated to [low, high] (redrawn, so no pile-up at the bounds)."""
+    for _ in range(64):
+        value = float(rng.normal(mean, sd))
+        if low <= value <= high:
+            return value
+    return float(np.clip(value, low, high))
 
 
 def draw_baseline(rng: np.random.Generator) -> Baseline:
     """Adults at rest before an outpatient infusion: normotensive to mildly hypertensive."""
-    sbp = _clipped_normal(rng, 123.0, 13.0, 98.0, 152.0)
+    sbp = _truncated_normal(rng, 123.0, 12.0, 110.0, 148.0)
     # Diastolic correlates with systolic; keep a pulse pressure a cuff would really show.
-    dbp = float(np.clip(0.5 * sbp + 16.0 + rng.normal(0.0, 6.0), 55.0, min(95.0, sbp - 28.0)))
+    dbp = float(np.clip(0.5 * sbp + 16.0 + rng.normal(0.0, 6.0), 60.0, min(90.0, sbp - 28.0)))
     return Baseline(
-        hr=_clipped_normal(rng, 74.0, 10.0, 60.0, 95.0),
+        hr=_truncated_normal(rng, 74.0, 10.0, 60.0, 95.0),
         sbp=sbp,
         dbp=dbp,
-        spo2=_clipped_normal(rng, 97.6, 0.9, 95.0, 99.4),
+        spo2=_truncated_normal(rng, 97.6, 0.9, 95.0, 99.4),
     )
 
 
 def draw_response(rng: np.random.Generator) -> Response:
     """A routine response: the literature's mean rise, its tail trimmed below the bp-rise rule (+40)."""
-    sbp_rise = _clipped_normal(rng, 16.0, 9.0, -2.0, 30.0)
+    sbp_rise = _truncated_normal(rng, 16.0, 9.0, -2.0, 30.0)
     return Response(
         sbp_rise=sbp_rise,
-        dbp_rise=sbp_rise * (11.0 / 16.0) * _clipped_normal(rng, 1.0, 0.15, 0.6, 1.4),
-        hr_rise=_clipped_normal(rng, 2.0, 3.0, -2.0, 8.0),
-        onset_tau_s=_clipped_normal(rng, 15.0, 3.0, 8.0, 25.0) * MINUTE,
-        offset_tau_s=_clipped_normal(rng, 22.0, 5.0, 12.0, 35.0) * MINUTE,
+        dbp_rise=sbp_rise * (11.0 / 16.0) * _truncated_normal(rng, 1.0, 0.15, 0.6, 1.4),
+        hr_rise=_truncated_normal(rng, 2.0, 3.0, -2.0, 8.0),
+        onset_tau_s=_truncated_normal(rng, 15.0, 3.0, 8.0, 25.0) * MINUTE,
+        offset_tau_s=_truncated_normal(rng, 22.0, 5.0, 12.0, 35.0) * MINUTE,
     )
 
 

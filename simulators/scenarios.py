@@ -53,14 +53,14 @@ def _hypertensive(plan: SessionPlan, rng: np.random.Generator) -> SessionPlan:
     # severe hypertension in 12.5 % of patients): peak systolic 192-210 mmHg,
     # at least +52 over baseline, so both bp-rise (+40) and bp-severe (>= 180) fire.
     sbp = float(rng.uniform(132.0, 148.0))
-    dbp = float(np.clip(0.5 * sbp + 20.0 + rng.normal(0.0, 3.0), 80.0, 95.0))
+    dbp = float(np.clip(0.5 * sbp + 14.0 + rng.normal(0.0, 3.0), 78.0, 92.0))
     rise = max(float(rng.uniform(192.0, 210.0)) - sbp, 52.0)
     b = plan.baseline
     return replace(
         plan,
         kind="hypertensive",
         baseline=Baseline(hr=b.hr, sbp=sbp, dbp=dbp, spo2=b.spo2),
-        response=replace(plan.response, sbp_rise=rise, dbp_rise=0.7 * rise, hr_rise=float(rng.uniform(4.0, 10.0))),
+        response=replace(plan.response, sbp_rise=rise, dbp_rise=0.45 * rise, hr_rise=float(rng.uniform(4.0, 10.0))),
         recovery_s=_at(rng, 50, 60) * MINUTE,  # it takes longer to settle
     )
 
@@ -141,13 +141,13 @@ def _mixed(plan: SessionPlan, rng: np.random.Generator) -> SessionPlan:
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("routine", "uneventful session: mean systolic rise about +16 mmHg at the end of a 40 min infusion", _routine),
-        Scenario("hypertensive", "large pressure rise (peak systolic 192-210, >= +52 mmHg): bp-rise and bp-severe", _hypertensive),
-        Scenario("desaturation", "SpO2 falls to 82-87 % for about a minute during the infusion, then recovers", _desaturation),
+        Scenario("routine", "uneventful: systolic about +16 mmHg at the end of a 40 min infusion", _routine),
+        Scenario("hypertensive", "systolic peak 192-210 mmHg (>= +52): bp-rise and bp-severe fire", _hypertensive),
+        Scenario("desaturation", "SpO2 down to 82-87 % for about a minute during the infusion", _desaturation),
         Scenario("tachycardia", "heart rate 122-138 bpm for 2-4 min during the infusion", _tachycardia),
         Scenario("bradycardia", "vasovagal heart rate 38-46 bpm for 1-2 min early in recovery", _bradycardia),
         Scenario("sensor-off", "oximeter probe off for 60 s during the infusion: no SpO2 or pulse rate", _sensor_off),
-        Scenario("artefact", "motion artefact: four implausible HR/PR/SpO2 spikes in 3 min and a 40/10 cuff reading", _artefact),
+        Scenario("artefact", "motion: 4 implausible HR/PR/SpO2 spikes in 3 min, a 40/10 cuff reading", _artefact),
         Scenario("mixed", "the demo's mix: mostly routine, sometimes one of the events above, chosen by seed", _mixed),
     )
 }

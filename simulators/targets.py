@@ -36,4 +36,3 @@ def register_target(scheme: str) -> Callable[[TargetFactory], TargetFactory]:
         return factory
 
     return wrap
-

@@ -9,10 +9,11 @@ Philips MDIL codes (``0002-4182``) are the same numbers written as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from monitor.model import CANONICAL_UNIT, Vital
+from monitor.units import UnitError, converter
 
 #: MDC numeric codes of the vitals ivmon tracks. Invasive arterial pressures
 #: (150033-150035) are deliberately absent: the spec's sbp/dbp/map are cuff
@@ -62,76 +63,43 @@ MDC_REFIDS: dict[str, Vital] = {
     "MDC_CONC_AWAY_CO2_ET": Vital.ETCO2,
 }
 
-# Kinds of unit, each with the vitals it may carry and the factor to the canonical unit.
-_PER_MIN = "per_min"
-_PERCENT = "percent"
-_FRACTION = "fraction"
-_MMHG = "mmhg"
-_KPA = "kpa"
-_OTHER = "other"
-
-KPA_TO_MMHG = 7.500615758
-
-#: MDC unit codes (OBX-6.1) -> kind.
+#: MDC unit codes (OBX-6.1) -> the spelling :mod:`monitor.units` converts from;
+#: "" marks known units of things that are not vitals, so that a vital sent in
+#: them is refused instead of read by its (possibly wrong) unit name.
 MDC_UNITS: dict[int, str] = {
-    264864: _PER_MIN,  # MDC_DIM_BEAT_PER_MIN
-    264928: _PER_MIN,  # MDC_DIM_RESP_PER_MIN
-    264896: _PER_MIN,  # MDC_DIM_PER_MIN
-    262688: _PERCENT,  # MDC_DIM_PERCENT
-    262656: _FRACTION,  # MDC_DIM_DIMLESS
-    266016: _MMHG,  # MDC_DIM_MMHG
-    265987: _KPA,  # MDC_DIM_KILO_PASCAL
-    # Known units of things that are not vitals: named so that a vital sent in
-    # them is refused instead of read by its (possibly wrong) unit name.
-    266418: _OTHER,  # MDC_DIM_MILLI_VOLT
-    264640: _OTHER,  # MDC_DIM_HZ
-    264608: _OTHER,  # MDC_DIM_PER_SEC
-    268192: _OTHER,  # MDC_DIM_DEGC
-    263441: _OTHER,  # MDC_DIM_CENTI_M
-    263875: _OTHER,  # MDC_DIM_KILO_G
+    264864: "bpm",  # MDC_DIM_BEAT_PER_MIN
+    264928: "/min",  # MDC_DIM_RESP_PER_MIN
+    264896: "/min",  # MDC_DIM_PER_MIN
+    262688: "%",  # MDC_DIM_PERCENT
+    262656: "fraction",  # MDC_DIM_DIMLESS
+    266016: "mmHg",  # MDC_DIM_MMHG
+    265987: "kPa",  # MDC_DIM_KILO_PASCAL
+    266418: "",  # MDC_DIM_MILLI_VOLT
+    264640: "",  # MDC_DIM_HZ
+    264608: "",  # MDC_DIM_PER_SEC
+    268192: "",  # MDC_DIM_DEGC
+    263441: "",  # MDC_DIM_CENTI_M
+    263875: "",  # MDC_DIM_KILO_G
 }
 
-#: Unit names (OBX-6.1 or .2, MDC reference ids, UCUM, plain) -> kind; lower-cased, no spaces.
-UNIT_NAMES: dict[str, str] = {
-    "mdc_dim_beat_per_min": _PER_MIN,
-    "mdc_dim_resp_per_min": _PER_MIN,
-    "mdc_dim_per_min": _PER_MIN,
-    "mdc_dim_percent": _PERCENT,
-    "mdc_dim_dimless": _FRACTION,
-    "mdc_dim_mmhg": _MMHG,
-    "mdc_dim_kilo_pascal": _KPA,
-    "bpm": _PER_MIN,
-    "/min": _PER_MIN,
-    "1/min": _PER_MIN,
-    "min-1": _PER_MIN,
-    "rpm": _PER_MIN,
-    "brpm": _PER_MIN,
-    "beats/min": _PER_MIN,
-    "breaths/min": _PER_MIN,
-    "{beats}/min": _PER_MIN,
-    "{beat}/min": _PER_MIN,
-    "{breaths}/min": _PER_MIN,
-    "{breath}/min": _PER_MIN,
-    "%": _PERCENT,
-    "percent": _PERCENT,
-    "1": _FRACTION,
-    "{ratio}": _FRACTION,
-    "mmhg": _MMHG,
-    "mm[hg]": _MMHG,
-    "mm(hg)": _MMHG,
-    "kpa": _KPA,
+#: MDC unit reference ids (OBX-6.2) -> spelling, for the cross-check with the number.
+MDC_UNIT_NAMES: dict[str, str] = {
+    "MDC_DIM_BEAT_PER_MIN": "bpm",
+    "MDC_DIM_RESP_PER_MIN": "/min",
+    "MDC_DIM_PER_MIN": "/min",
+    "MDC_DIM_PERCENT": "%",
+    "MDC_DIM_DIMLESS": "fraction",
+    "MDC_DIM_MMHG": "mmHg",
+    "MDC_DIM_KILO_PASCAL": "kPa",
+    "MDC_DIM_MILLI_VOLT": "",
+    "MDC_DIM_HZ": "",
+    "MDC_DIM_PER_SEC": "",
+    "MDC_DIM_DEGC": "",
+    "MDC_DIM_CENTI_M": "",
+    "MDC_DIM_KILO_G": "",
 }
 
-_KIND_FOR: dict[Vital, dict[str, float]] = {
-    Vital.HR: {_PER_MIN: 1.0},
-    Vital.PR: {_PER_MIN: 1.0},
-    Vital.RR: {_PER_MIN: 1.0},
-    Vital.SPO2: {_PERCENT: 1.0, _FRACTION: 100.0},
-    Vital.SBP: {_MMHG: 1.0, _KPA: KPA_TO_MMHG},
-    Vital.DBP: {_MMHG: 1.0, _KPA: KPA_TO_MMHG},
-    Vital.MAP: {_MMHG: 1.0, _KPA: KPA_TO_MMHG},
-    Vital.ETCO2: {_MMHG: 1.0, _KPA: KPA_TO_MMHG},
-}
+Converter = Callable[[float], float]
 
 #: Vitals whose unit is unambiguous, so a missing OBX-6 is accepted (a
 #: pressure without a unit could be kPa or mmHg: refused).
@@ -164,6 +132,7 @@ class CodeMap:
     """Resolves OBX-3 to a vital and OBX-6 to a conversion; local codes come from the configuration."""
 
     local: dict[str, Vital]
+    _memo: dict[tuple[str, str, str], tuple[Vital | None, Converter, str]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, local_codes: Mapping[str, str] | None = None) -> CodeMap:
@@ -198,29 +167,70 @@ class CodeMap:
     @staticmethod
     def convert(vital: Vital, value: float, unit_code: str, unit_name: str, unit_system: str) -> float:
         """``value`` in ``vital``'s canonical unit, or :class:`CodeError` for a unit that does not fit."""
-        kinds = _KIND_FOR[vital]
-        kind: str | None = None
+        return CodeMap.converter(vital, unit_code, unit_name, unit_system)(value)
+
+    @staticmethod
+    def converter(vital: Vital, unit_code: str, unit_name: str, unit_system: str) -> Converter:
+        """OBX-6 -> the conversion to ``vital``'s canonical unit (by :mod:`monitor.units`), or :class:`CodeError`."""
         number = mdc_number(unit_code, unit_system)
-        if number is not None:
-            kind = MDC_UNITS.get(number)
-            named = UNIT_NAMES.get(unit_name.replace(" ", "").lower()) if unit_name else None
-            if kind is not None and named is not None and named != kind:
-                raise CodeError(f"unit code {unit_code} disagrees with its name {unit_name}")
-            if kind is None:
-                kind = named
+        by_code = MDC_UNITS.get(number) if number is not None else None
+        by_name = MDC_UNIT_NAMES.get(unit_name.upper()) if unit_name else None
+        if by_code is not None and by_name is not None and by_code != by_name:
+            raise CodeError(f"unit code {unit_code} disagrees with its name {unit_name}")
+        spelling = by_code if by_code is not None else by_name
+        shown = unit_name or unit_code
+        if spelling is None:
+            # Not an MDC unit: UCUM or plain text ("mm[Hg]", "bpm"), as monitor.units knows them.
+            spelling = next((t for t in (unit_code, unit_name) if t and not t.isdigit()), None)
+            if spelling is None:
+                if not shown and vital in _UNIT_OPTIONAL:
+                    return float
+                raise CodeError(
+                    f"unknown unit {shown or 'none'!r} for {vital.value} (expected {CANONICAL_UNIT[vital]})"
+                )
+            try:
+                return converter(vital, spelling)
+            except UnitError as exc:
+                raise CodeError(str(exc)) from None
+        try:
+            if spelling:
+                return converter(vital, spelling)
+        except UnitError:
+            pass
+        raise CodeError(f"unit {shown!r} does not fit {vital.value} (expected {CANONICAL_UNIT[vital]})")
+
+    def row(self, obx3: str, obx6: str, component: str) -> tuple[Vital | None, Converter, str]:
+        """(vital, unit conversion, error) for the raw OBX-3 and OBX-6 of a numeric row, memoised.
+
+        A code error comes with no vital; a unit error with the vital (the row is
+        refused only if it holds a value).
+
+        A monitor repeats the same dozen code/unit pairs in every message, so
+        the hot path is one dict lookup per row. The memo is bounded: random
+        input (a fuzzer, a broken sender) cannot grow it without limit.
+        """
+        key = (obx3, obx6, component)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        c = obx3.split(component)
+        result: tuple[Vital | None, Converter, str]
+        try:
+            vital = self.vital(c[0].strip(), c[1].strip() if len(c) > 1 else "", c[2].strip() if len(c) > 2 else "")
+        except CodeError as exc:
+            result = (None, float, str(exc))
         else:
-            for text in (unit_code, unit_name):
-                if text:
-                    kind = UNIT_NAMES.get(text.replace(" ", "").lower())
-                    if kind is not None:
-                        break
-        if kind is None:
-            if not unit_code and not unit_name and vital in _UNIT_OPTIONAL:
-                return value
-            shown = unit_name or unit_code or "none"
-            raise CodeError(f"unknown unit {shown!r} for {vital.value} (expected {CANONICAL_UNIT[vital]})")
-        factor = kinds.get(kind)
-        if factor is None:
-            shown = unit_name or unit_code
-            raise CodeError(f"unit {shown!r} does not fit {vital.value} (expected {CANONICAL_UNIT[vital]})")
-        return value * factor if factor != 1.0 else value
+            result = (vital, float, "")
+            if vital is not None:
+                u = obx6.split(component)
+                try:
+                    conv = self.converter(
+                        vital, u[0].strip(), u[1].strip() if len(u) > 1 else "", u[2].strip() if len(u) > 2 else ""
+                    )
+                    result = (vital, conv, "")
+                except CodeError as exc:  # reported only if the row has a value
+                    result = (vital, float, str(exc))
+        if len(self._memo) >= 4096:
+            self._memo.clear()
+        self._memo[key] = result
+        return result

@@ -80,9 +80,7 @@ class MllpListener:
 
     async def start(self, sink: IngestSink) -> None:
         self._sink = sink
-        self._server = await asyncio.start_server(
-            self._serve, self.settings.host, self.settings.port, limit=self.settings.max_message_bytes
-        )
+        self._server = await asyncio.start_server(self._serve, self.settings.host, self.settings.port)
         log.info("HL7/MLLP listening on %s:%d", self.settings.host, self.port)
 
     @property
@@ -164,7 +162,7 @@ class MllpListener:
                     break
                 for event in framer.feed(data):
                     if isinstance(event, Frame):
-                        writer.write(frame(await self._process(event.payload, host, sources)))
+                        writer.write(frame(await self._answer(event.payload, host, sources)))
                     else:
                         self.counters["framing_errors"] += 1
                         refusal = self._framing_failed(event.reason, event.raw, host)
@@ -186,8 +184,11 @@ class MllpListener:
             await self._disconnected(sources)
 
     async def _disconnected(self, sources: Mapping[str, str | None]) -> None:
-        """Tell the pipeline the devices of a closed connection are gone (it raises the alarm if they stay silent)."""
-        if not sources or self._sink is None:
+        """Tell the pipeline the devices of a closed connection are gone (it raises the alarm if they stay silent).
+
+        Not when the listener itself is stopping: that is the server going down, not the devices.
+        """
+        if not sources or self._sink is None or self._server is None:
             return
         now = time.time()
         items: list[IngestItem] = [
@@ -226,12 +227,9 @@ class MllpListener:
 
     # -- one message -------------------------------------------------------------------------
 
-    async def _process(self, payload: bytes, host: str, sources: dict[str, str | None]) -> bytes:
-        self.counters["messages"] += 1
-        ack = await self._answer(payload, host, sources)
-        return ack
-
     async def _answer(self, payload: bytes, host: str, sources: dict[str, str | None]) -> bytes:
+        """The ACK for one frame; never raises (a bug answers AE and is counted)."""
+        self.counters["messages"] += 1
         text, codec = decode(payload)
         if codec == "latin-1":
             self.counters["latin1_fallback"] += 1
@@ -248,7 +246,14 @@ class MllpListener:
         }
         try:
             check_supported(header)
-            result = interpret(msg, self.codes, self.binder, default_tz=self.tz)
+            result = interpret(
+                msg,
+                self.codes,
+                self.binder,
+                default_tz=self.tz,
+                header=header,
+                latest_ts=time.time() + self.settings.max_clock_ahead_s,
+            )
         except Refused as exc:
             return self._refuse(exc.ack, exc.code, exc.reason, payload, host, header.control_id, reply)
         except Exception:
@@ -268,8 +273,9 @@ class MllpListener:
             self._fail(host, "; ".join(result.errors)[:500], payload, header.control_id)
         items = result.items
         if items:
+            now = time.time()  # connection events are the server's observations, on its clock
             new = [
-                DeviceStatus(i.source, DeviceState.CONNECTED, i.ts, bed=i.bed) for i in self._first_seen(items, sources)
+                DeviceStatus(i.source, DeviceState.CONNECTED, now, bed=i.bed) for i in self._first_seen(items, sources)
             ]
             try:
                 stored = await self._sink_submit([*new, *items], header.dedupe_key)

@@ -162,17 +162,23 @@ def interpret(
     *,
     default_tz: tzinfo = UTC,
     fallback_ts: float | None = None,
+    header: Header | None = None,
+    latest_ts: float | None = None,
 ) -> Interpreted:
-    """The items a message carries. ``fallback_ts`` serves fragments without MSH/OBR times (tests)."""
+    """The items a message carries.
+
+    ``fallback_ts`` serves fragments without MSH/OBR times (tests); rows stamped
+    after ``latest_ts`` (now + allowed clock skew) are refused: a device clock
+    running ahead must not make its values look current.
+    """
     enc = msg.encoding
     cs = enc.component
     ts_of = _Ts(default_tz)
-    header: Header | None = None
     msh_device = ""
     sender_ids: list[str] = []
     msg_ts_text = ""
     if msg.segments and msg.segments[0][0] == "MSH":
-        header = read_header(msg)
+        header = header or read_header(msg)
         msh_device = sender_device(header, cs)
         sender_ids = [msh_device, *_ids(header.sending_app, cs)]
         msg_ts_text = header.sent
@@ -200,10 +206,14 @@ def interpret(
             out.errors.append(f"OBX {_where(seg)}: no time in OBX-14, OBR-7 or MSH-7")
             return None
         try:
-            return ts_of(text)
+            ts = ts_of(text)
         except TimestampError as exc:
             out.errors.append(f"OBX {_where(seg)}: {exc}")
             return None
+        if latest_ts is not None and ts > latest_ts:
+            out.errors.append(f"OBX {_where(seg)}: time {text} is in the future (device clock ahead?)")
+            return None
+        return ts
 
     def row_device(seg: list[str], path: str) -> str:
         own = seg[18] if len(seg) > 18 else ""
@@ -253,18 +263,12 @@ def interpret(
                         continue
                 out.skipped += 1  # waveform arrays, coded and text rows
                 continue
-            code_parts = (seg[3] if n > 3 else "").split(cs)
-            try:
-                vital = codes.vital(
-                    code_parts[0].strip(),
-                    code_parts[1].strip() if len(code_parts) > 1 else "",
-                    code_parts[2].strip() if len(code_parts) > 2 else "",
-                )
-            except CodeError as exc:
-                out.errors.append(f"OBX {_where(seg)}: {exc}")
-                continue
+            vital, convert, problem = codes.row(seg[3] if n > 3 else "", seg[6] if n > 6 else "", cs)
             if vital is None:
-                out.skipped += 1
+                if problem:
+                    out.errors.append(f"OBX {_where(seg)}: {problem}")
+                else:
+                    out.skipped += 1  # a quantity ivmon does not track
                 continue
             text = seg[5].strip() if n > 5 else ""
             if vtype == "SN":  # structured numeric: comparator^number
@@ -276,26 +280,17 @@ def interpret(
             try:
                 value = float(text)
             except ValueError:
-                out.errors.append(f"OBX {_where(seg)}: {vital.value} value is not a number")
-                continue
+                value = math.nan
             if not math.isfinite(value):
                 out.errors.append(f"OBX {_where(seg)}: {vital.value} value is not a number")
                 continue
             if value in SENTINELS:
                 out.skipped += 1  # "no value" markers (-100, 32767): never a reading
                 continue
-            unit = (seg[6] if n > 6 else "").split(cs)
-            try:
-                value = codes.convert(
-                    vital,
-                    value,
-                    unit[0].strip(),
-                    unit[1].strip() if len(unit) > 1 else "",
-                    unit[2].strip() if len(unit) > 2 else "",
-                )
-            except CodeError as exc:
-                out.errors.append(f"OBX {_where(seg)}: {exc}")
+            if problem:
+                out.errors.append(f"OBX {_where(seg)}: {problem}")
                 continue
+            value = convert(value)
             ts = row_time(seg)
             if ts is None:
                 continue

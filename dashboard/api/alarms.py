@@ -36,7 +36,10 @@ async def acknowledge(alarm_id: str, request: Request, user: StaffUser) -> dict[
     svc = service_of(request)
     if alarm_id not in svc.live.alarms:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id} on screen")
-    changes = svc.alarms.acknowledge(alarm_id, user.username, time.time())
+    try:
+        changes = svc.alarms.acknowledge(alarm_id, user.username, time.time())
+    except KeyError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alarm {alarm_id} is no longer active") from None
     await svc.pipeline.user_alarm_changes(changes)
     await audit(request, user.username, "alarm_acknowledge", f"alarm:{alarm_id}")
     alarm = svc.live.alarms.get(alarm_id) or (changes[-1].alarm if changes else None)
@@ -49,7 +52,10 @@ async def silence(alarm_id: str, request: Request, user: StaffUser, body: Silenc
     if alarm_id not in svc.live.alarms:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id} on screen")
     seconds = body.seconds if body else None
-    changes = svc.alarms.silence(alarm_id, user.username, time.time(), seconds)
+    try:
+        changes = svc.alarms.silence(alarm_id, user.username, time.time(), seconds)
+    except KeyError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alarm {alarm_id} is no longer active") from None
     await svc.pipeline.user_alarm_changes(changes)
     await audit(request, user.username, "alarm_silence", f"alarm:{alarm_id}", seconds=seconds)
     alarm = svc.live.alarms.get(alarm_id) or (changes[-1].alarm if changes else None)

@@ -1,4 +1,4 @@
-"""``GET /api/sessions/{id}/discharge``: discharge readiness of a recovery session (advisory)."""
+"""``GET /api/sessions/{id}/discharge``: discharge readiness of a recovery session (advisory, ``alerts.discharge``)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 
+from alerts.discharge import WINDOW_S, discharge_readiness
 from dashboard.auth import StaffUser
 from dashboard.deps import service_of
-from dashboard.discharge import readiness, readiness_json
-from monitor.model import Vital
+from monitor.model import NIBP_VITALS, Quality, Reading, Vital
 from monitor.store import repo
 
 router = APIRouter()
+
+_RECENT = [Vital.HR.value, Vital.PR.value, Vital.SPO2.value]
 
 
 @router.get("/api/sessions/{session_id}/discharge")
@@ -24,18 +26,22 @@ async def discharge(session_id: int, request: Request, user: StaffUser) -> dict[
     if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no open session {session_id}")
     now = time.time()
-    frame = await asyncio.to_thread(
-        repo.session_readings, svc.engine, session_id, [v.value for v in Vital], session.started
+    # NIBP over the whole session (the last two cuff readings may be old); the rest over the last 5 min only.
+    nibp = await asyncio.to_thread(
+        repo.session_readings, svc.engine, session_id, [v.value for v in NIBP_VITALS], session.started
     )
-    frame = frame[frame["quality"] == "valid"]
-    by_vital = {str(k): list(zip(g["ts"], g["value"], strict=True)) for k, g in frame.groupby("vital")}
-
-    def series(vital: Vital, start: float) -> list[tuple[float, float]]:
-        return [(t, v) for t, v in by_vital.get(vital.value, []) if t >= start]
-
-    def baseline(vital: Vital) -> float | None:
-        base: float | None = svc.alarms.baseline(session_id, vital)
-        return base
-
-    checks = readiness(session, now, series, baseline, svc.live.alarms.values())
-    return readiness_json(session, checks)
+    recent = await asyncio.to_thread(repo.session_readings, svc.engine, session_id, _RECENT, now - WINDOW_S)
+    readings = [
+        Reading(Vital(row.vital), row.value, row.unit, row.ts, row.source, Quality(row.quality))
+        for frame in (nibp, recent)
+        for row in frame.itertuples(index=False)
+    ]
+    baseline = {v: svc.alarms.baseline(session_id, v) for v in Vital}
+    result = discharge_readiness(session, baseline, readings, now, svc.live.alarms.values())
+    return {
+        "session": session_id,
+        "bed": session.bed,
+        "ready": result.ready,
+        "reasons": list(result.reasons),
+        "advisory": "advisory only: the nurse decides and confirms the escort",
+    }

@@ -109,8 +109,8 @@ async function loadDischarge() {
   const s = page.session;
   if (!s || s.phase !== "recovery") { byId("discharge").textContent = ""; return; }
   const d = await getJSON(`/api/sessions/${s.id}/discharge`);
-  byId("discharge").textContent = (d.ready ? "✓ Discharge criteria met. " : "Discharge criteria not yet met: ") +
-    d.checks.filter((c) => !c.ok || d.ready).map((c) => c.detail).join("; ") + " (advisory)";
+  byId("discharge").textContent = d.ready ? "✓ Discharge criteria met (advisory: confirm the escort)."
+    : "Discharge criteria not yet met: " + d.reasons.join("; ") + " (advisory)";
 }
 
 async function phase(to, extra) {

@@ -184,7 +184,7 @@ function renderTile(bed, now, alarms) {
     dc.classList.toggle("ready", !!ready && ready.ready);
     dc.textContent = !ready ? "Discharge readiness: checking…" : ready.ready
       ? "✓ Discharge criteria met (advisory: confirm escort)"
-      : "Discharge: not yet — " + ready.checks.filter((c) => !c.ok).map((c) => c.detail).join("; ");
+      : "Discharge: not yet — " + ready.reasons.join("; ");
   }
 }
 

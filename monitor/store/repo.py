@@ -315,3 +315,15 @@ def upsert_user(engine: Engine, username: str, password_hash: str | None, role: 
 def count_users(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.scalar(select(func.count()).select_from(schema.users)) or 0)
+
+
+def alarms_between(engine: Engine, start: float | None = None, end: float | None = None) -> list[Alarm]:
+    """Alarms that started in [start, end): the input of the alarm committee's statistics."""
+    c = schema.alarms.c
+    query = select(schema.alarms).order_by(c.started)
+    if start is not None:
+        query = query.where(c.started >= start)
+    if end is not None:
+        query = query.where(c.started < end)
+    with engine.connect() as conn:
+        return [alarm_from_row(r) for r in conn.execute(query)]

@@ -10,6 +10,7 @@ unhealthy meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -163,13 +164,10 @@ class BatchWriter:
         backoff = 0.1
         while True:
             if not self._closing:
-                try:
+                # Group commit: while one transaction is being written, the next batch
+                # gathers; a waiter (an adapter awaiting durability) starts it at once.
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.max_delay_s)
-                except TimeoutError:
-                    pass
-                else:
-                    # Let the submissions of the same instant join this transaction.
-                    await asyncio.sleep(self.max_delay_s / 4)
             self._wake.clear()
             batch, self._batch = self._batch, _Batch()
             if len(batch) == 0 and not batch.alarms:

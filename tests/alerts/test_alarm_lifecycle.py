@@ -111,3 +111,24 @@ def test_restart_restores_alarm_state() -> None:
     other = next(a for a in fresh.active_alarms() if a.rule_id == "other")
     (ack,) = fresh.acknowledge(other.id, "nurse", 10)
     assert ack.alarm.state == AlarmState.RESOLVED
+
+
+def test_restart_restores_technical_alarms_that_can_still_end() -> None:
+    from alarm_helpers import BED, reading
+
+    from monitor.model import DeviceState, DeviceStatus
+
+    first = AlarmEngine([])
+    first.on_status(DeviceStatus("mon-1", DeviceState.DISCONNECTED, 0, bed=BED))
+    first.on_status(DeviceStatus("ox", DeviceState.SENSOR_OFF, 0, bed="chair-2", vital=None))
+    first.on_status(DeviceStatus("loose", DeviceState.SENSOR_OFF, 0, bed=None))
+    first.tick(20)
+    stored = [copy.copy(a) for a in first.active_alarms()]
+    assert sorted(a.rule_id for a in stored) == ["monitor-disconnected", "sensor-off", "sensor-off"]
+    fresh = AlarmEngine([])
+    ended = fresh.restore(stored, now=30)
+    assert [(c.alarm.rule_id, c.alarm.bed, c.ts) for c in ended] == [("sensor-off", None, 30)]  # unbound: ended
+    out = fresh.judge([reading("spo2", 97, 40, session=None, source="mon-1")])
+    assert [(c.alarm.rule_id, c.transition) for c in out] == [("monitor-disconnected", "resolved")]
+    out = fresh.on_status(DeviceStatus("ox", DeviceState.OK, 50, bed="chair-2"))
+    assert [(c.alarm.rule_id, c.transition) for c in out] == [("sensor-off", "resolved")]

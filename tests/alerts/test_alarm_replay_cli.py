@@ -79,3 +79,23 @@ def test_module_entry_prints_csv_to_stdout(tmp_path: Path) -> None:
                           check=True, cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.splitlines() == ["rule_id,vital,priority,start_s,end_s,worst",
                                         "spo2-critical,spo2,high,0,5,80"]
+
+
+def test_simulator_csv_phases_and_patients(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``ivmon simulate --to csv`` output (synthetic) replays with its own phase column."""
+    from simulators.cli import main as simulate
+
+    sim = tmp_path / "sim.csv"
+    assert simulate(["hypertensive", "--to", f"csv:{sim}", "--patients", "2", "--seed", "3"]) == 0
+    assert main([str(sim)]) == 2
+    assert "holds 2 patients (0, 1): choose one with --patient" in capsys.readouterr().err
+    rows = _run(tmp_path, str(sim), "--patient", "1")
+    fired = {line.split(",")[0] for line in rows[1:]}
+    assert {"bp-rise", "bp-severe-sys"} <= fired
+    # an explicit --phases wins over the column: all baseline, so only the pre-start rules can fire
+    rows = _run(tmp_path, str(sim), "--patient", "1", "--phases", "baseline=0")
+    assert {line.split(",")[0] for line in rows[1:]} <= {"bp-prestart-review-sys", "bp-prestart-review-dia",
+                                                         "bp-prestart-stop-sys", "bp-prestart-stop-dia",
+                                                         "spo2-borderline", "spo2-critical", "spo2-low", "hr-high",
+                                                         "hr-low", "hr-high-critical", "hr-low-critical",
+                                                         "bp-low", "bp-low-critical"}

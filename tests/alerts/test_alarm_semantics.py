@@ -125,3 +125,19 @@ def _unbound(value: float, ts: float):  # type: ignore[no-untyped-def]
     from alarm_helpers import reading
 
     return reading("spo2", value, ts, session=None)
+
+
+def test_session_override_replaces_clinic_rules_for_that_session_only() -> None:
+    import pytest
+
+    from alerts.rules import RuleError
+
+    engine = AlarmEngine([rule(id="low", limit=90)])
+    f = Feeder(engine)
+    engine.set_session_rules(1, [rule(id="low", limit=88)])
+    assert f.feed("spo2", [89], start=0) == []  # the session's own limit
+    assert transitions(engine.judge([_unbound(89, 1)])) == []  # unassigned readings: clinic rule, not in phases
+    engine.clear_session_rules(1)
+    assert transitions(f.feed("spo2", [89], start=2)) == [("low", "started", 2)]
+    with pytest.raises(RuleError, match="duplicate id"):
+        engine.set_session_rules(1, [rule(id="a"), rule(id="a")])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alarm_helpers import BED, Feeder, reading, rule, transitions
+from alarm_helpers import BED, Feeder, reading, rule
 
 from alerts.engine import AlarmEngine
 from monitor.config import AlarmSettings
@@ -112,4 +112,14 @@ def test_technical_and_physiological_alarms_stay_separate() -> None:
     engine.tick(100)
     kinds = {(a.rule_id, a.kind) for a in engine.active_alarms()}
     assert ("low", AlarmKind.PHYSIOLOGICAL) in kinds and ("signal-lost", AlarmKind.TECHNICAL) in kinds
-    assert transitions([]) == []
+
+
+def test_pulse_rate_stands_in_for_a_never_seen_hr() -> None:
+    engine = AlarmEngine([])
+    f = Feeder(engine, start=0)
+    for t in range(0, 100, 5):
+        f.feed("pr", [72], start=t)
+        f.feed("spo2", [97], start=t)
+        assert _tech(engine.tick(t + 1)) == []
+    assert _tech(engine.tick(130)) == [("signal-lost", "hr", "started", 125), ("signal-lost", "pr", "started", 125),
+                                       ("signal-lost", "spo2", "started", 125)]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from monitor.config import load_settings
+from monitor.config import Hl7Settings, load_settings
 from monitor.model import Phase, Reading, Vital
 from monitor.service import build_service
 from monitor.store import repo
 
 
 async def test_restart_restores_sessions_baselines_and_alarms(sqlite_url: str) -> None:
-    settings = load_settings(db_url=sqlite_url, beds={"chair-1": "Chair 1"})
+    # No HL7 listener: the service would otherwise bind the default port 2575.
+    settings = load_settings(db_url=sqlite_url, beds={"chair-1": "Chair 1"}, hl7=Hl7Settings(enabled=False))
     first = build_service(settings)
     await first.start()
     session = await first.sessions.start("chair-1", "P-9", "nurse", ts=1000.0)

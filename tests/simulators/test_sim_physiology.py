@@ -56,7 +56,9 @@ def test_frame_shape_and_phases() -> None:
     for phase in (Phase.INFUSION, Phase.RECOVERY, Phase.DISCHARGED):
         # Each phase begins exactly at its change instant and the phases follow in order.
         assert f.loc[f["phase"] == phase.value, "ts"].min() == changes[phase]
-    assert f["phase"].tolist() == sorted(f["phase"].tolist(), key=["baseline", "infusion", "recovery", "discharged"].index)
+    assert f["phase"].tolist() == sorted(
+        f["phase"].tolist(), key=["baseline", "infusion", "recovery", "discharged"].index
+    )
     last = f.iloc[-1]
     assert last["phase"] == "discharged" and last[list(VITAL_COLUMNS)].isna().all()
     assert (f["phase"] == "discharged").sum() == 1

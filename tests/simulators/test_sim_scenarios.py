@@ -35,9 +35,16 @@ def in_phase(f: pd.DataFrame, *phases: str) -> pd.DataFrame:
 
 
 def test_every_scenario_is_listed_with_one_line() -> None:
-    assert {"routine", "hypertensive", "desaturation", "bradycardia", "tachycardia", "sensor-off", "artefact", "mixed"} <= set(
-        SCENARIOS
-    )
+    assert {
+        "routine",
+        "hypertensive",
+        "desaturation",
+        "bradycardia",
+        "tachycardia",
+        "sensor-off",
+        "artefact",
+        "mixed",
+    } <= set(SCENARIOS)
     for scenario in SCENARIOS.values():
         assert scenario.description and "\n" not in scenario.description
     with pytest.raises(UnknownScenario, match="known: routine"):

@@ -43,7 +43,7 @@ def serve(config: Path, hl7_port: int) -> Iterator[subprocess.Popen[str]]:
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     proc.kill()
-                    out = proc.stdout.read() if proc.stdout else ''
+                    out = proc.stdout.read() if proc.stdout else ""
                     raise AssertionError(f"server did not start: {out}") from None
                 time.sleep(0.1)
         yield proc

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from adapters.base import SubmitResult
 from adapters.hl7.listener import MllpListener
 from adapters.hl7.mllp import frame
 from monitor.config import Hl7Binding, Hl7Settings
 from monitor.model import DeviceState, DeviceStatus, IngestItem, Vital
+from monitor.store import schema
 from tests.adapters.hl7.hl7_helpers import Conn, StoredSink, msa
 
 
@@ -246,3 +250,47 @@ def test_registered_as_mllp_scheme() -> None:
         2599,
         ["127.0.0.1"],
     )
+
+
+async def test_pcd04_alarm_is_stored_as_a_device_alarm(
+    shared_data: Path, listener: MllpListener, sink: StoredSink
+) -> None:
+    conn = await Conn.open(listener.port)
+    await conn.write(frame((shared_data / "hl7" / "mindray_bedside_oru_r40_alarm_1.hl7").read_bytes()))
+    assert msa(await conn.ack()) == ("AA", "1")
+    await conn.close()
+    c = schema.alarms.c
+    with sink.engine.connect() as db:
+        rows = db.execute(select(c.kind, c.priority, c.message, c.rule_id, c.state)).all()
+    assert [tuple(r) for r in rows] == [("device", "low", "Lead off", "device:196680", "active")]
+
+
+async def test_future_timestamps_are_refused(listener: MllpListener, sink: StoredSink) -> None:
+    conn = await Conn.open(listener.port)
+    ahead = time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() + 3600)) + "+0000"
+    await conn.write(frame(message("T1").replace(b"20250610015127+0800", ahead.encode())))
+    ack = await conn.ack()
+    assert msa(ack) == ("AE", "T1") and "in the future" in str(ack.segment("ERR")[8])
+    assert sink.readings == []
+    await conn.close()
+
+
+async def test_failed_frames_go_to_the_raw_log_not_the_application_log(
+    tmp_path: Path, sink: StoredSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    listener = MllpListener(Hl7Settings(host="127.0.0.1", port=0, raw_log_messages=2), data_dir=tmp_path)
+    await listener.start(sink)
+    try:
+        conn = await Conn.open(listener.port)
+        for i in range(3):
+            bad = message(f"P{i}", name="Lófasz^János", unit="kg").replace(b"|97|", b"|x|")
+            await conn.write(frame(bad))
+            assert msa(await conn.ack()) == ("AE", f"P{i}")
+        await conn.close()
+    finally:
+        await listener.stop()
+    files = sorted((tmp_path / "hl7-failed").glob("*.hl7"))
+    assert len(files) == 2 and b"L\xc3\xb3fasz" in files[-1].read_bytes()  # bounded, bytes kept for diagnosis
+    assert len(listener.raw_log.recent()) == 2
+    assert "P2" in caplog.text and "unknown unit 'kg' for hr" in caplog.text
+    assert "fasz" not in caplog.text and "nos" not in caplog.text  # no patient data in the log

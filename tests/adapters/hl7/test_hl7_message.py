@@ -8,8 +8,8 @@ import pytest
 from adapters.hl7.message import HL7Error, TimestampError, decode, escape, parse, parse_ts, unescape
 
 
-def utc(*args: int) -> float:
-    return datetime(*args, tzinfo=UTC).timestamp()
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,43 @@
+"""``GET /api/alarms/stats``: what the clinic's alarm committee reviews (clinicians and admins)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from alerts.stats import alarm_stats
+from dashboard.auth import ReviewUser
+from dashboard.deps import service_of
+from monitor.store import repo
+
+router = APIRouter()
+
+
+@router.get("/api/alarms/stats")
+async def stats(
+    request: Request,
+    user: ReviewUser,
+    by: Literal["session", "rule", "bed", "day"] = "rule",
+    from_: float | None = Query(default=None, alias="from"),
+    to: float | None = None,
+    window_s: float = Query(default=15.0, ge=0, le=3600),
+) -> dict[str, Any]:
+    """Per group and kind: count, total duration, share acknowledged and time to acknowledge, share that
+    resolved by itself within ``window_s`` (what a longer condition delay would have suppressed), escalations."""
+    svc = service_of(request)
+    alarms = await asyncio.to_thread(repo.alarms_between, svc.engine, from_, to)
+    frame = alarm_stats(alarms, by, window_s=window_s, now=time.time())
+    rows = [{str(k): _plain(v) for k, v in record.items()} for record in frame.to_dict(orient="records")]
+    return {"by": by, "from": from_, "to": to, "window_s": window_s, "groups": rows}
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and NaN to JSON-friendly values."""
+    if value is None or isinstance(value, str):
+        return value
+    number = float(value)
+    return None if math.isnan(number) else number

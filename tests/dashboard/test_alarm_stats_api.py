@@ -1,0 +1,62 @@
+"""The alarm committee's statistics over the real API, from alarms stored by the real pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+
+from dashboard.app import create_app
+from monitor.config import Hl7Settings, load_settings
+from monitor.demo import ensure_demo_users
+from monitor.model import Reading, Vital
+from monitor.service import Service, build_service
+from tests.conftest import free_port
+
+
+@pytest.fixture
+async def running(sqlite_url: str) -> AsyncIterator[tuple[Service, str]]:
+    settings = load_settings(db_url=sqlite_url, hl7=Hl7Settings(enabled=False), beds={"chair-1": "Chair 1"})
+    service = build_service(settings)
+    ensure_demo_users(service)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    yield service, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def login(client: httpx.AsyncClient, user: str) -> None:
+    r = await client.post("/api/login", json={"username": user, "password": "demo"})
+    assert r.status_code == 200
+    client.headers["X-CSRF-Token"] = r.json()["csrf"]
+
+
+async def test_stats_by_rule_count_acknowledgement_and_self_resolution(running: tuple[Service, str]) -> None:
+    service, base = running
+    s = await service.sessions.start("chair-1", "P-1", "nurse", ts=1000.0)
+    # spo2-critical (< 85, no delay): one episode that ends by itself after 5 s ...
+    await service.pipeline.submit([Reading(Vital.SPO2, 80.0, "%", 1010.0, "mon", bed="chair-1")])
+    await service.pipeline.submit([Reading(Vital.SPO2, 97.0, "%", 1015.0, "mon", bed="chair-1")])
+    # ... and one acknowledged by a nurse
+    await service.pipeline.submit([Reading(Vital.SPO2, 82.0, "%", 1100.0, "mon", bed="chair-1")])
+    [open_alarm] = [a for a in service.live.alarms.values() if a.rule_id == "spo2-critical" and a.ended is None]
+    async with httpx.AsyncClient(base_url=base) as nurse:
+        await login(nurse, "nurse")
+        assert (await nurse.post(f"/api/alarms/{open_alarm.id}/acknowledge")).status_code == 200
+        assert (await nurse.get("/api/alarms/stats")).status_code == 403, "statistics are for clinicians and admins"
+    await service.writer.durable()
+    async with httpx.AsyncClient(base_url=base) as clinician:
+        await login(clinician, "clinician")
+        body = (await clinician.get("/api/alarms/stats", params={"by": "rule", "window_s": 15})).json()
+    [row] = [g for g in body["groups"] if g["rule"] == "spo2-critical"]
+    assert row["kind"] == "physiological" and row["count"] == 2
+    assert row["acknowledged_share"] == 0.5
+    assert row["self_resolved_share"] == 0.5
+    assert s.id
