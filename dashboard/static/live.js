@@ -182,7 +182,7 @@ function renderTile(bed, now, alarms) {
   if (s && s.phase === "recovery") {
     if (!ready || now - ready.fetched > 30) fetchDischarge(s.id, now);
     dc.classList.toggle("ready", !!ready && ready.ready);
-    dc.textContent = !ready ? "Discharge readiness: checking…" : ready.ready
+    dc.textContent = !ready || !ready.reasons ? "Discharge readiness: checking…" : ready.ready
       ? "✓ Discharge criteria met (advisory: confirm escort)"
       : "Discharge: not yet — " + ready.reasons.join("; ");
   }

@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from monitor.demo import ensure_demo_users
 from monitor.live import FRESHNESS_S
-from monitor.model import DeviceState, DeviceStatus, Vital
+from monitor.model import DeviceState, DeviceStatus, Phase, Vital
 from tests.conftest import free_port
 from tests.dashboard.liveserver import LiveServer
 
@@ -150,6 +150,17 @@ def test_nurse_sees_a_desaturation_acknowledges_it_and_the_page_survives_a_serve
         page.locator('#alarmbar .alarm.technical.medium[data-bed="chair-4"]').wait_for(timeout=2_000)
         assert "TECH" in page.inner_text('.tile[data-bed="chair-4"] .top-alarm')
         page.screenshot(path=str(ARTIFACTS / "central-stale-and-technical.png"))
+
+        # -- a recovery tile shows discharge readiness (advisory) ------------------------------------
+        async def to_recovery() -> None:
+            s2 = await svc.sessions.start("chair-2", "PT-0002", "nurse")
+            await svc.sessions.change_phase(s2.id, Phase.INFUSION, "nurse")
+            await svc.sessions.change_phase(s2.id, Phase.RECOVERY, "nurse")
+
+        server.call(to_recovery)
+        advice = page.locator('.tile[data-bed="chair-2"] .discharge')
+        advice.and_(page.locator(":has-text('not yet')")).wait_for(timeout=5_000)
+        assert "of 30 min since the infusion stopped" in advice.inner_text()
 
         # -- an alarm nobody acknowledges is escalated, and marked so -------------------------------
         server.feeder.values["chair-5"][Vital.SPO2] = 82.0
