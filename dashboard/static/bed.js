@@ -3,7 +3,7 @@
 
 import { appendPoint, TrendChart } from "./chart.js";
 import {
-  byId, el, errorText, fmtAge, fmtClock, getJSON, LiveConnection, onScreen, post, PREFIX, whoAmI,
+  byId, el, errorText, fmtAge, fmtClock, getJSON, LiveConnection, post, PREFIX, send, whoAmI,
 } from "./common.js";
 
 const bedId = decodeURIComponent(location.pathname.split("/").pop());
@@ -94,15 +94,50 @@ function renderAlarms() {
 
 async function loadRules() {
   const r = await getJSON(`/api/sessions/${page.session.id}/rules`);
+  page.rules = r.rules;
+  // Clinicians and admins may tighten or loosen a session's limits; the always-on rules stay as they are.
+  const editable = page.me.role !== "nurse";
+  byId("rule-edit").hidden = !editable;
   byId("rules-summary").textContent = (r.override ? "Session override in force. " : "Clinic rules. ") +
     r.inactive.map((i) => `${i.rule}: inactive (${i.reason})`).join("; ");
   const body = byId("rules").tBodies[0];
   body.replaceChildren(...r.rules.map((x) => {
     const tr = el("tr");
-    const limit = x.limit != null ? x.limit : x.baseline_delta != null ? `baseline ${x.baseline_delta >= 0 ? "+" : ""}${x.baseline_delta}` : `baseline × ${x.baseline_ratio}`;
-    tr.append(el("td", "", x.id), el("td", "", `${x.vital} ${x.op} ${limit}`), el("td", "", x.priority), el("td", "", x.delay_s ? `${x.delay_s} s` : ""));
+    tr.dataset.rule = x.id;
+    const fixed = x.phases.includes("unassigned");
+    const key = x.limit != null ? "limit" : x.baseline_delta != null ? "baseline_delta" : "baseline_ratio";
+    const shown = key === "limit" ? "" : key === "baseline_delta" ? "baseline + " : "baseline × ";
+    const cell = el("td", "", `${x.vital} ${x.op} ${shown}`);
+    if (editable && !fixed) {
+      const input = el("input", "limit");
+      input.type = "number";
+      input.step = "any";
+      input.value = x[key];
+      input.dataset.key = key;
+      input.size = 5;
+      cell.append(input);
+    } else {
+      cell.append(String(x[key]));
+    }
+    tr.append(el("td", "", x.id), cell, el("td", "", x.priority), el("td", "", x.delay_s ? `${x.delay_s} s` : ""));
     return tr;
   }));
+}
+
+async function saveRules() {
+  const rules = page.rules.map((x) => {
+    const input = document.querySelector(`#rules tr[data-rule="${CSS.escape(x.id)}"] input.limit`);
+    return input ? { ...x, [input.dataset.key]: Number(input.value) } : x;
+  });
+  const res = await send("PUT", `/api/sessions/${page.session.id}/rules`, { rules });
+  say(res.ok ? "session limits saved" : await errorText(res));
+  await loadRules();
+}
+
+async function resetRules() {
+  const res = await send("DELETE", `/api/sessions/${page.session.id}/rules`);
+  say(res.ok ? "back to the clinic rules" : await errorText(res));
+  await loadRules();
 }
 
 async function loadDischarge() {
@@ -161,7 +196,9 @@ function onMessage(msg) {
 }
 
 async function init() {
-  await whoAmI();
+  page.me = await whoAmI();
+  byId("rules-save").onclick = saveRules;
+  byId("rules-reset").onclick = resetRules;
   byId("start").onsubmit = async (ev) => {
     ev.preventDefault();
     const f = ev.target;

@@ -232,6 +232,24 @@ def test_the_bed_page_runs_a_session_from_start_to_discharge_with_trends_alarms_
         assert drawn > 1000, "the trend canvas must show the session's curves"
         page.screenshot(path=str(ARTIFACTS / "bed-page.png"))
 
+        # A nurse sees the session's rules but cannot change them; a clinician can, for this session only.
+        assert page.is_hidden("#rule-edit") and page.locator("#rules input.limit").count() == 0
+        clinician = browser.new_context().new_page()
+        clinician.goto(server.base + "/login?next=/beds/chair-2")
+        clinician.fill("#username", "clinician")
+        clinician.fill("#password", "demo")
+        clinician.click("#signin")
+        clinician.wait_for_selector('#rules tr[data-rule="spo2-low"] input.limit')
+        assert clinician.locator('#rules tr[data-rule="spo2-critical"] input').count() == 0, "always-on rule is fixed"
+        clinician.fill('#rules tr[data-rule="spo2-low"] input.limit', "92")
+        clinician.click("#rules-save")
+        clinician.wait_for_selector("#rules-summary:has-text('Session override')")
+        svc = server.service
+        assert svc is not None
+        sid = svc.sessions.open_by_bed["chair-2"].id
+        assert next(r for r in svc.alarms.session_rules(sid) if r.id == "spo2-low").limit == 92
+        clinician.context.close()
+
         # Stop the infusion; discharge needs the escort confirmation.
         page.click("#to-recovery")
         page.wait_for_selector("#session-line:has-text('recovery')")
@@ -255,8 +273,6 @@ def test_the_bed_page_runs_a_session_from_start_to_discharge_with_trends_alarms_
     finally:
         browser.close()
         pw.stop()
-    svc = server.service
-    assert svc is not None
     from monitor.store import repo
 
     audit = repo.read_audit(svc.engine)
