@@ -279,3 +279,4 @@ def test_the_bed_page_runs_a_session_from_start_to_discharge_with_trends_alarms_
     phases = [a["detail"]["phase"] for a in audit if a["action"] == "session_phase" and a["user"] == "nurse"]
     assert sorted(phases) == ["aborted", "discharged", "infusion", "recovery"]
     assert sum(a["action"] == "session_start" and a["user"] == "nurse" for a in audit) == 2
+    assert any(a["action"] == "rules_change" and a["user"] == "clinician" for a in audit)
