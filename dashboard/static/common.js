@@ -108,7 +108,6 @@ export class LiveConnection {
     ws.onopen = () => { this.attempt = 0; this.opened = true; };
     this.opened = false;
     ws.onmessage = (ev) => {
-      this.lastMessage = Date.now() / 1000;
       const msg = JSON.parse(ev.data);
       if (msg.type === "snapshot" || msg.type === "resume") {
         this.epoch = msg.epoch || null;
@@ -118,6 +117,8 @@ export class LiveConnection {
         this.seq = Math.max(this.seq, msg.seq);
       }
       this.onMessage(msg);
+      // Only a message the page could apply counts as contact: otherwise the banner comes up.
+      this.lastMessage = Date.now() / 1000;
       this.onStatus(this.current);
     };
     ws.onclose = (ev) => {

@@ -257,13 +257,20 @@ function render() {
   document.body.classList.toggle("disconnected", !current);
   byId("banner").hidden = current;
   const alarms = sortAlarms([...state.alarms.values()]);
+  renderAlarmBar(alarms, now); // first: nothing below may keep an alarm off the screen
   const tiles = byId("tiles");
   const beds = [...state.beds.values()].sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }));
   beds.forEach((bed, i) => {
-    renderTile(bed, now, alarms);
-    if (tiles.children[i] !== bed.tile) tiles.insertBefore(bed.tile, tiles.children[i] || null);
+    try {
+      renderTile(bed, now, alarms);
+      bed.tile.classList.remove("broken");
+    } catch (e) {
+      // One tile that cannot be drawn must not stop the others; it says so instead of showing old values.
+      console.error("tile", bed.id, e);
+      if (bed.tile) bed.tile.classList.add("broken");
+    }
+    if (bed.tile && tiles.children[i] !== bed.tile) tiles.insertBefore(bed.tile, tiles.children[i] || null);
   });
-  renderAlarmBar(alarms, now);
   renderUnassigned(now);
   const sounding = audio.update(alarms, now);
   const paused = alarms.filter((a) => a.silenced_until && a.silenced_until > now);

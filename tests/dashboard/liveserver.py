@@ -9,9 +9,11 @@ take the server away from a page and give it back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -19,6 +21,7 @@ import uvicorn
 from adapters.base import IngestSink
 from dashboard.app import create_app
 from monitor.config import load_settings
+from monitor.demo import ensure_demo_users
 from monitor.model import Reading, Vital
 from monitor.service import Service, build_service
 
@@ -124,3 +127,17 @@ class LiveServer:
             self._thread.join(timeout=20)
         self._server = None
         self.loop = None
+
+
+@contextlib.contextmanager
+def running(tmp_path: Path, beds: list[str], **settings: Any) -> Iterator[LiveServer]:
+    """A started server on a free port and a fresh SQLite database, with the demo users (password "demo")."""
+    from tests.conftest import free_port
+
+    srv = LiveServer(free_port(), f"sqlite:///{tmp_path / 'ivmon.db'}", beds, **settings)
+    srv.on_build(ensure_demo_users)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()

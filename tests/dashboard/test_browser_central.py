@@ -15,13 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from monitor.demo import ensure_demo_users
 from monitor.live import FRESHNESS_S
 from monitor.model import DeviceState, DeviceStatus, Phase, Vital
-from tests.conftest import free_port
-from tests.dashboard.liveserver import LiveServer
+from tests.dashboard.liveserver import LiveServer, running
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -37,13 +35,17 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServ
     monkeypatch.setitem(FRESHNESS_S, Vital.HR, 3.0)
     monkeypatch.setitem(FRESHNESS_S, Vital.SPO2, 3.0)
     # Escalation after 3 s instead of 60 s, so that the test can see an unacknowledged alarm escalate.
-    srv = LiveServer(free_port(), f"sqlite:///{tmp_path / 'ivmon.db'}", BEDS, alarms={"escalate_high_s": 3.0})
-    srv.on_build(ensure_demo_users)
-    srv.start()
-    try:
+    with running(tmp_path, BEDS, alarms={"escalate_high_s": 3.0}) as srv:
         yield srv
-    finally:
-        srv.stop()
+
+
+def sign_in(page: Page, base: str, user: str, then: str) -> None:
+    """The login page as a nurse uses it, then wait for the page the login leads to."""
+    page.goto(f"{base}/login?next={then}")
+    page.fill("#username", user)
+    page.fill("#password", "demo")
+    page.click("#signin")
+    page.wait_for_url(base + then)
 
 
 def _chromium() -> tuple[Playwright, Browser]:
@@ -73,11 +75,8 @@ def test_nurse_sees_a_desaturation_acknowledges_it_and_the_page_survives_a_serve
 
         # -- a nurse logs in ------------------------------------------------------------
         page.goto(server.base + "/")
-        page.wait_for_url("**/login**")
-        page.fill("#username", "nurse")
-        page.fill("#password", "demo")
-        page.click("#signin")
-        page.wait_for_url(server.base + "/")
+        page.wait_for_url("**/login**")  # not logged in: sent to the login page
+        sign_in(page, server.base, "nurse", "/")
         page.wait_for_selector("#who:has-text('nurse')")
 
         # -- six tiles, updating -----------------------------------------------------------
@@ -200,11 +199,7 @@ def test_the_bed_page_runs_a_session_from_start_to_discharge_with_trends_alarms_
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("dialog", lambda d: d.accept())
-        page.goto(server.base + "/login?next=/beds/chair-2")
-        page.fill("#username", "nurse")
-        page.fill("#password", "demo")
-        page.click("#signin")
-        page.wait_for_url(server.base + "/beds/chair-2")
+        sign_in(page, server.base, "nurse", "/beds/chair-2")
 
         # Start a session with the patient reference, weight, dose and rate.
         page.wait_for_selector("#start", state="visible")
@@ -235,10 +230,7 @@ def test_the_bed_page_runs_a_session_from_start_to_discharge_with_trends_alarms_
         # A nurse sees the session's rules but cannot change them; a clinician can, for this session only.
         assert page.is_hidden("#rule-edit") and page.locator("#rules input.limit").count() == 0
         clinician = browser.new_context().new_page()
-        clinician.goto(server.base + "/login?next=/beds/chair-2")
-        clinician.fill("#username", "clinician")
-        clinician.fill("#password", "demo")
-        clinician.click("#signin")
+        sign_in(clinician, server.base, "clinician", "/beds/chair-2")
         clinician.wait_for_selector('#rules tr[data-rule="spo2-low"] input.limit')
         assert clinician.locator('#rules tr[data-rule="spo2-critical"] input').count() == 0, "always-on rule is fixed"
         clinician.fill('#rules tr[data-rule="spo2-low"] input.limit', "92")

@@ -17,23 +17,17 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from monitor.demo import ensure_demo_users
 from monitor.model import Vital
 from tests.conftest import free_port
-from tests.dashboard.liveserver import LiveServer
+from tests.dashboard.liveserver import LiveServer, running
 
 BEDS = ["chair-1", "chair-2", "chair-3"]
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    srv = LiveServer(free_port(), f"sqlite:///{tmp_path / 'ivmon.db'}", BEDS)
-    srv.on_build(ensure_demo_users)
-    srv.start()
-    try:
+    with running(tmp_path, BEDS) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @contextlib.contextmanager
