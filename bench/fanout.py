@@ -54,6 +54,8 @@ class BenchBeds:
         from monitor.model import Reading, Vital
 
         tasks = {asyncio.create_task(self._desaturations())}  # held: a task without a reference may vanish
+        if os.environ.get("FANOUT_GC_LOG"):
+            tasks.add(asyncio.create_task(_log_loop_stalls()))
         size = max(1, len(self.beds) // self.chunks)
         groups = [self.beds[i : i + size] for i in range(0, len(self.beds), size)]
         period = 1.0 / len(groups)
@@ -93,13 +95,64 @@ def serve(port: int, db: str, beds: int, ws: str) -> None:
     from monitor.service import build_service
     from monitor.store import repo
 
+    if os.environ.get("FANOUT_GC_LOG"):
+        _log_gc_pauses()
     settings = load_settings(db_url=db)
     settings.hl7.enabled = False
     service = build_service(settings)
     repo.upsert_user(service.engine, "bench", hash_password(PASSWORD), "nurse")
     service.add_adapter(BenchBeds(beds))
     app = create_app(service)
+    if os.environ.get("FANOUT_GC_FREEZE"):
+        import gc
+
+        gc.collect()
+        gc.freeze()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", ws=ws)
+
+
+async def _log_loop_stalls(threshold_s: float = 0.1) -> None:
+    """Print whenever the server's event loop could not run a 10 ms timer for ``threshold_s``; a watchdog
+    thread prints what the loop's thread was doing during a long stall (the limit to look at)."""
+    import threading
+    import traceback
+
+    loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
+    beat = [time.monotonic()]
+
+    def watchdog() -> None:
+        reported = 0.0
+        while True:
+            time.sleep(0.05)
+            if time.monotonic() - beat[0] > 0.3 and beat[0] != reported:
+                reported = beat[0]
+                frame = sys._current_frames().get(loop_thread)
+                where = "".join(traceback.format_stack(frame)[-14:]) if frame else "?"
+                print(f"loop busy > 300 ms in:\n{where}", flush=True)
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    while True:
+        before = loop.time()
+        beat[0] = time.monotonic()
+        await asyncio.sleep(0.01)
+        if (late := loop.time() - before - 0.01) > threshold_s:
+            print(f"event loop stalled {late * 1000:.0f} ms (load average {os.getloadavg()[0]:.1f})", flush=True)
+
+
+def _log_gc_pauses(threshold_s: float = 0.02) -> None:
+    """Print every garbage-collector pass longer than ``threshold_s`` (a stall of the server's event loop)."""
+    import gc
+
+    started: list[float] = [0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        elif (took := time.perf_counter() - started[0]) > threshold_s:
+            print(f"gc gen{info['generation']}: {took * 1000:.0f} ms, {info['collected']} collected", flush=True)
+
+    gc.callbacks.append(callback)
 
 
 # -- client side -------------------------------------------------------------------------
