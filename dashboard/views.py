@@ -27,6 +27,9 @@ def beds_view(svc: Service, now: float | None = None, labels: dict[str, str] | N
     alarms_by_bed: dict[str | None, list[dict[str, Any]]] = {}
     for alarm in sorted(live.alarms.values(), key=lambda a: (-PRIORITY_RANK[a.priority], a.started)):
         alarms_by_bed.setdefault(alarm.bed, []).append(alarm_json(alarm))
+    sources_of: dict[str | None, list[str]] = {}
+    for source, at in live.sources.items():  # once, not once per bed: a snapshot of 1,000 beds stays cheap
+        sources_of.setdefault(at, []).append(source)
     out: list[dict[str, Any]] = []
     for bed in sorted(bed_ids):
         session = svc.sessions.open_by_bed.get(bed)
@@ -37,7 +40,7 @@ def beds_view(svc: Service, now: float | None = None, labels: dict[str, str] | N
                 "session": session_json(session) if session else None,
                 "vitals": live.vitals_of(bed, now),
                 "alarms": alarms_by_bed.get(bed, []),
-                "sources": sorted(s for s, b in live.sources.items() if b == bed),
+                "sources": sorted(sources_of.get(bed, [])),
             }
         )
     return out
