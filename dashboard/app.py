@@ -14,6 +14,7 @@ from dashboard.api import alarm_stats, alarms, audit, beds, discharge, history, 
 from dashboard.api import setup as setup_api
 from dashboard.auth import SESSION_COOKIE, Auth
 from dashboard.hub import Hub
+from dashboard.review.api import install as install_review
 from dashboard.rules import restore_overrides
 from dashboard.setup import SetupToken, setup_link
 from monitor.service import Service
@@ -61,6 +62,7 @@ def create_app(service: Service) -> FastAPI:
         system, beds, sessions, alarm_stats, alarms, audit, live, trends, rules, discharge, history, setup_api
     ):
         app.include_router(module.router)
+    install_review(app, service)  # /sessions review pages, exports, report; summaries at session close
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def page(name: str, request: Request) -> Response:

@@ -206,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="a recorded trace through the alarm rules, offline; prints the episodes")
     add_replay_arguments(replay)
     replay.set_defaults(func=replay_command)
+
+    from dashboard.review.cli import add_export_arguments, export_command
+
+    export = sub.add_parser("export", help="a session's readings, alarms and events, or its printable report")
+    add_export_arguments(export)
+    export.set_defaults(func=export_command)
     return parser
 
 

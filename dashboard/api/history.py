@@ -1,4 +1,8 @@
-"""``GET /api/sessions/{id}/alarms``: a session's alarm episodes with their state changes (who, when)."""
+"""``GET /api/sessions/{id}/alarm-history``: the live view of a session's alarms and their changes (any staff).
+
+The review side's ``/api/sessions/{id}/alarms`` is the export for clinicians and admins; the bed page
+needs the same history for nurses, including alarms that started a moment ago and are not yet committed.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from monitor.store import repo
 router = APIRouter()
 
 
-@router.get("/api/sessions/{session_id}/alarms")
+@router.get("/api/sessions/{session_id}/alarm-history")
 async def session_alarms(session_id: int, request: Request, user: StaffUser) -> list[dict[str, Any]]:
     svc = service_of(request)
     alarms = await asyncio.to_thread(repo.session_alarms, svc.engine, session_id)

@@ -71,7 +71,7 @@ async function loadSession() {
 
 async function loadAlarms() {
   if (!page.session) return;
-  const list = await getJSON(`/api/sessions/${page.session.id}/alarms`);
+  const list = await getJSON(`/api/sessions/${page.session.id}/alarm-history`);
   page.alarms = new Map(list.map((a) => [a.id, a]));
   renderAlarms();
 }

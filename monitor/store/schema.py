@@ -206,3 +206,29 @@ events = Table(
     Column("type", String(16), nullable=False),
     Column("payload", Text, nullable=False),
 )
+
+#: Per-session review figures, computed when a session closes (or on first review): the
+#: session list sorts and filters 10,000 sessions on these columns without reading readings.
+#: ``figures`` holds the whole summary as JSON; ``version`` lets a newer summary recompute old rows.
+session_summaries = Table(
+    "session_summaries",
+    metadata,
+    Column("session_id", Integer, ForeignKey("sessions.id"), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("computed", Float, nullable=False),
+    Column("duration_s", Float),
+    Column("baseline_sbp", Float),
+    Column("baseline_dbp", Float),
+    Column("peak_sbp", Float),
+    Column("peak_sbp_rise", Float),
+    Column("peak_dbp_rise", Float),
+    Column("min_spo2", Float),
+    Column("spo2_below94_s", Float),
+    Column("spo2_below90_s", Float),
+    Column("alarms_high", Integer, nullable=False, default=0),
+    Column("alarms_medium", Integer, nullable=False, default=0),
+    Column("alarms_low", Integer, nullable=False, default=0),
+    Column("alarms_technical", Integer, nullable=False, default=0),
+    Column("time_to_ready_s", Float),
+    Column("figures", Text, nullable=False),
+)

@@ -55,7 +55,7 @@ def test_anonymous_requests_get_401_and_a_nurse_may_neither_read_the_audit_log_n
     session = server.call(lambda: svc.sessions.start("chair-1", "PT-1", "nurse"))
     with httpx.Client(base_url=server.base) as anon:
         for path in ("/api/beds", "/api/alarms", "/api/audit", "/api/beds/chair-1/trend",
-                     f"/api/sessions/{session.id}/rules", f"/api/sessions/{session.id}/alarms", "/api/me"):
+                     f"/api/sessions/{session.id}/rules", f"/api/sessions/{session.id}/alarm-history", "/api/me"):
             assert anon.get(path).status_code == 401, path
         assert anon.get("/api/health").status_code == 200
         assert anon.get("/", follow_redirects=False).status_code == 303
@@ -274,7 +274,7 @@ def test_trend_history_and_discharge_endpoints(server: LiveServer) -> None:
     with login(server.base, "nurse") as nurse:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            alarms = nurse.get(f"/api/sessions/{session.id}/alarms").json()
+            alarms = nurse.get(f"/api/sessions/{session.id}/alarm-history").json()
             if alarms:
                 break
             time.sleep(0.3)

@@ -1,0 +1,103 @@
+"""``ivmon export SESSION --format csv|parquet|json|pdf [--out FILE]``: the same files as the review page.
+
+CSV and Parquet hold one table each, so a whole export (``--what all``, the
+default) writes three files beside each other: ``NAME.readings.EXT``,
+``NAME.alarms.EXT``, ``NAME.events.EXT``. JSON holds all three in one document;
+PDF is the printable report. ``--out -`` writes a single table or the JSON
+document to standard output. Every export is audited (user ``cli``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # heavy imports wait until an export runs: every ``ivmon`` command builds this parser
+    import pandas as pd
+    from sqlalchemy import Engine
+
+    from dashboard.review.data import SessionRecord
+
+WHAT = ("all", "readings", "alarms", "events")
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("session", type=int, help="session id")
+    parser.add_argument("--format", choices=["csv", "parquet", "json", "pdf"], default="csv")
+    parser.add_argument("--what", choices=WHAT, default="all", help="which table (default: all; pdf: the report)")
+    parser.add_argument("--out", help="output file (default: session-ID.EXT in the current folder; - = stdout)")
+    parser.add_argument("--config", help="TOML configuration file (database, rule file)")
+    parser.add_argument("--db", help="database URL (overrides the configuration)")
+
+
+def _tables(engine: Engine, record: SessionRecord, what: str) -> dict[str, pd.DataFrame]:
+    from dashboard.review import data, exports
+
+    out: dict[str, pd.DataFrame] = {}
+    if what in ("all", "readings"):
+        out["readings"] = exports.readings_table(data.read_readings(engine, record.session.id))
+    if what in ("all", "alarms"):
+        out["alarms"] = exports.alarms_table(record.alarms)
+    if what in ("all", "events"):
+        out["events"] = exports.events_table(record.session, record.notes, record.devices, record.alarm_events,
+                                             record.alarms)
+    return out
+
+
+def export_command(args: argparse.Namespace) -> int:
+    import orjson
+
+    from alerts.rules import rules_from_settings
+    from dashboard.review import data, exports
+    from monitor.config import load_settings
+    from monitor.store import database, repo
+
+    overrides: dict[str, object] = {"db_url": args.db} if args.db else {}
+    settings = load_settings(Path(args.config) if args.config else None, **overrides)
+    engine = database.make_engine(settings.database_url)
+    database.upgrade(engine)
+    record = data.load_record(engine, args.session)
+    if record is None:
+        print(f"ivmon export: no session {args.session}", file=sys.stderr)
+        return 2
+    sid = record.session.id
+    written: list[str] = []
+    if args.format == "pdf":
+        from dashboard.report import render_report
+
+        rules = data.rules_for(engine, None, sid, rules_from_settings(settings.alarms.rules_file))
+        target = Path(args.out or f"session-{sid}-report.pdf")
+        target.write_bytes(render_report(record, rules))
+        written.append(str(target))
+    else:
+        tables = _tables(engine, record, args.what)
+        if args.format == "json":
+            doc: dict[str, object] = {"session": sid, "units": exports.UNITS}
+            for name, frame in tables.items():
+                doc[name] = orjson.loads(exports.encode(frame, "json", session_id=sid, name=name))[name]
+            body = orjson.dumps(doc)
+            if args.out == "-":
+                sys.stdout.buffer.write(body + b"\n")
+            else:
+                target = Path(args.out or f"session-{sid}.json")
+                target.write_bytes(body)
+                written.append(str(target))
+        else:
+            if args.out == "-":
+                if len(tables) != 1 or args.format != "csv":
+                    print("ivmon export: --out - needs one table (--what) as CSV or JSON", file=sys.stderr)
+                    return 2
+                name, frame = next(iter(tables.items()))
+                sys.stdout.buffer.write(exports.encode(frame, "csv", session_id=sid, name=name))
+            else:
+                base = Path(args.out or f"session-{sid}.{args.format}")
+                for name, frame in tables.items():
+                    target = base if len(tables) == 1 else base.with_name(f"{base.stem}.{name}{base.suffix}")
+                    target.write_bytes(exports.encode(frame, args.format, session_id=sid, name=name))
+                    written.append(str(target))
+    repo.write_audit(engine, "cli", "export_cli", f"session:{sid}", {"format": args.format, "what": args.what})
+    for path in written:
+        print(path)
+    return 0
