@@ -73,6 +73,8 @@ export async function whoAmI() {
   const me = await getJSON("/api/me");
   const who = byId("who");
   if (who) who.textContent = `${me.username} (${me.role})`;
+  const review = byId("review-link");
+  if (review) review.hidden = me.role === "nurse"; // the review pages are for clinicians and admins
   const out = byId("logout");
   if (out) out.onclick = async () => { await post("/api/logout"); location.href = "/login"; };
   return me;
