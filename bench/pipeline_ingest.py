@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.config import load_settings  # noqa: E402
-from monitor.model import Reading, Vital  # noqa: E402
-from monitor.service import build_service  # noqa: E402
-from monitor.store import repo  # noqa: E402
+from monitor.config import load_settings
+from monitor.model import Reading, Vital
+from monitor.service import build_service
+from monitor.store import repo
 
 
 async def run(db_url: str, beds: int, seconds: int) -> None:

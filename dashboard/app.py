@@ -11,14 +11,26 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from dashboard import ops
-from dashboard.api import alarm_stats, alarms, audit, beds, live, sessions, system
+from dashboard.api import alarm_stats, alarms, audit, beds, discharge, history, live, rules, sessions, system, trends
+from dashboard.api import setup as setup_api
 from dashboard.auth import SESSION_COOKIE, Auth
 from dashboard.hub import Hub
 from dashboard.review.api import install as install_review
+from dashboard.rules import restore_overrides
+from dashboard.setup import SetupToken, setup_link
 from monitor.service import Service
+from monitor.store import repo
 
 HERE = Path(__file__).parent
 PAGES = HERE / "pages"
+#: Pages run only the project's own scripts and styles, talk only to this server, and are never framed.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def create_app(service: Service) -> FastAPI:
@@ -27,7 +39,15 @@ def create_app(service: Service) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         unsubscribe = service.bus.subscribe(hub)
+        if hasattr(service.alarms, "set_session_rules"):
+            restore_overrides(service.engine, service.alarms, list(service.sessions.by_id))
         await service.start()
+        if repo.count_users(service.engine) == 0:
+            # No default password: the first admin comes through a one-time link printed on the console.
+            token, app.state.setup_token = SetupToken.issue()
+            http = service.settings.http
+            print(f"ivmon: no users yet. Create the first admin within 1 h: {setup_link(http.host, http.port, token)}",
+                  flush=True)
         try:
             yield
         finally:
@@ -37,8 +57,11 @@ def create_app(service: Service) -> FastAPI:
     app = FastAPI(title="ivmon", version="0.1.0", lifespan=lifespan)
     app.state.service = service
     app.state.hub = hub
+    app.state.setup_token = None
     app.state.auth = Auth(service.engine, service.settings.http.session_hours)
-    for module in (system, beds, sessions, alarm_stats, alarms, audit, live):
+    for module in (
+        system, beds, sessions, alarm_stats, alarms, audit, live, trends, rules, discharge, history, setup_api
+    ):
         app.include_router(module.router)
     ops.install(app, service, hub)  # /metrics, body-size limit, commands refused by the ingest
     install_review(app, service)  # /sessions review pages, exports, report; summaries at session close
@@ -47,7 +70,7 @@ def create_app(service: Service) -> FastAPI:
     def page(name: str, request: Request) -> Response:
         if app.state.auth.principal(request.cookies.get(SESSION_COOKIE)) is None:
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        return FileResponse(PAGES / name, headers={"Cache-Control": "no-store"})
+        return FileResponse(PAGES / name, headers=PAGE_HEADERS)
 
     @app.get("/", include_in_schema=False)
     def central(request: Request) -> Response:
@@ -57,8 +80,12 @@ def create_app(service: Service) -> FastAPI:
     def bed_page(bed_id: str, request: Request) -> Response:
         return page("bed.html", request)
 
+    @app.get("/setup", include_in_schema=False)
+    def setup_page() -> Response:
+        return FileResponse(PAGES / "setup.html", headers=PAGE_HEADERS)
+
     @app.get("/login", include_in_schema=False)
     def login_page() -> Response:
-        return FileResponse(PAGES / "login.html", headers={"Cache-Control": "no-store"})
+        return FileResponse(PAGES / "login.html", headers=PAGE_HEADERS)
 
     return app

@@ -3,7 +3,8 @@
 Each client has its own lane: readings are coalesced to the latest per bed
 (and vital) while the client lags; alarms, sessions and device events queue
 in order and are never dropped. A sender task per client drains its lane at
-most once per tick into a single frame. A client whose lane overflows, or
+most once per tick into a single frame; an alarm or session change does not
+wait for the rest of the tick (it goes at once, with the pending readings). A client whose lane overflows, or
 whose socket does not take a frame within ``send_timeout_s``, is disconnected
 (it reconnects with ``?since=SEQ`` and catches up). The publisher's side is a
 dict assignment per client: the pipeline never waits for a screen.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import deque
 from typing import Any
 
@@ -34,16 +36,19 @@ def encode(event: Event) -> bytes:
 
 
 class ClientLane:
-    def __init__(self, ws: WebSocket, user: str, *, max_important: int = 20_000) -> None:
+    def __init__(self, ws: WebSocket, user: str, *, token: str = "", max_important: int = 5_000) -> None:
         self.ws = ws
         self.user = user
+        self.token = token  # the login session's token hash: logout closes that session's screens only
         self.max_important = max_important
         self.readings: dict[Any, Event] = {}  # (bed or source) -> latest (merged) reading event
         self.important: deque[Event] = deque()
         self.wake = asyncio.Event()
+        self.urgent = asyncio.Event()  # an alarm or session change is waiting: do not sit out the tick
         self.overflowed = False
         self.closed = False
         self.frames_sent = 0
+        self.sending_since: float | None = None  # loop time a send started that has not finished
 
     def offer(self, event: Event) -> None:
         if self.closed:
@@ -65,7 +70,10 @@ class ClientLane:
                 merged["session"] = event["session"]
                 self.readings[key] = merged
         else:
+            if event["type"] != "heartbeat":
+                self.urgent.set()
             if len(self.important) >= self.max_important:
+                # Never drop an alarm: a lane this far behind is closed instead (the screen resumes from its seq).
                 self.overflowed = True
             self.important.append(event)
         self.wake.set()
@@ -89,6 +97,9 @@ class Hub:
         self.send_timeout_s = send_timeout_s
         self.clients: set[ClientLane] = set()
         self.disconnected_slow = 0
+        #: This server instance. Seqs restart after a restart (readings are not in the replay log), so a
+        #: screen's ``since`` only means something together with the epoch it was counted in.
+        self.epoch = uuid.uuid4().hex[:12]
 
     def __call__(self, event: Event) -> None:
         """The bus subscriber: hand the event to every lane (never blocks)."""
@@ -124,34 +135,42 @@ class Hub:
 
     async def _send_loop(self, lane: ClientLane, receiver: asyncio.Task[None]) -> None:
         loop = asyncio.get_running_loop()
-        while not receiver.done():
+        while not receiver.done() and not lane.closed:
             await lane.wake.wait()
             lane.wake.clear()
             if lane.overflowed:
                 self.disconnected_slow += 1
                 log.info("screen lane overflowed, disconnecting (%s)", lane.user)
                 return
+            lane.urgent.clear()
             frame = lane.drain()
             if frame is None:
                 continue
-            started = loop.time()
+            started = lane.sending_since = loop.time()
             await asyncio.wait_for(lane.ws.send_text(frame.decode()), self.send_timeout_s)
+            lane.sending_since = None
             lane.frames_sent += 1
-            # One frame per tick at most: what arrives meanwhile is batched (readings coalesced).
+            # Readings: one frame per tick at most; what arrives meanwhile is batched (and coalesced).
+            # An alarm or session change ends the wait at once and takes the pending readings along.
             rest = self.tick_s - (loop.time() - started)
-            if rest > 0:
-                await asyncio.sleep(rest)
+            if rest > 0 and not lane.urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lane.urgent.wait(), rest)
 
     async def _receive(self, lane: ClientLane) -> None:
         """Read (and ignore) what the client sends, to notice when it closes."""
-        while True:
-            msg = await lane.ws.receive()
-            if msg["type"] == "websocket.disconnect":
-                return
+        try:
+            while True:
+                msg = await lane.ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    return
+        finally:
+            lane.wake.set()  # the sender must not wait for the next event to notice
 
-    async def close_user(self, username: str) -> None:
-        """Logout closes the user's sockets."""
-        for lane in [c for c in self.clients if c.user == username]:
+    async def close_user(self, username: str, token: str | None = None) -> None:
+        """Logout closes the sockets of that login (``token``), or all of the user's with no token."""
+        for lane in [c for c in self.clients if c.user == username and (token is None or c.token == token)]:
             lane.closed = True
+            lane.wake.set()
             with contextlib.suppress(Exception):
                 await lane.ws.close(code=4001, reason="logged out")

@@ -86,6 +86,9 @@ def _may_have_body(scope: Scope) -> bool:
 def install(app: FastAPI, service: Any, hub: Any = None, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
     """Add ``/metrics``, the body limit and the command-error mapping to ``app``."""
     registry = make_registry(service, hub)
+    epoch = getattr(service.bus, "epoch", None)
+    if hub is not None and epoch:  # several processes on one event log: one seq space, one epoch
+        hub.epoch = epoch
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
 
     @app.exception_handler(CommandFailed)

@@ -12,10 +12,11 @@ from monitor.service import Service
 from monitor.store import repo
 
 
-def beds_view(svc: Service, now: float | None = None) -> list[dict[str, Any]]:
+def beds_view(svc: Service, now: float | None = None, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every bed with its session, latest vitals and alarms; ``labels`` (bed -> label) saves a query."""
     now = time.time() if now is None else now
     live = svc.live
-    labels = repo.list_beds(svc.engine)
+    labels = repo.list_beds(svc.engine) if labels is None else labels
     bed_ids = list(labels)
     for key in live.values:
         if not key.startswith("source:") and key not in labels:
@@ -26,6 +27,9 @@ def beds_view(svc: Service, now: float | None = None) -> list[dict[str, Any]]:
     alarms_by_bed: dict[str | None, list[dict[str, Any]]] = {}
     for alarm in sorted(live.alarms.values(), key=lambda a: (-PRIORITY_RANK[a.priority], a.started)):
         alarms_by_bed.setdefault(alarm.bed, []).append(alarm_json(alarm))
+    sources_of: dict[str | None, list[str]] = {}
+    for source, at in live.sources.items():  # once, not once per bed: a snapshot of 1,000 beds stays cheap
+        sources_of.setdefault(at, []).append(source)
     out: list[dict[str, Any]] = []
     for bed in sorted(bed_ids):
         session = svc.sessions.open_by_bed.get(bed)
@@ -36,7 +40,7 @@ def beds_view(svc: Service, now: float | None = None) -> list[dict[str, Any]]:
                 "session": session_json(session) if session else None,
                 "vitals": live.vitals_of(bed, now),
                 "alarms": alarms_by_bed.get(bed, []),
-                "sources": sorted(s for s, b in live.sources.items() if b == bed),
+                "sources": sorted(sources_of.get(bed, [])),
             }
         )
     return out
@@ -56,13 +60,14 @@ def unassigned_view(svc: Service, now: float | None = None) -> list[dict[str, An
     ]
 
 
-def snapshot(svc: Service) -> dict[str, Any]:
+def snapshot(svc: Service, labels: dict[str, str]) -> dict[str, Any]:
+    """The WebSocket's first message. No I/O: it runs on the event loop (the caller reads ``labels`` first)."""
     now = time.time()
     return {
         "type": "snapshot",
         "seq": svc.bus.last_seq,
         "ts": now,
-        "beds": beds_view(svc, now),
+        "beds": beds_view(svc, now, labels),
         "unassigned": unassigned_view(svc, now),
         "alarms": [alarm_json(a) for a in svc.live.alarms.values()],
         "freshness_s": {v.value: s for v, s in FRESHNESS_S.items()},

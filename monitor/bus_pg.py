@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections import deque
@@ -49,6 +50,7 @@ class LoggedBus(InMemoryBus):
     def __init__(self, writer: BatchWriter, *, start_seq: int = 0, keep: int = 200_000) -> None:
         super().__init__(start_seq=start_seq, keep=keep)
         self.writer = writer
+        self.epoch = log_epoch(writer.engine)
 
     def publish(self, event: Event) -> int:
         seq = super().publish(event)
@@ -67,6 +69,13 @@ def prune_events(engine: Engine, keep_s: float, now: float | None = None) -> int
             return 0
         result = conn.execute(delete(ev).where(ev.c.ts < cutoff, ev.c.type.in_(TRANSIENT_TYPES), ev.c.seq < newest))
         return int(result.rowcount or 0)
+
+
+def log_epoch(engine: Engine) -> str:
+    """The seq space's name: the same for every process on this database (a screen's ``since``
+    from one web process is good on another). Seqs never repeat within it (``monitor.roles``)."""
+    url = engine.url
+    return "log-" + hashlib.sha256(f"{url.host}:{url.port}/{url.database}".encode()).hexdigest()[:12]
 
 
 def psycopg_dsn(engine: Engine) -> str:
@@ -141,6 +150,7 @@ class PgEventBus:
         fetch_rows: int = 5000,
     ) -> None:
         self.engine = engine
+        self.epoch = log_epoch(engine)
         self.listener = listener
         self.poll_s = poll_s
         self.max_replay = max_replay

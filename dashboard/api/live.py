@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 from fastapi import APIRouter, WebSocket
 
@@ -9,6 +11,7 @@ from dashboard.auth import websocket_user
 from dashboard.hub import ClientLane, Hub
 from dashboard.views import snapshot
 from monitor.service import Service
+from monitor.store import repo
 
 router = APIRouter()
 
@@ -24,7 +27,7 @@ def _origin_allowed(ws: WebSocket) -> bool:
 
 @router.websocket("/ws/live")
 async def live(ws: WebSocket) -> None:
-    user = websocket_user(ws)
+    user = await asyncio.to_thread(websocket_user, ws)  # a cache miss reads the database: not on the loop
     if user is None or not _origin_allowed(ws):
         # Refused before the handshake completes: the browser sees a failed connection (HTTP 403).
         await ws.close(code=4401 if user is None else 4403)
@@ -32,12 +35,17 @@ async def live(ws: WebSocket) -> None:
     await ws.accept()
     svc: Service = ws.app.state.service
     hub: Hub = ws.app.state.hub
+    labels = await asyncio.to_thread(repo.list_beds, svc.engine)  # the database is never read on the loop
     backlog = []
     since = ws.query_params.get("since")
-    replay = svc.bus.since(int(since)) if since and since.isdigit() else None
+    same_server = ws.query_params.get("epoch") == hub.epoch
+    replay = svc.bus.since(int(since)) if same_server and since and since.isdigit() else None
+    lane = ClientLane(ws, user.username, token=user.token_hash)
+    if replay is not None and sum(e["type"] != "reading" for e in replay) > lane.max_important // 2:
+        replay = None  # a backlog that would overflow the lane at once: a snapshot is smaller and current
     if replay is not None:
         backlog = replay
-        first = orjson.dumps({"type": "resume", "seq": int(since or 0), "missed": len(replay)})
-    else:
-        first = orjson.dumps(snapshot(svc))
-    await hub.serve(ClientLane(ws, user.username), first, backlog)
+        first = orjson.dumps({"type": "resume", "seq": int(since or 0), "missed": len(replay), "epoch": hub.epoch})
+    else:  # first connect, another server instance, or too far behind: everything afresh
+        first = orjson.dumps({**snapshot(svc, labels), "epoch": hub.epoch})
+    await hub.serve(lane, first, backlog)

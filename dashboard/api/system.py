@@ -59,7 +59,7 @@ async def login(body: LoginBody, request: Request, response: Response) -> dict[s
 async def logout(request: Request, response: Response, user: StaffUser) -> dict[str, str]:
     auth: Auth = request.app.state.auth
     await asyncio.to_thread(auth.logout, user)
-    await request.app.state.hub.close_user(user.username)
+    await request.app.state.hub.close_user(user.username, user.token_hash)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
     await audit(request, user.username, "logout")

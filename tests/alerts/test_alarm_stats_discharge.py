@@ -4,21 +4,44 @@ from alarm_helpers import BED, reading, session
 
 from alerts.discharge import discharge_readiness
 from alerts.stats import alarm_stats
-from monitor.model import Alarm, AlarmChange, AlarmKind, AlarmState, Phase, Priority, Vital
+from monitor.model import Alarm, AlarmChange, AlarmKind, AlarmState, Phase, Priority, Reading, Session, Vital
 
 DAY = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
-def _alarm(i: int, rule: str, start: float, end: float | None, ack: float | None = None, *,
-           kind: AlarmKind = AlarmKind.PHYSIOLOGICAL, bed: str = "chair-1", sid: int | None = 1) -> Alarm:
-    return Alarm(id=f"a{i}", rule_id=rule, kind=kind, priority=Priority.HIGH, message="m", started=DAY + start,
-                 ended=None if end is None else DAY + end, bed=bed, session_id=sid,
-                 acknowledged_at=None if ack is None else DAY + ack, state=AlarmState.RESOLVED)
+def _alarm(
+    i: int,
+    rule: str,
+    start: float,
+    end: float | None,
+    ack: float | None = None,
+    *,
+    kind: AlarmKind = AlarmKind.PHYSIOLOGICAL,
+    bed: str = "chair-1",
+    sid: int | None = 1,
+) -> Alarm:
+    return Alarm(
+        id=f"a{i}",
+        rule_id=rule,
+        kind=kind,
+        priority=Priority.HIGH,
+        message="m",
+        started=DAY + start,
+        ended=None if end is None else DAY + end,
+        bed=bed,
+        session_id=sid,
+        acknowledged_at=None if ack is None else DAY + ack,
+        state=AlarmState.RESOLVED,
+    )
 
 
 def test_stats_per_rule_keep_kinds_apart() -> None:
-    alarms = [_alarm(1, "spo2-low", 0, 10), _alarm(2, "spo2-low", 100, 200, ack=130), _alarm(3, "spo2-low", 300, None),
-              _alarm(4, "signal-lost", 0, 5, kind=AlarmKind.TECHNICAL)]
+    alarms = [
+        _alarm(1, "spo2-low", 0, 10),
+        _alarm(2, "spo2-low", 100, 200, ack=130),
+        _alarm(3, "spo2-low", 300, None),
+        _alarm(4, "signal-lost", 0, 5, kind=AlarmKind.TECHNICAL),
+    ]
     esc = AlarmChange(alarm=alarms[2], transition="escalated", ts=DAY + 360)
     ack = AlarmChange(alarm=alarms[2], transition="acknowledged", ts=DAY + 400, user="nurse")
     stats = alarm_stats(alarms, "rule", [esc, ack], window_s=15, now=DAY + 500)
@@ -40,14 +63,15 @@ def test_stats_per_bed_session_and_day() -> None:
     assert alarm_stats(alarms, "day")["day"].tolist() == ["2026-01-01", "2026-01-02"]
 
 
-def _recovered_session():  # type: ignore[no-untyped-def]
-    return session([(Phase.BASELINE, 0), (Phase.INFUSION, 900), (Phase.RECOVERY, 3300)])
+def _recovered_session() -> Session:
+    made: Session = session([(Phase.BASELINE, 0), (Phase.INFUSION, 900), (Phase.RECOVERY, 3300)])
+    return made
 
 
 BASE = {Vital.SBP: 120.0, Vital.DBP: 80.0, Vital.HR: 70.0}
 
 
-def _good(now: float) -> list:  # type: ignore[type-arg]
+def _good(now: float) -> list[Reading]:
     out = []
     for t in (now - 900, now - 60):
         out += [reading("sbp", 130, t), reading("dbp", 85, t)]
@@ -71,13 +95,20 @@ def test_each_unmet_criterion_is_a_reason() -> None:
     alarm.state = AlarmState.ACTIVE
     r = discharge_readiness(s, BASE, readings, now, [alarm])
     assert not r.ready
-    assert r.reasons == ("20 of 30 min since the infusion stopped",
-                         "last two NIBP not within 20 % of baseline 120/80",
-                         "SpO2 88 % below 92 %", "1 active alarm(s)")
+    assert r.reasons == (
+        "20 of 30 min since the infusion stopped",
+        "last two NIBP not within 20 % of baseline 120/80",
+        "SpO2 88 % below 92 %",
+        "1 active alarm(s)",
+    )
 
 
 def test_missing_baseline_and_data_are_reasons() -> None:
     s = session([(Phase.BASELINE, 0), (Phase.INFUSION, 900)])
     r = discharge_readiness(s, {Vital.HR: 70.0}, [reading("hr", 70, 5000, bed=BED)], 10_000)
-    assert r.reasons == ("infusion not stopped yet", "no blood-pressure baseline", "no heart rate in the last 5 min",
-                         "no SpO2 in the last 5 min")
+    assert r.reasons == (
+        "infusion not stopped yet",
+        "no blood-pressure baseline",
+        "no heart rate in the last 5 min",
+        "no SpO2 in the last 5 min",
+    )

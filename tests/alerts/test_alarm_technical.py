@@ -6,12 +6,25 @@ from alarm_helpers import BED, Feeder, reading, rule
 
 from alerts.engine import AlarmEngine
 from monitor.config import AlarmSettings
-from monitor.model import AlarmKind, DeviceAlarm, DeviceState, DeviceStatus, Phase, Priority, Quality, Vital
+from monitor.model import (
+    AlarmChange,
+    AlarmKind,
+    DeviceAlarm,
+    DeviceState,
+    DeviceStatus,
+    Phase,
+    Priority,
+    Quality,
+    Vital,
+)
 
 
-def _tech(changes):  # type: ignore[no-untyped-def]
-    return [(c.alarm.rule_id, c.alarm.vital.value if c.alarm.vital else None, c.transition, c.ts) for c in changes
-            if c.alarm.kind == AlarmKind.TECHNICAL and c.transition != "escalated"]
+def _tech(changes: list[AlarmChange]) -> list[tuple[str, str | None, str, float]]:
+    return [
+        (c.alarm.rule_id, c.alarm.vital.value if c.alarm.vital else None, c.transition, c.ts)
+        for c in changes
+        if c.alarm.kind == AlarmKind.TECHNICAL and c.transition != "escalated"
+    ]
 
 
 def test_signal_lost_after_30_s_without_valid_reading_and_back_with_one() -> None:
@@ -41,8 +54,10 @@ def test_nibp_overdue_uses_the_phase_cycle() -> None:
     settings = AlarmSettings(nibp_cycle_infusion_s=600, nibp_cycle_recovery_s=900)
     engine = AlarmEngine([], settings)
     f = Feeder(engine, start=0, phase=Phase.BASELINE)
-    assert _tech(engine.tick(5000)) == [("signal-lost", "hr", "started", 30),
-                                        ("signal-lost", "spo2", "started", 30)]  # no nibp alarm in baseline
+    assert _tech(engine.tick(5000)) == [
+        ("signal-lost", "hr", "started", 30),
+        ("signal-lost", "spo2", "started", 30),
+    ]  # no nibp alarm in baseline
     f.phase(Phase.INFUSION, 5000)
     f.feed("sbp", [120], start=5100)
     assert not [c for c in _tech(engine.tick(5100 + 719)) if c[0] == "nibp-overdue"]
@@ -72,7 +87,8 @@ def test_sensor_off_immediately_searching_after_10_s() -> None:
     out = engine.on_status(DeviceStatus("ox", DeviceState.SENSOR_OFF, 5, bed=BED, vital=Vital.SPO2))
     assert _tech(out) == [("sensor-off", "spo2", "started", 5)] and out[0].alarm.priority == Priority.MEDIUM
     assert _tech(engine.on_status(DeviceStatus("ox", DeviceState.OK, 8, bed=BED, vital=Vital.SPO2))) == [
-        ("sensor-off", "spo2", "resolved", 8)]
+        ("sensor-off", "spo2", "resolved", 8)
+    ]
     engine.on_status(DeviceStatus("ox", DeviceState.SEARCHING, 10, bed=BED, vital=Vital.SPO2))
     assert [c for c in _tech(engine.tick(19.9)) if c[0] == "sensor-searching"] == []
     out = engine.tick(20)
@@ -121,5 +137,8 @@ def test_pulse_rate_stands_in_for_a_never_seen_hr() -> None:
         f.feed("pr", [72], start=t)
         f.feed("spo2", [97], start=t)
         assert _tech(engine.tick(t + 1)) == []
-    assert _tech(engine.tick(130)) == [("signal-lost", "hr", "started", 125), ("signal-lost", "pr", "started", 125),
-                                       ("signal-lost", "spo2", "started", 125)]
+    assert _tech(engine.tick(130)) == [
+        ("signal-lost", "hr", "started", 125),
+        ("signal-lost", "pr", "started", 125),
+        ("signal-lost", "spo2", "started", 125),
+    ]

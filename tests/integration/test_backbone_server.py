@@ -113,7 +113,7 @@ def test_readings_from_three_beds_reach_a_websocket_and_the_database(server: tup
     time.sleep(0.5)  # let the writer's current batch commit
     engine = create_engine(db)
     with engine.connect() as conn:
-        stored = dict(
+        stored: dict[str, int] = dict(
             conn.execute(select(schema.readings.c.bed_id, func.count()).group_by(schema.readings.c.bed_id)).all()
         )
         audit = conn.execute(select(schema.audit.c.action)).scalars().all()

@@ -18,9 +18,11 @@ from tests.scale.procs import Server, add_user, cookie_header, listen, login, me
 pytestmark = pytest.mark.postgres
 
 
-async def _watch(base: str, cookies: httpx.Cookies, seconds: float, since: int | None = None) -> list[dict[str, Any]]:
+async def _watch(
+    base: str, cookies: httpx.Cookies, seconds: float, since: int | None = None, epoch: str = ""
+) -> list[dict[str, Any]]:
     got: list[dict[str, Any]] = []
-    url = base.replace("http", "ws") + "/ws/live" + (f"?since={since}" if since is not None else "")
+    url = base.replace("http", "ws") + "/ws/live" + (f"?since={since}&epoch={epoch}" if since is not None else "")
     async with websockets.connect(url, additional_headers=cookie_header(cookies)) as ws:
         got.extend(messages(await asyncio.wait_for(ws.recv(), 10)))
         stop = asyncio.Event()
@@ -64,8 +66,10 @@ def test_web_process_killed_screens_resume_on_another_without_gaps(postgres_url:
         assert r.status_code == 201, r.text
         session_id = r.json()["id"]
 
-        after = asyncio.run(_watch(web_b.base, cookies, 2.0, since=last))
-        assert after[0] == {"type": "resume", "seq": last, "missed": after[0]["missed"]}
+        epoch = before[0]["epoch"]
+        assert epoch.startswith("log-"), "web processes on one database share the seq space's epoch"
+        after = asyncio.run(_watch(web_b.base, cookies, 2.0, since=last, epoch=epoch))
+        assert after[0] == {"type": "resume", "seq": last, "missed": after[0]["missed"], "epoch": epoch}
         got = after[1:]
         top = max(m["seq"] for m in got)
         assert all(m["seq"] > last for m in got), "nothing from before the resume point is sent again"

@@ -1,0 +1,47 @@
+"""``GET /api/sessions/{id}/discharge``: discharge readiness of a recovery session (advisory, ``alerts.discharge``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+
+from alerts.discharge import WINDOW_S, discharge_readiness
+from dashboard.auth import StaffUser
+from dashboard.deps import service_of
+from monitor.model import NIBP_VITALS, Quality, Reading, Vital
+from monitor.store import repo
+
+router = APIRouter()
+
+_RECENT = [Vital.HR.value, Vital.PR.value, Vital.SPO2.value]
+
+
+@router.get("/api/sessions/{session_id}/discharge")
+async def discharge(session_id: int, request: Request, user: StaffUser) -> dict[str, Any]:
+    svc = service_of(request)
+    session = svc.sessions.by_id.get(session_id)
+    if session is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no open session {session_id}")
+    now = time.time()
+    # NIBP over the whole session (the last two cuff readings may be old); the rest over the last 5 min only.
+    nibp = await asyncio.to_thread(
+        repo.session_readings, svc.engine, session_id, [v.value for v in NIBP_VITALS], session.started
+    )
+    recent = await asyncio.to_thread(repo.session_readings, svc.engine, session_id, _RECENT, now - WINDOW_S)
+    readings = [
+        Reading(Vital(row.vital), row.value, row.unit, row.ts, row.source, Quality(row.quality))
+        for frame in (nibp, recent)
+        for row in frame.itertuples(index=False)
+    ]
+    baseline = {v: svc.alarms.baseline(session_id, v) for v in Vital}
+    result = discharge_readiness(session, baseline, readings, now, svc.live.alarms.values())
+    return {
+        "session": session_id,
+        "bed": session.bed,
+        "ready": result.ready,
+        "reasons": list(result.reasons),
+        "advisory": "advisory only: the nurse decides and confirms the escort",
+    }

@@ -1,0 +1,69 @@
+"""Per-session rule overrides: what a role may change, storage, and restoring them after a restart.
+
+A session override replaces the clinic rules for that session only. The
+clinic's always-on rules (those that also judge readings with no session,
+e.g. SpO2 < 85) guard every patient; an override may not drop or change them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+
+from alerts.rules import Rule, RuleError, parse_rules
+from monitor.model import UNASSIGNED
+from monitor.store import schema
+
+
+def protected(clinic: Sequence[Rule]) -> list[Rule]:
+    """The clinic rules no session override may remove or loosen."""
+    return [r for r in clinic if UNASSIGNED in r.phases]
+
+
+def parse_override(tables: Sequence[Mapping[str, Any]], clinic: Sequence[Rule], session_id: int) -> list[Rule]:
+    """Validate an override (rule tables as in the TOML file); raises :class:`RuleError` with the reason."""
+    rules = parse_rules(tables, f"session {session_id} rules")
+    given = {r.id: r for r in rules}
+    for keep in protected(clinic):
+        if given.get(keep.id) != keep:
+            raise RuleError(
+                f"session {session_id} rules: the always-on clinic rule {keep.id!r} must stay unchanged "
+                "(it protects every patient, with or without a session)"
+            )
+    return rules
+
+
+def save_override(engine: Engine, session_id: int, rules: Sequence[Rule] | None, user: str) -> None:
+    """Append the session's new rules (None: back to the clinic rules); the latest row wins."""
+    text = "" if rules is None else json.dumps([r.to_toml_dict() for r in rules])
+    with engine.begin() as conn:
+        conn.execute(
+            insert(schema.rule_overrides).values(session_id=session_id, rules=text, user=user, ts=time.time())
+        )
+
+
+def load_overrides(engine: Engine, session_ids: Sequence[int]) -> dict[int, list[Rule] | None]:
+    """The latest override of each session (None where it was cleared)."""
+    if not session_ids:
+        return {}
+    c = schema.rule_overrides.c
+    out: dict[int, list[Rule] | None] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(select(c.session_id, c.rules).where(c.session_id.in_(list(session_ids))).order_by(c.id))
+        for sid, text in rows:
+            out[sid] = parse_rules(json.loads(text), f"stored session {sid} rules") if text else None
+    return out
+
+
+def restore_overrides(engine: Engine, alarm_stage: Any, session_ids: Sequence[int]) -> int:
+    """Re-apply stored overrides of open sessions to the alarm engine; returns how many."""
+    applied = 0
+    for sid, rules in load_overrides(engine, session_ids).items():
+        if rules is not None:
+            alarm_stage.set_session_rules(sid, rules)
+            applied += 1
+    return applied
