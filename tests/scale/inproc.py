@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import uvicorn
+from fastapi import FastAPI
 
 from dashboard.app import create_app
 from monitor.service import Service
@@ -19,7 +20,10 @@ T = TypeVar("T")
 
 
 class Running:
-    def __init__(self, service: Service, server: uvicorn.Server, loop: asyncio.AbstractEventLoop, port: int) -> None:
+    def __init__(
+        self, service: Service, server: uvicorn.Server, loop: asyncio.AbstractEventLoop, port: int, app: FastAPI
+    ) -> None:
+        self.app = app
         self.service = service
         self.server = server
         self.loop = loop
@@ -56,7 +60,7 @@ def serve(service: Service) -> Iterator[Running]:
             raise RuntimeError("server did not start")
         time.sleep(0.02)
     try:
-        yield Running(service, server, holder["loop"], port)
+        yield Running(service, server, holder["loop"], port, app)
     finally:
         server.should_exit = True
         thread.join(20)

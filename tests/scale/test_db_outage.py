@@ -111,7 +111,7 @@ def run_outage(tmp_path: Path, lock_s: float) -> None:
 
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        per_message = dict(
+        per_message: dict[float, int] = dict(
             conn.execute(select(schema.readings.c.ts, func.count()).group_by(schema.readings.c.ts)).all()
         )
         outage_rows = (

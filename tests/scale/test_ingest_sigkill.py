@@ -112,7 +112,7 @@ def test_sigkill_mid_stream_loses_nothing_acknowledged(postgres_url: str, tmp_pa
 
     engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
-        rows = dict(
+        rows: dict[float, int] = dict(
             conn.execute(
                 select(schema.readings.c.ts, func.count())
                 .where(schema.readings.c.ts >= BASE_TS)

@@ -119,7 +119,7 @@ def test_frozen_and_slow_screens_do_not_delay_anothers_alarm(running: Running) -
 
 
 def _hub(running: Running) -> Any:
-    return running.server.config.app.state.hub
+    return running.app.state.hub
 
 
 def _frozen_client(port: int, cookie: str) -> socket.socket:

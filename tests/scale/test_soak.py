@@ -8,23 +8,44 @@ every message answered AA, and the ingest's memory flat once warmed up.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
+@pytest.mark.timeout(1800)
 def test_soak_1000_beds_every_reading_stored_memory_flat(postgres_url: str) -> None:
-    from bench.scale_out import main
-
     seconds = float(os.environ.get("IVMON_SOAK_S", "600"))
-    figures = main(["--beds", "1000", "--seconds", f"{seconds:g}", "--db", "postgres", "--split"])
+    out = subprocess.run(
+        [
+            sys.executable,
+            "bench/scale_out.py",
+            "--beds",
+            "1000",
+            "--seconds",
+            f"{seconds:g}",
+            "--db",
+            "postgres",
+            "--split",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 600,
+        check=True,
+    ).stdout
+    print(out)
+    figures = json.loads(out.strip().splitlines()[-1])
     assert figures["messages_aa"] == figures["messages_sent"], figures["non_aa"]
     assert figures["readings_stored"] == figures["readings_aa"], "every acknowledged reading is stored once"
     rss = figures["rss_mb"]["ingest"]
