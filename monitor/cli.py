@@ -33,9 +33,7 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
     return load_settings(Path(config) if config else None, **overrides)
 
 
-def _serve_app(
-    settings: Settings, build: object = None, *, banner: list[str] | None = None, role: str = "all"
-) -> int:
+def _serve_app(settings: Settings, build: object = None, *, banner: list[str] | None = None, role: str = "all") -> int:
     import uvicorn
 
     from dashboard.app import create_app

@@ -37,6 +37,11 @@ from monitor.validate import ReadingRejected, check_nibp_pair, normalise
 
 log = logging.getLogger(__name__)
 
+#: How long, and how many, message keys the pipeline remembers (a sender retransmits within
+#: minutes). Older retransmissions are still caught by the writer against the database.
+KEY_MEMORY_S = 3600.0
+KEY_MEMORY_MAX = 100_000
+
 
 class AlarmStage(Protocol):
     """Judges what enters; returns the alarm changes it caused (the pipeline stores and publishes them)."""
@@ -71,14 +76,16 @@ class Pipeline:
         judge: AlarmStage,
         publisher: Publisher,
         live: LiveState,
-        known_keys: set[str] | None = None,
+        known_keys: dict[str, float] | None = None,
     ) -> None:
         self.writer = writer
         self.sessions = sessions
         self.judge = judge
         self.publisher = publisher
         self.live = live
-        self._known_keys = known_keys if known_keys is not None else set()
+        #: Keys of recently stored messages (key -> when), oldest first: answers a retransmission
+        #: without touching the database. Bounded; the writer checks keys against the database anyway.
+        self._known_keys: dict[str, float] = dict(known_keys or {})
         self._pending_keys: dict[str, asyncio.Future[None]] = {}
         self.counts: Counter[str] = Counter()  # accepted, stored, rejected:<reason>, duplicate
         sessions.add_listener(self.session_changed)
@@ -114,11 +121,9 @@ class Pipeline:
                 self._device_alarm(item, changes)
         _check_nibp_pairs(readings)
 
-        if readings:
-            self.writer.add_readings(readings)
+        if readings or dedupe_key is not None:
+            self.writer.add_readings(readings, dedupe_key)
             self.counts["stored"] += len(readings)
-        if dedupe_key is not None:
-            self.writer.add_key(dedupe_key, time.time())
         durable = self.writer.durable()
         if dedupe_key is not None:
             self._pending_keys[dedupe_key] = durable
@@ -134,10 +139,21 @@ class Pipeline:
             if dedupe_key is not None:
                 self._pending_keys.pop(dedupe_key, None)
                 if durable.done() and not durable.cancelled() and durable.exception() is None:
-                    self._known_keys.add(dedupe_key)
+                    self._remember_key(dedupe_key)
         if errors:
             log.warning("refused %d reading(s): %s", len(errors), "; ".join(sorted(set(errors))))
         return SubmitResult(len(readings), len(errors), errors=tuple(errors))
+
+    def _remember_key(self, key: str) -> None:
+        now = time.time()
+        known = self._known_keys
+        known[key] = now
+        # Drop the oldest beyond the window or the cap (dicts keep insertion order).
+        while known:
+            oldest = next(iter(known))
+            if len(known) <= KEY_MEMORY_MAX and known[oldest] >= now - KEY_MEMORY_S:
+                break
+            del known[oldest]
 
     # -- the stages ----------------------------------------------------------------------
     def _status(self, status: DeviceStatus, changes: list[AlarmChange]) -> None:

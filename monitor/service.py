@@ -24,8 +24,8 @@ from monitor.store.writer import BatchWriter, recent_keys
 
 log = logging.getLogger(__name__)
 
-#: A retransmission is recognised this long after the original (HL7 senders retry for minutes, not days).
-DEDUPE_WINDOW_S = 7 * 24 * 3600
+#: Message keys loaded into memory at start (the writer checks older ones against the database).
+DEDUPE_WINDOW_S = 3600
 
 
 def build_alarm_stage(settings: Settings) -> AlarmStage:

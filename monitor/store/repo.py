@@ -327,3 +327,10 @@ def alarms_between(engine: Engine, start: float | None = None, end: float | None
         query = query.where(c.started < end)
     with engine.connect() as conn:
         return [alarm_from_row(r) for r in conn.execute(query)]
+
+
+def values_from_source(engine: Engine, source: str) -> list[float]:
+    """Values stored from one device, in time order (diagnostics and tests)."""
+    c = schema.readings.c
+    with engine.connect() as conn:
+        return [float(v) for v in conn.scalars(select(c.value).where(c.source == source).order_by(c.ts, c.id))]

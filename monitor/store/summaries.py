@@ -160,8 +160,10 @@ def list_sessions(
 def open_session_aggregates(engine: Engine, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """For open sessions: lowest valid SpO2, alarm counts, and the valid cuff readings (few) for the BP rise."""
     r, a = schema.readings.c, schema.alarms.c
-    out: dict[int, dict[str, Any]] = {i: {"min_spo2": None, "alarms_high": 0, "alarms_medium": 0, "alarms_low": 0,
-                                          "alarms_technical": 0, "sbp": []} for i in ids}
+    out: dict[int, dict[str, Any]] = {
+        i: {"min_spo2": None, "alarms_high": 0, "alarms_medium": 0, "alarms_low": 0, "alarms_technical": 0, "sbp": []}
+        for i in ids
+    }
     with engine.connect() as conn:
         for sid, low in conn.execute(
             select(r.session_id, func.min(r.value))
@@ -170,7 +172,8 @@ def open_session_aggregates(engine: Engine, ids: Sequence[int]) -> dict[int, dic
         ):
             out[sid]["min_spo2"] = low
         for sid, kind, priority, count in conn.execute(
-            select(a.session_id, a.kind, a.priority, func.count()).where(a.session_id.in_(list(ids)))
+            select(a.session_id, a.kind, a.priority, func.count())
+            .where(a.session_id.in_(list(ids)))
             .group_by(a.session_id, a.kind, a.priority)
         ):
             key = "alarms_technical" if kind == "technical" else f"alarms_{priority}"
@@ -189,8 +192,19 @@ def patient_history(engine: Engine, patient_ref: str) -> list[dict[str, Any]]:
     s, m = schema.sessions.c, schema.session_summaries.c
     query = (
         select(
-            s.id, s.bed_id, s.started, s.ended, s.phase, s.dose_mg, m.peak_sbp, m.peak_sbp_rise, m.peak_dbp_rise,
-            m.baseline_sbp, m.alarms_high, m.alarms_medium, m.alarms_low,
+            s.id,
+            s.bed_id,
+            s.started,
+            s.ended,
+            s.phase,
+            s.dose_mg,
+            m.peak_sbp,
+            m.peak_sbp_rise,
+            m.peak_dbp_rise,
+            m.baseline_sbp,
+            m.alarms_high,
+            m.alarms_medium,
+            m.alarms_low,
         )
         .select_from(schema.sessions.outerjoin(schema.session_summaries, m.session_id == s.id))
         .where(s.patient_ref == patient_ref)

@@ -33,7 +33,8 @@ class _Batch:
     alarms: dict[str, Alarm] = field(default_factory=dict)
     alarm_events: list[dict[str, Any]] = field(default_factory=list)
     events: dict[int, dict[str, Any]] = field(default_factory=dict)  # by seq: adding twice is harmless
-    keys: list[dict[str, Any]] = field(default_factory=list)
+    #: (dedupe key, when, first and end index of its readings in ``readings``)
+    keys: list[tuple[str, float, int, int]] = field(default_factory=list)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -82,6 +83,7 @@ class BatchWriter:
         self.healthy = True
         self.last_error: str | None = None
         self.rows_written = 0
+        self.duplicates_skipped = 0
         self.commits = 0
         self.last_commit_s = 0.0
         #: perf_counter() when the transaction in flight began (None: idle): a commit stuck on a
@@ -94,8 +96,10 @@ class BatchWriter:
         self._upsert_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
 
     # -- submission (event-loop thread, cheap) ------------------------------------------
-    def add_readings(self, readings: Sequence[Reading]) -> None:
+    def add_readings(self, readings: Sequence[Reading], key: str | None = None) -> None:
+        """Queue readings; with ``key`` (HL7 sender + MSH-10) they are stored only if the key is new."""
         rows = self._batch.readings
+        start = len(rows)
         for r in readings:
             rows.append(
                 {
@@ -109,6 +113,8 @@ class BatchWriter:
                     "session_id": r.session_id,
                 }
             )
+        if key is not None:
+            self._batch.keys.append((key, time.time(), start, len(rows)))
         self._poke()
 
     def add_status(self, status: DeviceStatus, session_id: int | None) -> None:
@@ -143,9 +149,6 @@ class BatchWriter:
     def add_event(self, seq: int, ts: float, type_: str, payload: str) -> None:
         self._batch.events[seq] = {"seq": seq, "ts": ts, "type": type_, "payload": payload}
         self._poke()
-
-    def add_key(self, key: str, ts: float) -> None:
-        self._batch.keys.append({"key": key, "ts": ts})
 
     def durable(self) -> asyncio.Future[None]:
         """A future resolving when everything added so far is committed."""
@@ -216,17 +219,36 @@ class BatchWriter:
             if self._closing and len(self._batch) == 0 and not self._batch.waiters:
                 return
 
+    def _new_keys_only(self, conn: Connection, batch: _Batch) -> list[dict[str, Any]]:
+        """Record each message key; the readings of a key already stored are dropped.
+
+        The database is the authority on what was stored (the pipeline's memory of keys is
+        only a short window), so a retransmission is stored once even across restarts.
+        """
+        skip: list[tuple[int, int]] = []
+        # RETURNING, not rowcount: psycopg reports no rowcount for ON CONFLICT DO NOTHING.
+        stmt = self._upsert_insert(schema.ingest_keys).on_conflict_do_nothing().returning(schema.ingest_keys.c.key)
+        for key, ts, start, end in batch.keys:
+            if conn.execute(stmt, {"key": key, "ts": ts}).first() is None:
+                self.duplicates_skipped += 1
+                skip.append((start, end))
+        if not skip:
+            return batch.readings
+        keep = [True] * len(batch.readings)
+        for start, end in skip:
+            keep[start:end] = [False] * (end - start)
+        return [row for row, k in zip(batch.readings, keep, strict=True) if k]
+
     def _write(self, batch: _Batch) -> None:
         with self.engine.begin() as conn:
+            readings = batch.readings
             if batch.keys:
-                # A key already stored (a retransmission across a restart older than the
-                # loaded key window) must not fail the whole batch.
-                conn.execute(self._upsert_insert(schema.ingest_keys).on_conflict_do_nothing(), batch.keys)
-            if batch.readings:
+                readings = self._new_keys_only(conn, batch)
+            if readings:
                 if self._postgres:
-                    _copy_readings(conn, batch.readings)
+                    _copy_readings(conn, readings)
                 else:
-                    conn.execute(insert(schema.readings), batch.readings)
+                    conn.execute(insert(schema.readings), readings)
             if batch.statuses:
                 conn.execute(insert(schema.device_events), batch.statuses)
             if batch.alarms:
@@ -255,6 +277,10 @@ def _copy_readings(conn: Connection, rows: list[dict[str, Any]]) -> None:
             copy.write_row(tuple(row[c] for c in _READING_COLUMNS))
 
 
-def recent_keys(engine: Engine, since: float) -> set[str]:
+def recent_keys(engine: Engine, since: float, limit: int = 100_000) -> dict[str, float]:
+    """The newest message keys stored since ``since`` (key -> when), oldest first."""
+    c = schema.ingest_keys.c
+    query = select(c.key, c.ts).where(c.ts >= since).order_by(c.ts.desc()).limit(limit)
     with engine.connect() as conn:
-        return set(conn.scalars(select(schema.ingest_keys.c.key).where(schema.ingest_keys.c.ts >= since)))
+        rows = conn.execute(query).all()
+    return {key: ts for key, ts in reversed(rows)}

@@ -98,14 +98,24 @@ async def test_alarms_are_upserted_with_their_history(migrated_engine: Engine) -
     assert [(h["transition"], h["user"]) for h in history] == [("started", None), ("acknowledged", "nurse")]
 
 
-async def test_ingest_keys_survive_for_dedupe(migrated_engine: Engine) -> None:
+async def test_a_known_message_key_stores_its_readings_once(migrated_engine: Engine) -> None:
+    """The database decides: a retransmission is dropped even when no memory of the key is left."""
+
+    def one(value: float) -> list[Reading]:
+        return [Reading(Vital.HR, value, "bpm", 100.0, "MONITOR-1", bed="chair-1")]
+
     writer = BatchWriter(migrated_engine, max_delay_s=0.01)
     writer.start()
-    writer.add_key("MONITOR-1|MSG0001", 100.0)
-    writer.add_key("MONITOR-1|MSG0001", 100.0)  # the same key twice must not fail the batch
+    writer.add_readings(one(70.0), "MONITOR-1|MSG0001")
+    writer.add_readings(one(70.0), "MONITOR-1|MSG0001")  # the same message twice in one batch
+    writer.add_readings(one(71.0), "MONITOR-1|MSG0002")
+    await writer.durable()
+    writer.add_readings(one(70.0), "MONITOR-1|MSG0001")  # retransmitted in a later transaction
     await writer.durable()
     await writer.close()
-    assert recent_keys(migrated_engine, 0.0) == {"MONITOR-1|MSG0001"}
+    assert sorted(repo.values_from_source(migrated_engine, "MONITOR-1")) == [70.0, 71.0]
+    assert writer.duplicates_skipped == 2
+    assert list(recent_keys(migrated_engine, 0.0)) == ["MONITOR-1|MSG0001", "MONITOR-1|MSG0002"]
 
 
 def test_sessions_phases_notes_and_audit_round_trip(migrated_engine: Engine) -> None:

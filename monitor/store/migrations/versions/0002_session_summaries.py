@@ -37,9 +37,7 @@ def upgrade() -> None:
         sa.Column("alarms_technical", sa.Integer(), nullable=False),
         sa.Column("time_to_ready_s", sa.Float(), nullable=True),
         sa.Column("figures", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["session_id"], ["sessions.id"], name=op.f("fk_session_summaries_session_id_sessions")
-        ),
+        sa.ForeignKeyConstraint(["session_id"], ["sessions.id"], name=op.f("fk_session_summaries_session_id_sessions")),
         sa.PrimaryKeyConstraint("session_id", name=op.f("pk_session_summaries")),
     )
 
