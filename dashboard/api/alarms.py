@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from dashboard.auth import StaffUser
 from dashboard.deps import audit, service_of
-from monitor.model import PRIORITY_RANK
+from monitor.model import PRIORITY_RANK, Alarm, AlarmChange, AlarmKind, AlarmState
 from monitor.pipeline import alarm_json
 
 router = APIRouter()
@@ -39,11 +39,23 @@ async def acknowledge(alarm_id: str, request: Request, user: StaffUser) -> dict[
     try:
         changes = svc.alarms.acknowledge(alarm_id, user.username, time.time())
     except KeyError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alarm {alarm_id} is no longer active") from None
+        changes = _acknowledge_site_alarm(svc.live.alarms.get(alarm_id), user.username)
     await svc.pipeline.user_alarm_changes(changes)
     await audit(request, user.username, "alarm_acknowledge", f"alarm:{alarm_id}")
     alarm = svc.live.alarms.get(alarm_id) or (changes[-1].alarm if changes else None)
     return alarm_json(alarm) if alarm else {"id": alarm_id}
+
+
+def _acknowledge_site_alarm(alarm: Alarm | None, user: str) -> list[AlarmChange]:
+    """Site-wide technical alarms (storage unavailable) are raised outside the alarm engine;
+    a nurse acknowledging one must be recorded, not told it does not exist."""
+    if alarm is None or alarm.bed is not None or alarm.kind is not AlarmKind.TECHNICAL:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "this alarm is no longer active")
+    now = time.time()
+    alarm.acknowledged_by, alarm.acknowledged_at = user, now
+    if alarm.state is not AlarmState.RESOLVED:
+        alarm.state = AlarmState.ACKNOWLEDGED
+    return [AlarmChange(alarm, "acknowledged", now, user)]
 
 
 @router.post("/api/alarms/{alarm_id}/silence")

@@ -207,7 +207,7 @@ function renderAlarmBar(alarms, now) {
     const row = el("div", `alarm ${a.priority} ${a.kind} ${a.state}`);
     row.dataset.alarm = a.id;
     row.dataset.bed = a.bed || "";
-    const label = a.bed ? (state.beds.get(a.bed)?.label || a.bed) : "unassigned";
+    const label = a.bed ? (state.beds.get(a.bed)?.label || a.bed) : (a.kind === "technical" ? "whole site" : "unassigned");
     const value = a.value != null ? ` ${Math.round(a.value)}` + (a.limit != null ? ` (limit ${a.limit})` : "") : "";
     row.append(
       el("span", "prio", PREFIX[a.priority]),

@@ -60,3 +60,29 @@ async def test_stats_by_rule_count_acknowledgement_and_self_resolution(running: 
     assert row["acknowledged_share"] == 0.5
     assert row["self_resolved_share"] == 0.5
     assert s.id
+
+
+async def test_a_site_wide_storage_alarm_can_be_acknowledged(running: tuple[Service, str]) -> None:
+    from monitor.outage import INGEST_MESSAGE, OutageAlarm
+    from monitor.store import repo
+
+    service, base = running
+    outage = OutageAlarm(
+        prefix="storage",
+        message=INGEST_MESSAGE,
+        publish=service.pipeline.publish,
+        live=service.live,
+        writer=service.writer,
+        after_s=0.0,
+    )
+    outage.update(True, 100.0)
+    assert outage.alarm is not None
+    alarm_id = outage.alarm.id
+    async with httpx.AsyncClient(base_url=base) as nurse:
+        await login(nurse, "nurse")
+        r = await nurse.post(f"/api/alarms/{alarm_id}/acknowledge")
+        assert r.status_code == 200, r.text
+        assert r.json()["acknowledged_by"] == "nurse"
+    [stored] = [a for a in repo.open_alarms(service.engine) if a.id == alarm_id]
+    assert stored.acknowledged_by == "nurse"
+    assert repo.read_audit(service.engine)[0]["action"] == "alarm_acknowledge"
