@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adapters.serial.protocol import DecoderStats
+    from monitor.model import IngestItem
+
 
 class LineSplitter:
     """Accumulates bytes and yields complete lines.
@@ -46,3 +52,27 @@ class LineSplitter:
             buf.clear()
             self._drop_first = True
         return lines
+
+
+class LineDecoder:
+    """What every line-oriented protocol shares: split lines, decode each, count skipped bytes.
+
+    Subclasses set ``_lines`` and ``stats`` and implement ``_line``.
+    """
+
+    _lines: LineSplitter
+    stats: DecoderStats
+
+    def poll(self, now: float) -> bytes:
+        return b""  # these devices talk unasked
+
+    def feed(self, data: bytes, now: float) -> list[IngestItem]:
+        out: list[IngestItem] = []
+        before = self._lines.dropped_bytes
+        for raw in self._lines.feed(data):
+            out.extend(self._line(raw, now))
+        self.stats.bytes_skipped += self._lines.dropped_bytes - before
+        return out
+
+    def _line(self, raw: bytes, now: float) -> list[IngestItem]:
+        raise NotImplementedError

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from adapters.serial.lines import LineSplitter
+from adapters.serial.lines import LineDecoder, LineSplitter
 from adapters.serial.protocol import (
     DecoderStats,
     ItemBuilder,
@@ -71,7 +71,7 @@ def exception_effect(exc: int) -> tuple[frozenset[DeviceState], Quality, str]:
     return frozenset(states), quality, ", ".join(details)
 
 
-class MasimoAscii1Decoder:
+class MasimoAscii1Decoder(LineDecoder):
     name: ClassVar[str] = "masimo-ascii1"
     description: ClassVar[str] = "Masimo Rad-8 / Radical-7 / Rad-97 serial output 'ASCII 1' (SpO2, pulse rate)"
     line: ClassVar[LineSettings] = LineSettings(9600, 8, "N", 1)
@@ -90,17 +90,6 @@ class MasimoAscii1Decoder:
         # Re-announce sensor states and device alarms after a reconnect: the engine may have cleared them.
         self._states = StateTracker()
         self._alarm_bits = 0
-
-    def poll(self, now: float) -> bytes:
-        return b""
-
-    def feed(self, data: bytes, now: float) -> list[IngestItem]:
-        out: list[IngestItem] = []
-        before = self._lines.dropped_bytes
-        for raw in self._lines.feed(data):
-            out.extend(self._line(raw, now))
-        self.stats.bytes_skipped += self._lines.dropped_bytes - before
-        return out
 
     def _line(self, raw: bytes, now: float) -> list[IngestItem]:
         fields: dict[str, str] = {}

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from adapters.serial.lines import LineSplitter
+from adapters.serial.lines import LineDecoder, LineSplitter
 from adapters.serial.protocol import (
     DecoderStats,
     ItemBuilder,
@@ -102,7 +102,7 @@ _STATE_QUALITY = {
 }
 
 
-class TextLinesDecoder:
+class TextLinesDecoder(LineDecoder):
     name: ClassVar[str] = "text-lines"
     description: ClassVar[str] = (
         "configurable ASCII lines (key=value or columns); presets: " + ", ".join(sorted(PRESETS)) + " (options.preset)"
@@ -126,17 +126,6 @@ class TextLinesDecoder:
     def reset(self) -> None:
         self._lines.reset()
         self._states = StateTracker()
-
-    def poll(self, now: float) -> bytes:
-        return b""
-
-    def feed(self, data: bytes, now: float) -> list[IngestItem]:
-        out: list[IngestItem] = []
-        before = self._lines.dropped_bytes
-        for raw in self._lines.feed(data):
-            out.extend(self._line(raw, now))
-        self.stats.bytes_skipped += self._lines.dropped_bytes - before
-        return out
 
     def _line(self, raw: bytes, now: float) -> list[IngestItem]:
         text = raw.decode("ascii", "replace").strip()
