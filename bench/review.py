@@ -185,7 +185,7 @@ def main() -> int:
     best, med, s = timed(lambda: data.summary_of(record, rules), r)
     results.append(("summary (pandas/numpy)", best, med, f"peak rise {s.peak_sbp_rise:.1f} mmHg", None))
     def export(fmt: str) -> bytes:
-        table = exports.readings_table(data.read_readings(engine, sid))
+        table = exports.readings_table(repo.session_readings(engine, sid))
         return exports.encode(table, fmt, session_id=sid, name="readings")
 
     best, med, pq = timed(lambda: export("parquet"), r)

@@ -232,7 +232,7 @@ async def export_readings(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
 
     def run() -> tuple[bytes, int]:
-        readings = data.read_readings(svc.engine, session_id, wanted, start, end)
+        readings = repo.session_readings(svc.engine, session_id, wanted, start, end)
         return exports.encode(exports.readings_table(readings), format, session_id=session_id,
                               name="readings"), len(readings)
 

@@ -33,11 +33,12 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _tables(engine: Engine, record: SessionRecord, what: str) -> dict[str, pd.DataFrame]:
-    from dashboard.review import data, exports
+    from dashboard.review import exports
+    from monitor.store import repo
 
     out: dict[str, pd.DataFrame] = {}
     if what in ("all", "readings"):
-        out["readings"] = exports.readings_table(data.read_readings(engine, record.session.id))
+        out["readings"] = exports.readings_table(repo.session_readings(engine, record.session.id))
     if what in ("all", "alarms"):
         out["alarms"] = exports.alarms_table(record.alarms)
     if what in ("all", "events"):
