@@ -33,11 +33,34 @@ class EventBus(Protocol):
         ...
 
 
+class Subscribers:
+    """The screens listening to a bus: every bus form hands events out the same way."""
+
+    def __init__(self) -> None:
+        self._list: list[Subscriber] = []
+
+    def add(self, subscriber: Subscriber) -> Callable[[], None]:
+        self._list.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._list:
+                self._list.remove(subscriber)
+
+        return unsubscribe
+
+    def notify(self, event: Event) -> None:
+        for sub in self._list:
+            try:
+                sub(event)
+            except Exception:  # one broken screen must not stop the others
+                log.exception("event subscriber failed")
+
+
 class InMemoryBus:
     def __init__(self, *, start_seq: int = 0, keep: int = 200_000) -> None:
         self._seq = start_seq
         self._ring: deque[Event] = deque(maxlen=keep)
-        self._subscribers: list[Subscriber] = []
+        self._subscribers = Subscribers()
 
     @property
     def last_seq(self) -> int:
@@ -47,21 +70,11 @@ class InMemoryBus:
         self._seq += 1
         event["seq"] = self._seq
         self._ring.append(event)
-        for sub in self._subscribers:
-            try:
-                sub(event)
-            except Exception:  # one broken screen must not stop the others
-                log.exception("event subscriber failed")
+        self._subscribers.notify(event)
         return self._seq
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        self._subscribers.append(subscriber)
-
-        def unsubscribe() -> None:
-            if subscriber in self._subscribers:
-                self._subscribers.remove(subscriber)
-
-        return unsubscribe
+        return self._subscribers.add(subscriber)
 
     def since(self, seq: int) -> list[Event] | None:
         if seq >= self._seq:

@@ -34,7 +34,7 @@ import orjson
 import psycopg
 from sqlalchemy import Engine, delete, func, select
 
-from monitor.bus import Event, InMemoryBus, Subscriber
+from monitor.bus import Event, InMemoryBus, Subscriber, Subscribers
 from monitor.store import schema
 from monitor.store.writer import EVENTS_CHANNEL, BatchWriter
 
@@ -157,7 +157,7 @@ class PgEventBus:
         self.fetch_rows = fetch_rows
         self._seq = _max_seq(engine) if start_seq is None else start_seq
         self._ring: deque[Event] = deque(maxlen=keep)
-        self._subscribers: list[Subscriber] = []
+        self._subscribers = Subscribers()
         self._wake = asyncio.Event()
         listener.on(EVENTS_CHANNEL, lambda _payload: self._wake.set())
         #: Health: the log is readable; when it last was; gaps seen (should stay 0).
@@ -187,13 +187,7 @@ class PgEventBus:
         return self._seq
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        self._subscribers.append(subscriber)
-
-        def unsubscribe() -> None:
-            if subscriber in self._subscribers:
-                self._subscribers.remove(subscriber)
-
-        return unsubscribe
+        return self._subscribers.add(subscriber)
 
     def since(self, seq: int) -> list[Event] | None:
         if seq > self._seq:  # the screen came from a web process a little ahead of this one
@@ -273,11 +267,7 @@ class PgEventBus:
         return n
 
     def _notify(self, event: Event) -> None:
-        for sub in self._subscribers:
-            try:
-                sub(event)
-            except Exception:  # one broken screen must not stop the others
-                log.exception("event subscriber failed")
+        self._subscribers.notify(event)
 
     def _fetched_ok(self) -> None:
         self.db_ok, self.db_error, self.db_failing_since = True, None, None
