@@ -127,13 +127,17 @@ class Pipeline:
         durable = self.writer.durable()
         if dedupe_key is not None:
             self._pending_keys[dedupe_key] = durable
-
-        if readings:
-            changes.extend(self.judge.judge(readings))
-            self._publish_readings(readings)
-        self._alarm_changes(changes)
-
         try:
+            if readings:
+                try:
+                    changes.extend(self.judge.judge(readings))
+                except Exception:
+                    # The readings are stored and shown either way; a judging bug must not turn a
+                    # stored message into a refused one (the sender would resend it for nothing).
+                    self.counts["judge_errors"] += 1
+                    log.exception("alarm stage failed on %d reading(s)", len(readings))
+                self._publish_readings(readings)
+            self._alarm_changes(changes)
             await asyncio.shield(durable)
         finally:
             if dedupe_key is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from alerts.engine import AlarmEngine
 from monitor.bus import InMemoryBus
 from monitor.live import LiveState
-from monitor.model import DeviceState, DeviceStatus, Phase, Quality, Reading, Vital
+from monitor.model import AlarmChange, DeviceState, DeviceStatus, Phase, Quality, Reading, Vital
 from monitor.pipeline import Pipeline
 from monitor.sessions import SessionError, SessionManager
 from monitor.store import database, repo, schema
@@ -156,3 +156,21 @@ async def test_low_spo2_raises_a_stored_and_published_alarm(rig: Rig) -> None:
     assert alarms and alarms[0]["alarm"]["priority"] == "high" and alarms[0]["alarm"]["bed"] == "chair-7"  # type: ignore[index]
     await rig.pipeline.writer.durable()
     assert any(a.rule_id == "spo2-critical" for a in repo.open_alarms(rig.engine))
+
+
+class _BrokenEngine(AlarmEngine):
+    """The real engine with a judging bug, to see what the pipeline does around it."""
+
+    def judge(self, readings: Sequence[Reading]) -> list[AlarmChange]:
+        raise RuntimeError("bug in a rule")
+
+
+async def test_a_judging_failure_still_stores_publishes_and_counts(rig: Rig) -> None:
+    rig.pipeline.judge = _BrokenEngine()
+    result = await rig.pipeline.submit([Reading(Vital.HR, 70.0, "bpm", 5.0, "MON-7")], dedupe_key="MON-7|9")
+    assert result.stored == 1 and not result.duplicate
+    assert [r[1] for r in stored(rig.engine)] == [70.0]
+    assert rig.events[-1]["type"] == "reading"
+    assert rig.pipeline.counts["judge_errors"] == 1
+    again = await rig.pipeline.submit([Reading(Vital.HR, 70.0, "bpm", 5.0, "MON-7")], dedupe_key="MON-7|9")
+    assert again.duplicate, "the message was stored: its resend is a duplicate"
