@@ -33,7 +33,7 @@ from monitor.model import (
 )
 from monitor.sessions import SessionManager
 from monitor.store.writer import BatchWriter
-from monitor.validate import ReadingRejected, check_nibp_pair, normalise
+from monitor.validate import ReadingRejected, check_ids, check_nibp_pair, normalise
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +115,17 @@ class Pipeline:
                     continue
                 self.sessions.bind(item)
                 readings.append(item)
-            elif isinstance(item, DeviceStatus):
-                self._status(item, changes)
-            elif isinstance(item, DeviceAlarm):
-                self._device_alarm(item, changes)
+            elif isinstance(item, DeviceStatus | DeviceAlarm):
+                try:
+                    check_ids(item.source, item.bed)
+                except ReadingRejected as exc:
+                    self.counts[f"rejected:{exc.reason}"] += 1
+                    errors.append(str(exc))
+                    continue
+                if isinstance(item, DeviceStatus):
+                    self._status(item, changes)
+                else:
+                    self._device_alarm(item, changes)
         _check_nibp_pairs(readings)
 
         if readings or dedupe_key is not None:

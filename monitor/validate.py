@@ -33,8 +33,22 @@ class ReadingRejected(ValueError):
         self.reason = reason  # short machine-readable cause, for counters
 
 
+#: Column widths of the stored identifiers (monitor/store/schema.py). A longer one would fail the
+#: whole batched transaction again and again (PostgreSQL enforces them), so it is refused here.
+MAX_SOURCE_LEN = 128
+MAX_BED_LEN = 64
+
+
+def check_ids(source: str, bed: str | None) -> None:
+    if len(source) > MAX_SOURCE_LEN:
+        raise ReadingRejected("bad_source", f"device id longer than {MAX_SOURCE_LEN} characters")
+    if bed is not None and len(bed) > MAX_BED_LEN:
+        raise ReadingRejected("bad_bed", f"bed id longer than {MAX_BED_LEN} characters")
+
+
 def normalise(reading: Reading) -> Reading:
-    """Check vital and unit, convert to the canonical unit and set the quality, in place."""
+    """Check ids, vital and unit, convert to the canonical unit and set the quality, in place."""
+    check_ids(reading.source, reading.bed)
     vital = reading.vital
     if not isinstance(vital, Vital):
         try:

@@ -174,3 +174,17 @@ async def test_a_judging_failure_still_stores_publishes_and_counts(rig: Rig) -> 
     assert rig.pipeline.counts["judge_errors"] == 1
     again = await rig.pipeline.submit([Reading(Vital.HR, 70.0, "bpm", 5.0, "MON-7")], dedupe_key="MON-7|9")
     assert again.duplicate, "the message was stored: its resend is a duplicate"
+
+
+async def test_an_overlong_device_id_is_refused_and_does_not_block_the_writer(rig: Rig) -> None:
+    # On PostgreSQL such a row would fail every retry of the batch it is in, and everything after it.
+    result = await rig.pipeline.submit(
+        [
+            Reading(Vital.HR, 70.0, "bpm", 5.0, "X" * 129),
+            DeviceStatus("Y" * 200, DeviceState.SENSOR_OFF, 5.0),
+            Reading(Vital.HR, 71.0, "bpm", 5.0, "MON-7"),
+        ]
+    )
+    assert (result.stored, result.rejected) == (1, 2)
+    assert rig.pipeline.counts["rejected:bad_source"] == 2
+    assert [r[1] for r in stored(rig.engine)] == [71.0]
