@@ -117,7 +117,7 @@ def mdc_number(code: str, system: str) -> int | None:
     """The MDC number of an OBX-3/OBX-6 code, or None when it is not one (MDIL ``0002-4182`` converted)."""
     if not code:
         return None
-    if code.isdigit():
+    if code.isascii() and code.isdigit():  # not str.isdigit alone: '²' is a digit int() refuses
         return int(code) if system in ("", "MDC") or system.upper().startswith("MDC") else None
     if system.upper() == "MDIL" and len(code) == 9 and code[4] == "-":
         try:
@@ -181,7 +181,7 @@ class CodeMap:
         shown = unit_name or unit_code
         if spelling is None:
             # Not an MDC unit: UCUM or plain text ("mm[Hg]", "bpm"), as monitor.units knows them.
-            spelling = next((t for t in (unit_code, unit_name) if t and not t.isdigit()), None)
+            spelling = next((t for t in (unit_code, unit_name) if t and not (t.isascii() and t.isdigit())), None)
             if spelling is None:
                 if not shown and vital in _UNIT_OPTIONAL:
                     return float

@@ -229,7 +229,7 @@ def escape(value: str, enc: Encoding = DEFAULT_ENCODING) -> str:
     return out.replace("\r", " ").replace("\n", " ")
 
 
-_TS = re.compile(r"(\d{4,})(?:\.(\d{1,6}))?(?:([+-])(\d{2})(\d{2})?)?$")
+_TS = re.compile(r"(\d{4,})(?:\.(\d{1,6}))?(?:([+-])(\d{2})(\d{2})?)?$", re.ASCII)
 
 
 def parse_ts(value: str, default_tz: tzinfo = UTC) -> float:

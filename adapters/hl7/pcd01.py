@@ -108,7 +108,8 @@ def check_supported(header: Header) -> None:
         shown = header.message_type if header.msg_code else "none"
         raise Refused("AR", 200, f"unsupported message type {shown} (accepted: ORU^R01, ORU^R40, ORF^R04)")
     parts = header.version.split(".")
-    if len(parts) < 2 or parts[0] != "2" or not parts[1].isdigit() or int(parts[1]) not in _SUPPORTED_MINOR:
+    minor = parts[1] if len(parts) > 1 and parts[1].isascii() and parts[1].isdigit() else ""
+    if parts[0] != "2" or not minor or int(minor) not in _SUPPORTED_MINOR:
         raise Refused("AR", 203, f"unsupported HL7 version {header.version or 'none'} (accepted: 2.3 to 2.8)")
     if not header.control_id:
         raise Refused("AE", 101, "MSH-10 (message control id) is empty")
@@ -247,7 +248,7 @@ def interpret(
                 group_devices[_trim_path(path)] = device_id(seg[18], cs)
             if alarm_message or (alarm_rows and path.count(".") >= 4):
                 prefix, _, facet = path.rpartition(".")
-                if facet.isdigit() and prefix:
+                if facet.isascii() and facet.isdigit() and prefix:
                     alarm_rows.setdefault(prefix, {})[facet] = seg
                     continue
             status = seg[11].strip().upper() if n > 11 else ""

@@ -204,7 +204,7 @@ def parse_number(token: str, null_tokens: frozenset[str]) -> float | None:
     # A unit or a device flag may be glued to the number ("098%", Nonin's "072*" event and "F" fast
     # marks); anything else after it means the field is not what we think: refuse rather than guess.
     end = 0
-    while end < len(text) and (text[end].isdigit() or text[end] in "+-."):
+    while end < len(text) and text[end] in "0123456789+-.":
         end += 1
     if end == 0 or not set(text[end:]) <= _NUMBER_SUFFIXES:
         raise ValueError(f"not a number: {text[:16]!r}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -120,3 +120,25 @@ def test_mutated_real_messages(background: Background, real_messages: list[bytes
 def test_listener_survived_and_counted(background: Background) -> None:
     exchange(background, b"")
     assert background.listener.counters.get("internal_errors", 0) == 0
+
+
+# Found by fuzzing: str.isdigit() accepts superscript digits, which int() refuses (an internal error
+# on the listener's side). Such codes, versions and times are now refused as the malformed input they are.
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda m: m.replace("147842^", "14784\u00b2^"),  # OBX-3 code
+        lambda m: m.replace("264864^", "26486\u00b9^"),  # OBX-6 unit code
+        lambda m: m.replace("|P|2.6", "|P|2.\u00b2"),  # MSH-12 version
+        lambda m: m.replace("20250101120000+0000", "2025010112000\u00b3+0000"),  # MSH-7 time
+    ],
+)
+def test_unicode_digits_are_refused_not_an_internal_error(background: Background, mutate: Callable[[str], str]) -> None:
+    before = background.listener.counters.get("internal_errors", 0)
+    cid, _ = background.good()
+    payload = mutate(GOOD.format(cid=cid)).encode()
+    with socket.create_connection(("127.0.0.1", background.listener.port), timeout=5) as sock:
+        sock.sendall(frame(payload))
+        seen = acks_until(sock, cid)
+    assert seen[-1].split("|")[1] in ("AA", "AE", "AR")
+    assert background.listener.counters.get("internal_errors", 0) == before
