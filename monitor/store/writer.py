@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -26,9 +27,14 @@ from monitor.store import schema
 log = logging.getLogger(__name__)
 
 
+#: A reading row, in the order of ``_READING_COLUMNS``: tuples, not dicts, because the driver's
+#: executemany (and COPY) take them as they are; this is the per-reading hot path.
+ReadingRow = tuple[float, str, float, str, str, str, "str | None", "int | None"]
+
+
 @dataclass(slots=True)
 class _Batch:
-    readings: list[dict[str, Any]] = field(default_factory=list)
+    readings: list[ReadingRow] = field(default_factory=list)
     statuses: list[dict[str, Any]] = field(default_factory=list)
     alarms: dict[str, Alarm] = field(default_factory=dict)
     alarm_events: list[dict[str, Any]] = field(default_factory=list)
@@ -69,6 +75,12 @@ def alarm_row(alarm: Alarm) -> dict[str, Any]:
 EVENTS_CHANNEL = "ivmon_events"
 
 _READING_COLUMNS = ("ts", "vital", "value", "unit", "quality", "source", "bed_id", "session_id")
+_INSERT_READINGS_SQLITE = (
+    f"INSERT INTO readings ({', '.join(_READING_COLUMNS)}) VALUES ({', '.join('?' * len(_READING_COLUMNS))})"
+)
+#: Two parameters a key: far below SQLite's and PostgreSQL's limits on parameters per statement.
+_KEYS_PER_STATEMENT = 500
+_KEY_WIDTH: int = schema.ingest_keys.c.key.type.length or 255  # type: ignore[attr-defined]
 
 
 class BatchWriter:
@@ -93,26 +105,22 @@ class BatchWriter:
         self.commit_observer: Callable[[float], None] | None = None
         dialect = engine.dialect.name
         self._postgres = dialect == "postgresql"
-        self._upsert_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        excluded = upsert(schema.alarms).excluded
+        #: One statement for every alarm row of a batch (executemany): an alarm's row is rewritten
+        #: with its latest state.
+        self._upsert_alarm = upsert(schema.alarms).on_conflict_do_update(
+            index_elements=["id"], set_={c.name: excluded[c.name] for c in schema.alarms.c if c.name != "id"}
+        )
 
     # -- submission (event-loop thread, cheap) ------------------------------------------
     def add_readings(self, readings: Sequence[Reading], key: str | None = None) -> None:
         """Queue readings; with ``key`` (HL7 sender + MSH-10) they are stored only if the key is new."""
         rows = self._batch.readings
         start = len(rows)
-        for r in readings:
-            rows.append(
-                {
-                    "ts": r.ts,
-                    "vital": r.vital.value,
-                    "value": r.value,
-                    "unit": r.unit,
-                    "quality": r.quality.value,
-                    "source": r.source,
-                    "bed_id": r.bed,
-                    "session_id": r.session_id,
-                }
-            )
+        rows.extend(
+            [(r.ts, r.vital.value, r.value, r.unit, r.quality.value, r.source, r.bed, r.session_id) for r in readings]
+        )
         if key is not None:
             self._batch.keys.append((key, time.time(), start, len(rows)))
         self._poke()
@@ -219,17 +227,22 @@ class BatchWriter:
             if self._closing and len(self._batch) == 0 and not self._batch.waiters:
                 return
 
-    def _new_keys_only(self, conn: Connection, batch: _Batch) -> list[dict[str, Any]]:
+    def _new_keys_only(self, conn: Connection, batch: _Batch) -> list[ReadingRow]:
         """Record each message key; the readings of a key already stored are dropped.
 
         The database is the authority on what was stored (the pipeline's memory of keys is
         only a short window), so a retransmission is stored once even across restarts.
         """
+        wanted: dict[str, float] = {}
+        for key, ts, _start, _end in batch.keys:
+            wanted.setdefault(column_key(key), ts)
+        inserted = self._insert_keys(conn, list(wanted.items()))
         skip: list[tuple[int, int]] = []
-        # RETURNING, not rowcount: psycopg reports no rowcount for ON CONFLICT DO NOTHING.
-        stmt = self._upsert_insert(schema.ingest_keys).on_conflict_do_nothing().returning(schema.ingest_keys.c.key)
-        for key, ts, start, end in batch.keys:
-            if conn.execute(stmt, {"key": key, "ts": ts}).first() is None:
+        for key, _ts, start, end in batch.keys:
+            stored_key = column_key(key)
+            if stored_key in inserted:
+                inserted.discard(stored_key)  # a second copy in the same batch is a duplicate
+            else:
                 self.duplicates_skipped += 1
                 skip.append((start, end))
         if not skip:
@@ -238,6 +251,22 @@ class BatchWriter:
         for start, end in skip:
             keep[start:end] = [False] * (end - start)
         return [row for row, k in zip(batch.readings, keep, strict=True) if k]
+
+    def _insert_keys(self, conn: Connection, keys: list[tuple[str, float]]) -> set[str]:
+        """Insert the keys not yet stored; returns those inserted (one statement per chunk).
+
+        RETURNING, not rowcount: neither driver reports per-row outcomes of an executemany,
+        and psycopg reports no rowcount for ON CONFLICT DO NOTHING.
+        """
+        mark = "%s" if self._postgres else "?"
+        inserted: set[str] = set()
+        for i in range(0, len(keys), _KEYS_PER_STATEMENT):
+            chunk = keys[i : i + _KEYS_PER_STATEMENT]
+            values = ", ".join([f"({mark}, {mark})"] * len(chunk))
+            sql = f"INSERT INTO ingest_keys (key, ts) VALUES {values} ON CONFLICT DO NOTHING RETURNING key"
+            params = tuple(v for pair in chunk for v in pair)
+            inserted.update(row[0] for row in conn.exec_driver_sql(sql, params))
+        return inserted
 
     def _write(self, batch: _Batch) -> None:
         with self.engine.begin() as conn:
@@ -248,17 +277,15 @@ class BatchWriter:
                 if self._postgres:
                     _copy_readings(conn, readings)
                 else:
-                    conn.execute(insert(schema.readings), readings)
+                    # The driver's executemany on tuples: Core's per-row parameter processing
+                    # cost more than the insert itself (bench/hl7_ingest.py).
+                    # The driver's executemany on tuples: Core's per-row parameter processing
+                    # cost more than the insert itself (bench/hl7_ingest.py).
+                    conn.exec_driver_sql(_INSERT_READINGS_SQLITE, readings)
             if batch.statuses:
                 conn.execute(insert(schema.device_events), batch.statuses)
             if batch.alarms:
-                for alarm in batch.alarms.values():
-                    row = alarm_row(alarm)
-                    stmt = self._upsert_insert(schema.alarms).values(row)
-                    stmt = stmt.on_conflict_do_update(
-                        index_elements=["id"], set_={k: v for k, v in row.items() if k != "id"}
-                    )
-                    conn.execute(stmt)
+                conn.execute(self._upsert_alarm, [alarm_row(a) for a in batch.alarms.values()])
             if batch.alarm_events:
                 conn.execute(insert(schema.alarm_events), batch.alarm_events)
             if batch.events:
@@ -269,12 +296,23 @@ class BatchWriter:
                     conn.execute(text("SELECT pg_notify(:ch, :seq)"), {"ch": EVENTS_CHANNEL, "seq": last})
 
 
-def _copy_readings(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def column_key(key: str) -> str:
+    """A message key as stored: one longer than the column is replaced by its digest.
+
+    A sender may fill MSH-3/4/10/7 with anything; a key over the column width would fail
+    the whole batch on PostgreSQL at every retry. The digest keeps retransmissions equal.
+    """
+    if len(key) <= _KEY_WIDTH:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _copy_readings(conn: Connection, rows: list[ReadingRow]) -> None:
     """COPY the readings on PostgreSQL: ~5x executemany (bench/store_write.py), same transaction."""
     raw: Any = conn.connection.driver_connection  # the psycopg connection under this transaction
     with raw.cursor() as cur, cur.copy(f"COPY readings ({', '.join(_READING_COLUMNS)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(tuple(row[c] for c in _READING_COLUMNS))
+            copy.write_row(row)
 
 
 def recent_keys(engine: Engine, since: float, limit: int = 100_000) -> dict[str, float]:

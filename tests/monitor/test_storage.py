@@ -118,6 +118,25 @@ async def test_a_known_message_key_stores_its_readings_once(migrated_engine: Eng
     assert list(recent_keys(migrated_engine, 0.0)) == ["MONITOR-1|MSG0001", "MONITOR-1|MSG0002"]
 
 
+async def test_a_message_key_longer_than_its_column_is_stored_and_still_deduplicated(
+    migrated_engine: Engine,
+) -> None:
+    """MSH-3/4/10/7 are the sender's to fill: a key past the column width must not fail the batch."""
+    long_key = "GATEWAY^" + "X" * 400 + "|MSG0001|20261125120000"
+    writer = BatchWriter(migrated_engine, max_delay_s=0.01)
+    writer.start()
+    reading = [Reading(Vital.SPO2, 96.0, "%", 100.0, "MONITOR-9")]
+    writer.add_readings(reading, long_key)
+    await writer.durable()
+    writer.add_readings(reading, long_key)  # retransmitted
+    writer.add_readings([Reading(Vital.SPO2, 95.0, "%", 101.0, "MONITOR-9")], "MONITOR-9|MSG0002")
+    await writer.durable()
+    await writer.close()
+    assert writer.healthy and writer.duplicates_skipped == 1
+    assert repo.values_from_source(migrated_engine, "MONITOR-9") == [96.0, 95.0]
+    assert all(len(key) <= 255 for key in recent_keys(migrated_engine, 0.0))
+
+
 def test_sessions_phases_notes_and_audit_round_trip(migrated_engine: Engine) -> None:
     s = Session(
         0,
