@@ -145,20 +145,25 @@ def field(seg: list[str], n: int) -> str:
     return seg[n] if len(seg) > n else ""
 
 
+_BLANK = "\x00 \t"
+
+
 def _split_segments(text: str) -> list[str]:
     if "\n" in text:
         text = text.replace("\r\n", "\r").replace("\n", "\r")
-    return [s for s in text.split("\r") if s.strip("\x00 \t")]
+    # Segments are skipped only when empty or blank (NUL padding, stray spaces between segments).
+    return [s for s in text.split("\r") if s and (s[0] not in _BLANK or s.strip(_BLANK))]
 
 
-def parse(text: str) -> Message:
-    """Split a message (starting with MSH) into segments and fields."""
-    text = text.lstrip("\x00\r\n\t ")
-    if not text.startswith("MSH") or len(text) < 8:
-        raise HL7Error("message does not start with an MSH segment")
-    fs = text[3]
-    enc_end = text.find(fs, 4)
-    chars = text[4:enc_end] if enc_end != -1 else text[4:8]
+#: Encodings by MSH-1 + MSH-2 as sent: checked once per sender's spelling, not per message.
+_ENCODINGS: dict[str, Encoding] = {}
+
+
+def _encoding(fs: str, chars: str) -> Encoding:
+    key = fs + chars
+    known = _ENCODINGS.get(key)
+    if known is not None:
+        return known
     if len(chars) < 2 or fs.isalnum() or fs in "\r\n" or any(c.isalnum() or c in "\r\n" for c in chars):
         raise HL7Error("invalid MSH encoding characters")
     encoding = Encoding(
@@ -170,6 +175,19 @@ def parse(text: str) -> Message:
     )
     if len({encoding.field, encoding.component, encoding.repetition, encoding.escape, encoding.subcomponent}) < 5:
         raise HL7Error("MSH encoding characters are not distinct")
+    if len(_ENCODINGS) < 64:  # bounded: random input cannot grow it
+        _ENCODINGS[key] = encoding
+    return encoding
+
+
+def parse(text: str) -> Message:
+    """Split a message (starting with MSH) into segments and fields."""
+    text = text.lstrip("\x00\r\n\t ")
+    if not text.startswith("MSH") or len(text) < 8:
+        raise HL7Error("message does not start with an MSH segment")
+    fs = text[3]
+    enc_end = text.find(fs, 4)
+    encoding = _encoding(fs, text[4:enc_end] if enc_end != -1 else text[4:8])
     segments: list[list[str]] = []
     for raw in _split_segments(text):
         fields = raw.split(fs)

@@ -29,6 +29,7 @@ _WAVEFORM_TYPES = frozenset({"NA", "NR", "MA", "SA", "ED"})
 _VALID_STATUS = frozenset({"", "F", "R", "C", "P", "A", "S", "I", "U"})
 _PRIORITY = {"PH": "high", "PM": "medium", "PL": "low", "PN": "low"}
 _ALARM_OBR_CODES = frozenset({"196616", "MDC_EVT_ALARM"})
+_OBX_FIELDS = 19  # OBX-0 (the name) to OBX-18 (equipment instance id)
 
 
 class Refused(Exception):
@@ -140,22 +141,6 @@ _RowTime = Callable[[list[str]], float | None]
 _RowDevice = Callable[[list[str], str], str]
 
 
-class _Ts:
-    """Timestamp cache: a message repeats the same OBX-14 on every row."""
-
-    __slots__ = ("cache", "tz")
-
-    def __init__(self, tz: tzinfo) -> None:
-        self.tz = tz
-        self.cache: dict[str, float] = {}
-
-    def __call__(self, text: str) -> float:
-        ts = self.cache.get(text)
-        if ts is None:
-            ts = self.cache[text] = parse_ts(text, self.tz)
-        return ts
-
-
 def interpret(
     msg: Message,
     codes: CodeMap,
@@ -174,7 +159,6 @@ def interpret(
     """
     enc = msg.encoding
     cs = enc.component
-    ts_of = _Ts(default_tz)
     msh_device = ""
     sender_ids: list[str] = []
     msg_ts_text = ""
@@ -199,27 +183,38 @@ def interpret(
             beds[source] = binder.resolve([source], locations, sender_ids)
         return beds[source]
 
+    # A message repeats the same few timestamps and device ids on every row: each is read once.
+    good_times: dict[str, float] = {}
+    device_ids: dict[str, str] = {}
+
     def row_time(seg: list[str]) -> float | None:
-        text = (seg[14] if len(seg) > 14 else "") or group_ts_text or msg_ts_text
+        text = seg[14] or group_ts_text or msg_ts_text
+        ts = good_times.get(text)
+        if ts is not None:
+            return ts
         if not text:
             if fallback_ts is not None:
                 return fallback_ts
             out.errors.append(f"OBX {_where(seg)}: no time in OBX-14, OBR-7 or MSH-7")
             return None
         try:
-            ts = ts_of(text)
+            ts = parse_ts(text, default_tz)
         except TimestampError as exc:
             out.errors.append(f"OBX {_where(seg)}: {exc}")
             return None
         if latest_ts is not None and ts > latest_ts:
             out.errors.append(f"OBX {_where(seg)}: time {text} is in the future (device clock ahead?)")
             return None
+        good_times[text] = ts
         return ts
 
     def row_device(seg: list[str], path: str) -> str:
-        own = seg[18] if len(seg) > 18 else ""
+        own = seg[18]
         if own:
-            return device_id(own, cs)
+            found = device_ids.get(own)
+            if found is None:
+                found = device_ids[own] = device_id(own, cs)
+            return found
         if group_devices:
             best = ""
             for prefix in group_devices:
@@ -240,10 +235,13 @@ def interpret(
     for seg in msg.segments:
         name = seg[0]
         if name == "OBX":
-            n = len(seg)
-            vtype = seg[2].strip().upper() if n > 2 else ""
-            path = seg[4].strip() if n > 4 else ""
-            if n > 18 and seg[18] and (not vtype or (n > 11 and seg[11] == "X")):
+            if len(seg) < _OBX_FIELDS:
+                # Padded once, so every field below is a plain index (absent fields are empty).
+                seg.extend([""] * (_OBX_FIELDS - len(seg)))
+            vtype = seg[2].strip().upper()
+            path = seg[4].strip()
+            status = seg[11].strip().upper()
+            if seg[18] and (not vtype or seg[11] == "X"):
                 # A containment header naming its device: rows below it inherit it.
                 group_devices[_trim_path(path)] = device_id(seg[18], cs)
             if alarm_message or (alarm_rows and path.count(".") >= 4):
@@ -251,7 +249,6 @@ def interpret(
                 if facet.isascii() and facet.isdigit() and prefix:
                     alarm_rows.setdefault(prefix, {})[facet] = seg
                     continue
-            status = seg[11].strip().upper() if n > 11 else ""
             if not vtype or status == "X":
                 out.skipped += 1  # containment header, or "no valid value" (Philips shows "?")
                 continue
@@ -264,14 +261,14 @@ def interpret(
                         continue
                 out.skipped += 1  # waveform arrays, coded and text rows
                 continue
-            vital, convert, problem = codes.row(seg[3] if n > 3 else "", seg[6] if n > 6 else "", cs)
+            vital, convert, problem = codes.row(seg[3], seg[6], cs)
             if vital is None:
                 if problem:
                     out.errors.append(f"OBX {_where(seg)}: {problem}")
                 else:
                     out.skipped += 1  # a quantity ivmon does not track
                 continue
-            text = seg[5].strip() if n > 5 else ""
+            text = seg[5].strip()
             if vtype == "SN":  # structured numeric: comparator^number
                 sn = text.split(cs)
                 text = sn[1].strip() if len(sn) > 1 and not sn[0].strip() else ""
@@ -302,7 +299,8 @@ def interpret(
                 continue
             seen.add(key)
             quality = Quality.VALID if status in _VALID_STATUS else Quality.INVALID
-            out.items.append(Reading(vital, value, CANONICAL_UNIT[vital], ts, source, quality, bed_for(source)))
+            bed = bed_for(source) if binder else None
+            out.items.append(Reading(vital, value, CANONICAL_UNIT[vital], ts, source, quality, bed))
         elif name == "OBR":
             flush_alarms()
             group_ts_text = (seg[7] if len(seg) > 7 else "").strip()
