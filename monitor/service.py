@@ -20,7 +20,7 @@ from monitor.model import AlarmChange, Phase, Quality, Reading, Vital
 from monitor.pipeline import AlarmStage, Pipeline
 from monitor.sessions import SessionManager
 from monitor.store import database, repo, schema
-from monitor.store.writer import BatchWriter, recent_keys
+from monitor.store.writer import BatchWriter, prune_keys_loop, recent_keys
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,7 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
     # What the restore changed (e.g. alarms of unbound devices ended) is stored like any other change.
     pipeline.record_alarm_changes(restored)
     service = Service(settings, engine, writer, bus, live, sessions, judge, pipeline)
+    service.background.append(lambda: prune_keys_loop(engine))
     if settings.hl7.enabled:
         from adapters.hl7.listener import MllpListener
 

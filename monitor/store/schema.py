@@ -93,7 +93,7 @@ readings = Table(
     Column("session_id", Integer),
     Index("ix_readings_session_ts", "session_id", "ts"),
     Index("ix_readings_bed_ts", "bed_id", "ts"),
-    Index("ix_readings_source_ts", "source", "ts"),
+    Index("ix_readings_ts", "ts"),
 )
 
 device_events = Table(

@@ -315,6 +315,30 @@ def _copy_readings(conn: Connection, rows: list[ReadingRow]) -> None:
             copy.write_row(row)
 
 
+#: Message keys are kept this long: a sender retransmits within minutes, a gateway replays its
+#: backlog after an outage within hours. Older keys only cost disk (one row per message).
+KEY_RETENTION_S = 7 * 86400.0
+
+
+def prune_keys(engine: Engine, older_than: float) -> int:
+    """Forget message keys stored before ``older_than``; returns how many."""
+    c = schema.ingest_keys.c
+    with engine.begin() as conn:
+        return int(conn.execute(schema.ingest_keys.delete().where(c.ts < older_than)).rowcount or 0)
+
+
+async def prune_keys_loop(engine: Engine, every_s: float = 3600.0) -> None:
+    """Hourly: keys past :data:`KEY_RETENTION_S` (in a thread: a large delete must not stall the loop)."""
+    while True:
+        try:
+            n = await asyncio.to_thread(prune_keys, engine, time.time() - KEY_RETENTION_S)
+            if n:
+                log.info("forgot %d message keys older than %d days", n, KEY_RETENTION_S // 86400)
+        except Exception as exc:  # the database may be down: the next round tries again
+            log.warning("pruning message keys failed: %s", type(exc).__name__)
+        await asyncio.sleep(every_s)
+
+
 def recent_keys(engine: Engine, since: float, limit: int = 100_000) -> dict[str, float]:
     """The newest message keys stored since ``since`` (key -> when), oldest first."""
     c = schema.ingest_keys.c

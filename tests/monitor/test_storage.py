@@ -21,7 +21,7 @@ from monitor.model import (
     Vital,
 )
 from monitor.store import database, repo, schema
-from monitor.store.writer import BatchWriter, recent_keys
+from monitor.store.writer import BatchWriter, prune_keys, recent_keys
 
 
 def test_migrations_are_idempotent(migrated_engine: Engine) -> None:
@@ -135,6 +135,13 @@ async def test_a_message_key_longer_than_its_column_is_stored_and_still_deduplic
     assert writer.healthy and writer.duplicates_skipped == 1
     assert repo.values_from_source(migrated_engine, "MONITOR-9") == [96.0, 95.0]
     assert all(len(key) <= 255 for key in recent_keys(migrated_engine, 0.0))
+
+
+def test_old_message_keys_are_pruned(migrated_engine: Engine) -> None:
+    with migrated_engine.begin() as conn:
+        conn.execute(schema.ingest_keys.insert(), [{"key": "OLD|1", "ts": 100.0}, {"key": "NEW|2", "ts": 5000.0}])
+    assert prune_keys(migrated_engine, older_than=1000.0) == 1
+    assert list(recent_keys(migrated_engine, 0.0)) == ["NEW|2"]
 
 
 def test_sessions_phases_notes_and_audit_round_trip(migrated_engine: Engine) -> None:
