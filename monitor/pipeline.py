@@ -204,9 +204,10 @@ class Pipeline:
             group = groups.get(key)
             if group is None:
                 group = groups[key] = ({}, {}, r.session_id)
-            group[0][r.vital.value] = r.value
+            name = _VITAL_NAME[r.vital]
+            group[0][name] = r.value
             if r.quality is not Quality.VALID:
-                group[1][r.vital.value] = r.quality.value
+                group[1][name] = r.quality.value
         for (bed, source, ts), (vitals, quality, session_id) in groups.items():
             event: dict[str, Any] = {
                 "type": "reading",
@@ -263,6 +264,10 @@ class Pipeline:
         """Acknowledge/silence from a user: stored and on every screen before the request returns."""
         self._alarm_changes(changes)
         await self.writer.durable()
+
+
+#: Plain-text names for JSON keys (orjson takes only exact str keys; ``.value`` is slow per reading).
+_VITAL_NAME: dict[Vital, str] = {v: v.value for v in Vital}
 
 
 def _check_nibp_pairs(readings: list[Reading]) -> None:

@@ -175,6 +175,7 @@ def interpret(
     alarm_rows: dict[str, dict[str, list[str]]] = {}
     seen: set[tuple[Vital, float, str]] = set()
     beds: dict[str, str | None] = {}
+    bound = bool(binder)  # no bindings configured: every reading is unassigned
 
     def bed_for(source: str) -> str | None:
         if not binder:
@@ -299,7 +300,7 @@ def interpret(
                 continue
             seen.add(key)
             quality = Quality.VALID if status in _VALID_STATUS else Quality.INVALID
-            bed = bed_for(source) if binder else None
+            bed = bed_for(source) if bound else None
             out.items.append(Reading(vital, value, CANONICAL_UNIT[vital], ts, source, quality, bed))
         elif name == "OBR":
             flush_alarms()

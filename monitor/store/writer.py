@@ -119,7 +119,8 @@ class BatchWriter:
         rows = self._batch.readings
         start = len(rows)
         rows.extend(
-            [(r.ts, r.vital.value, r.value, r.unit, r.quality.value, r.source, r.bed, r.session_id) for r in readings]
+            # Vital and Quality are str enums: the drivers store them as their text.
+            [(r.ts, r.vital, r.value, r.unit, r.quality, r.source, r.bed, r.session_id) for r in readings]
         )
         if key is not None:
             self._batch.keys.append((key, time.time(), start, len(rows)))
