@@ -47,9 +47,16 @@ def _clean(raw: str) -> str:
     return raw.replace("|", " ").replace("\r", " ").replace("\n", " ")
 
 
+_last_stamp: tuple[int, str] = (-1, "")
+
+
 def _stamp(now: float) -> str:
-    t = time.gmtime(now)
-    return time.strftime("%Y%m%d%H%M%S", t) + "+0000"
+    """MSH-7 of an ACK; formatted once per second (every ACK of that second shares it)."""
+    global _last_stamp
+    second = int(now)
+    if _last_stamp[0] != second:
+        _last_stamp = (second, time.strftime("%Y%m%d%H%M%S", time.gmtime(second)) + "+0000")
+    return _last_stamp[1]
 
 
 def build_ack(
