@@ -48,7 +48,7 @@ async def run(url: str, rows: list[Reading], batch: int, copy: bool) -> tuple[fl
     database.upgrade(engine)
     writer = BatchWriter(engine, max_rows=batch, max_delay_s=0.02)
     if not copy:
-        writer._postgres = False  # the executemany path, for the ratio
+        writer.copy_readings = False  # the executemany path, for the ratio
     writer.start()
     started = time.perf_counter()
     pending: list[asyncio.Future[None]] = []

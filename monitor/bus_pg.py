@@ -36,7 +36,8 @@ from sqlalchemy import Engine, delete, func, select
 
 from monitor.bus import Event, InMemoryBus, Subscriber, Subscribers
 from monitor.store import schema
-from monitor.store.writer import EVENTS_CHANNEL, BatchWriter
+from monitor.store.transaction import EVENTS_CHANNEL
+from monitor.store.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     #: Writer batching: flush at this many rows or after this many seconds.
     write_batch_rows: int = 5000
     write_batch_s: float = 0.02
+    #: Database transactions in a writer process of their own (monitor/store/write_process.py):
+    #: under load it doubles what one process ingests. Off: in a thread of the service's process.
+    writer_process: bool = True
 
     _toml_file: Path | None = None
 

@@ -176,7 +176,13 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
     live = LiveState()
     _restore_live(engine, live, time.time() - 3600)
     bus = InMemoryBus(start_seq=_last_seq(engine))
-    writer = BatchWriter(engine, max_rows=settings.write_batch_rows, max_delay_s=settings.write_batch_s)
+    in_memory = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
+    writer = BatchWriter(
+        engine,
+        max_rows=settings.write_batch_rows,
+        max_delay_s=settings.write_batch_s,
+        separate_process=settings.writer_process and not in_memory,
+    )
     judge = alarm_stage if alarm_stage is not None else build_alarm_stage(settings)
     restored = _restore_alarm_state(engine, judge, sessions)
     for alarm in repo.open_alarms(engine):

@@ -11,25 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, select
 
 from monitor.model import Alarm, AlarmChange, DeviceStatus, Reading
 from monitor.store import schema
+from monitor.store.transaction import BATCH_KEY_PREFIX, EVENTS_CHANNEL, BatchRows, ReadingRow, Written, write_rows
+from monitor.store.write_process import WriteProcess
 
 log = logging.getLogger(__name__)
 
-
-#: A reading row, in the order of ``_READING_COLUMNS``: tuples, not dicts, because the driver's
-#: executemany (and COPY) take them as they are; this is the per-reading hot path.
-ReadingRow = tuple[float, str, float, str, str, str, "str | None", "int | None"]
+__all__ = ["EVENTS_CHANNEL", "BatchWriter", "prune_keys", "prune_keys_loop", "recent_keys"]
 
 
 @dataclass(slots=True)
@@ -45,6 +43,19 @@ class _Batch:
 
     def __len__(self) -> int:
         return len(self.readings) + len(self.statuses) + len(self.alarm_events) + len(self.events) + len(self.keys)
+
+    def rows(self) -> BatchRows:
+        """The batch as plain data, with a key of its own (a retried batch is written once)."""
+        return BatchRows(
+            batch_key=f"{BATCH_KEY_PREFIX}{uuid.uuid4().hex}",
+            ts=time.time(),
+            readings=self.readings,
+            statuses=self.statuses,
+            alarms=[alarm_row(a) for a in self.alarms.values()],
+            alarm_events=self.alarm_events,
+            events=list(self.events.values()),
+            keys=self.keys,
+        )
 
 
 def alarm_row(alarm: Alarm) -> dict[str, Any]:
@@ -70,21 +81,16 @@ def alarm_row(alarm: Alarm) -> dict[str, Any]:
     }
 
 
-#: Channel NOTIFYed (with the batch's last seq) in the transaction that stores events, on PostgreSQL:
-#: web processes wake and read the events table from their last seq (``monitor.bus_pg``).
-EVENTS_CHANNEL = "ivmon_events"
-
-_READING_COLUMNS = ("ts", "vital", "value", "unit", "quality", "source", "bed_id", "session_id")
-_INSERT_READINGS_SQLITE = (
-    f"INSERT INTO readings ({', '.join(_READING_COLUMNS)}) VALUES ({', '.join('?' * len(_READING_COLUMNS))})"
-)
-#: Two parameters a key: far below SQLite's and PostgreSQL's limits on parameters per statement.
-_KEYS_PER_STATEMENT = 500
-_KEY_WIDTH: int = schema.ingest_keys.c.key.type.length or 255  # type: ignore[attr-defined]
-
-
 class BatchWriter:
-    def __init__(self, engine: Engine, *, max_rows: int = 5000, max_delay_s: float = 0.02) -> None:
+    """Group commits for the event loop; the transactions run in a thread, or in a writer process.
+
+    ``separate_process=True`` (the service, on a file or server database) moves them to
+    :class:`~monitor.store.write_process.WriteProcess`; tests and tools keep them in a thread.
+    """
+
+    def __init__(
+        self, engine: Engine, *, max_rows: int = 5000, max_delay_s: float = 0.02, separate_process: bool = False
+    ) -> None:
         self.engine = engine
         self.max_rows = max_rows
         self.max_delay_s = max_delay_s
@@ -103,15 +109,13 @@ class BatchWriter:
         self.writing_since: float | None = None
         #: Called with each commit's duration (metrics histogram); None: nobody is measuring.
         self.commit_observer: Callable[[float], None] | None = None
-        dialect = engine.dialect.name
-        self._postgres = dialect == "postgresql"
-        upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        excluded = upsert(schema.alarms).excluded
-        #: One statement for every alarm row of a batch (executemany): an alarm's row is rewritten
-        #: with its latest state.
-        self._upsert_alarm = upsert(schema.alarms).on_conflict_do_update(
-            index_elements=["id"], set_={c.name: excluded[c.name] for c in schema.alarms.c if c.name != "id"}
-        )
+        #: COPY readings on PostgreSQL (False: executemany, bench/store_write.py's reference; thread mode only).
+        self.copy_readings = True
+        self._process: WriteProcess | None = None
+        if separate_process:
+            if engine.url.database in (None, "", ":memory:") and engine.dialect.name == "sqlite":
+                raise ValueError("an in-memory SQLite database cannot be written from another process")
+            self._process = WriteProcess(engine.url.render_as_string(hide_password=False))
 
     # -- submission (event-loop thread, cheap) ------------------------------------------
     def add_readings(self, readings: Sequence[Reading], key: str | None = None) -> None:
@@ -176,7 +180,14 @@ class BatchWriter:
 
     # -- the loop ------------------------------------------------------------------------
     def start(self) -> None:
+        if self._process is not None:
+            self._process.start()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="batch-writer")
+
+    @property
+    def process_pid(self) -> int | None:
+        """The writer process's pid (None: transactions run in a thread of this process)."""
+        return self._process.pid if self._process is not None else None
 
     async def close(self) -> None:
         """Write what is pending, then stop."""
@@ -184,6 +195,8 @@ class BatchWriter:
         self._wake.set()
         if self._task:
             await self._task
+        if self._process is not None:
+            await asyncio.to_thread(self._process.stop)
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -202,10 +215,11 @@ class BatchWriter:
                 if self._closing:
                     return
                 continue
+            rows = batch.rows()
             while True:
                 try:
                     started = self.writing_since = time.perf_counter()
-                    await asyncio.to_thread(self._write, batch)
+                    written = await asyncio.to_thread(self._write, rows)
                     self.last_commit_s = time.perf_counter() - started
                     if self.commit_observer is not None:
                         self.commit_observer(self.last_commit_s)
@@ -221,99 +235,18 @@ class BatchWriter:
             backoff = 0.1
             self.healthy = True
             self.commits += 1
-            self.rows_written += len(batch.readings)
+            self.duplicates_skipped += written.duplicates_skipped
+            self.rows_written += written.readings
             for w in batch.waiters:
                 if not w.done():
                     w.set_result(None)
             if self._closing and len(self._batch) == 0 and not self._batch.waiters:
                 return
 
-    def _new_keys_only(self, conn: Connection, batch: _Batch) -> list[ReadingRow]:
-        """Record each message key; the readings of a key already stored are dropped.
-
-        The database is the authority on what was stored (the pipeline's memory of keys is
-        only a short window), so a retransmission is stored once even across restarts.
-        """
-        wanted: dict[str, float] = {}
-        for key, ts, _start, _end in batch.keys:
-            wanted.setdefault(column_key(key), ts)
-        inserted = self._insert_keys(conn, list(wanted.items()))
-        skip: list[tuple[int, int]] = []
-        for key, _ts, start, end in batch.keys:
-            stored_key = column_key(key)
-            if stored_key in inserted:
-                inserted.discard(stored_key)  # a second copy in the same batch is a duplicate
-            else:
-                self.duplicates_skipped += 1
-                skip.append((start, end))
-        if not skip:
-            return batch.readings
-        keep = [True] * len(batch.readings)
-        for start, end in skip:
-            keep[start:end] = [False] * (end - start)
-        return [row for row, k in zip(batch.readings, keep, strict=True) if k]
-
-    def _insert_keys(self, conn: Connection, keys: list[tuple[str, float]]) -> set[str]:
-        """Insert the keys not yet stored; returns those inserted (one statement per chunk).
-
-        RETURNING, not rowcount: neither driver reports per-row outcomes of an executemany,
-        and psycopg reports no rowcount for ON CONFLICT DO NOTHING.
-        """
-        mark = "%s" if self._postgres else "?"
-        inserted: set[str] = set()
-        for i in range(0, len(keys), _KEYS_PER_STATEMENT):
-            chunk = keys[i : i + _KEYS_PER_STATEMENT]
-            values = ", ".join([f"({mark}, {mark})"] * len(chunk))
-            sql = f"INSERT INTO ingest_keys (key, ts) VALUES {values} ON CONFLICT DO NOTHING RETURNING key"
-            params = tuple(v for pair in chunk for v in pair)
-            inserted.update(row[0] for row in conn.exec_driver_sql(sql, params))
-        return inserted
-
-    def _write(self, batch: _Batch) -> None:
-        with self.engine.begin() as conn:
-            readings = batch.readings
-            if batch.keys:
-                readings = self._new_keys_only(conn, batch)
-            if readings:
-                if self._postgres:
-                    _copy_readings(conn, readings)
-                else:
-                    # The driver's executemany on tuples: Core's per-row parameter processing
-                    # cost more than the insert itself (bench/hl7_ingest.py).
-                    # The driver's executemany on tuples: Core's per-row parameter processing
-                    # cost more than the insert itself (bench/hl7_ingest.py).
-                    conn.exec_driver_sql(_INSERT_READINGS_SQLITE, readings)
-            if batch.statuses:
-                conn.execute(insert(schema.device_events), batch.statuses)
-            if batch.alarms:
-                conn.execute(self._upsert_alarm, [alarm_row(a) for a in batch.alarms.values()])
-            if batch.alarm_events:
-                conn.execute(insert(schema.alarm_events), batch.alarm_events)
-            if batch.events:
-                conn.execute(insert(schema.events), list(batch.events.values()))
-                if self._postgres:
-                    # Delivered at commit, so a listener never reads ahead of what is stored.
-                    last = str(max(batch.events))
-                    conn.execute(text("SELECT pg_notify(:ch, :seq)"), {"ch": EVENTS_CHANNEL, "seq": last})
-
-
-def column_key(key: str) -> str:
-    """A message key as stored: one longer than the column is replaced by its digest.
-
-    A sender may fill MSH-3/4/10/7 with anything; a key over the column width would fail
-    the whole batch on PostgreSQL at every retry. The digest keeps retransmissions equal.
-    """
-    if len(key) <= _KEY_WIDTH:
-        return key
-    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _copy_readings(conn: Connection, rows: list[ReadingRow]) -> None:
-    """COPY the readings on PostgreSQL: ~5x executemany (bench/store_write.py), same transaction."""
-    raw: Any = conn.connection.driver_connection  # the psycopg connection under this transaction
-    with raw.cursor() as cur, cur.copy(f"COPY readings ({', '.join(_READING_COLUMNS)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    def _write(self, rows: BatchRows) -> Written:
+        if self._process is not None:
+            return self._process.write(rows)
+        return write_rows(self.engine, rows, copy=self.copy_readings)
 
 
 #: Message keys are kept this long: a sender retransmits within minutes, a gateway replays its
@@ -343,7 +276,12 @@ async def prune_keys_loop(engine: Engine, every_s: float = 3600.0) -> None:
 def recent_keys(engine: Engine, since: float, limit: int = 100_000) -> dict[str, float]:
     """The newest message keys stored since ``since`` (key -> when), oldest first."""
     c = schema.ingest_keys.c
-    query = select(c.key, c.ts).where(c.ts >= since).order_by(c.ts.desc()).limit(limit)
+    query = (
+        select(c.key, c.ts)
+        .where(c.ts >= since, c.key.not_like(f"{BATCH_KEY_PREFIX}%"))
+        .order_by(c.ts.desc())
+        .limit(limit)
+    )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     return {key: ts for key, ts in reversed(rows)}
