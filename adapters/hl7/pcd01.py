@@ -58,9 +58,11 @@ class Header:
 
     @property
     def dedupe_key(self) -> str:
-        # Sender + MSH-10 + MSH-7: Mindray's control ids are small counters that
-        # restart with the device, so MSH-7 keeps a reboot from looking like a retransmission.
-        return f"{self.sending_app}^{self.sending_facility}|{self.control_id}|{self.sent}"
+        # MSH-7 + sender + MSH-10: Mindray's control ids are small counters that restart with
+        # the device, so MSH-7 keeps a reboot from looking like a retransmission. MSH-7 comes
+        # first so that the keys of one moment sort together: the database's key index then
+        # grows at its end instead of taking a page per sender at every commit.
+        return f"{self.sent}|{self.sending_app}^{self.sending_facility}|{self.control_id}"
 
 
 @dataclass(slots=True)

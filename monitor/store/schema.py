@@ -144,7 +144,7 @@ alarm_events = Table(
     Column("value", Float),
 )
 
-#: Keys of ingested messages (HL7 sender + MSH-10): a retransmission is stored once.
+#: Keys of ingested messages (HL7 MSH-7, sender, MSH-10): a retransmission is stored once.
 ingest_keys = Table(
     "ingest_keys",
     metadata,

@@ -29,7 +29,7 @@ READING_COLUMNS = ("ts", "vital", "value", "unit", "quality", "source", "bed_id"
 #: web processes wake and read the events table from their last seq (``monitor.bus_pg``).
 EVENTS_CHANNEL = "ivmon_events"
 
-#: Batch keys share the message keys' table: a message key always holds a "|" (sender|MSH-10|MSH-7),
+#: Batch keys share the message keys' table: a message key always holds a "|" (MSH-7|sender|MSH-10),
 #: a batch key never does, so the two cannot collide.
 BATCH_KEY_PREFIX = "batch:"
 

@@ -47,7 +47,8 @@ class _Batch:
     def rows(self) -> BatchRows:
         """The batch as plain data, with a key of its own (a retried batch is written once)."""
         return BatchRows(
-            batch_key=f"{BATCH_KEY_PREFIX}{uuid.uuid4().hex}",
+            # Time first (they sort together, at the end of the key index), then random (unique).
+            batch_key=f"{BATCH_KEY_PREFIX}{time.time_ns():020d}-{uuid.uuid4().hex[:12]}",
             ts=time.time(),
             readings=self.readings,
             statuses=self.statuses,
@@ -119,7 +120,7 @@ class BatchWriter:
 
     # -- submission (event-loop thread, cheap) ------------------------------------------
     def add_readings(self, readings: Sequence[Reading], key: str | None = None) -> None:
-        """Queue readings; with ``key`` (HL7 sender + MSH-10) they are stored only if the key is new."""
+        """Queue readings; with ``key`` (HL7 MSH-7, sender, MSH-10) they are stored only if the key is new."""
         rows = self._batch.readings
         start = len(rows)
         rows.extend(
