@@ -16,7 +16,8 @@ hub tick (<= 50 ms), WebSocket.
 
 Printed: messages and readings sent/AA'd/stored (counted on both sides),
 reading- and alarm-to-screen p50/p99/max, the processes' RSS over the run.
-The soak test (tests/scale/test_soak.py, slow) runs this for 10 minutes.
+The soak (tests/scale/test_soak.py, slow) runs this for 10 minutes as its second test; its first
+drives one ingest process with `ivmon simulate` instead.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,7 +18,7 @@ from typing import Protocol, runtime_checkable
 from simulators.live import LivePatient, run_live
 from simulators.physiology import SessionTrace, simulate_session
 from simulators.scenarios import SCENARIOS
-from simulators.targets import TARGETS, Target
+from simulators.targets import TARGETS, Answered, Target
 
 #: Where each ``--to`` scheme's target lives; imported on demand so a missing one only matters when asked for.
 TARGET_MODULES: dict[str, str] = {
@@ -79,6 +80,15 @@ def add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="simulated seconds between the patients' session starts for live targets (default 60)",
     )
+    parser.add_argument(
+        "--duration",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="live targets: stop after this many seconds of real time (the rows due by then are still sent)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="also print the final summary as one JSON object on standard output"
+    )
 
 
 def load_target(to: str, args: argparse.Namespace) -> Target:
@@ -111,14 +121,9 @@ def simulate_command(args: argparse.Namespace) -> int:
         for name, scenario in SCENARIOS.items():
             print(f"{name:<{width}}  {scenario.description}")
         return 0
-    if not args.scenario:
-        print("ivmon simulate: a scenario is required (see --list)", file=sys.stderr)
-        return 2
-    if args.scenario not in SCENARIOS:
-        print(f"ivmon simulate: unknown scenario {args.scenario!r}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
-        return 2
-    if args.to.lower().startswith("serial:") and not args.protocol:
-        print("ivmon simulate: --to serial:DEVICE needs --protocol NAME", file=sys.stderr)
+    problem = _usage_problem(args)
+    if problem:
+        print(f"ivmon simulate: {problem}", file=sys.stderr)
         return 2
     try:
         target = load_target(args.to, args)
@@ -127,32 +132,75 @@ def simulate_command(args: argparse.Namespace) -> int:
         return 2 if isinstance(exc, ValueError) else 1
 
     began = time.perf_counter()
+    status, rows = _run(args, target)
+    answered = target if isinstance(target, Answered) else None
+    # What a receiver acknowledged is worth reporting even when the run stopped early.
+    if status == 0 or answered is not None:
+        _report(args, target, rows, time.perf_counter() - began)
+    if status == 0 and answered is not None and not answered.all_accepted:
+        return 1  # a refused or unanswered message is not a successful run
+    return status
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    if not args.scenario:
+        return "a scenario is required (see --list)"
+    if args.scenario not in SCENARIOS:
+        return f"unknown scenario {args.scenario!r}; known: {', '.join(SCENARIOS)}"
+    if args.to.lower().startswith("serial:") and not args.protocol:
+        return "--to serial:DEVICE needs --protocol NAME"
+    if args.json and args.to.lower() == "csv:-":
+        return "--json prints on standard output, which --to csv:- already takes: use --to csv:FILE"
+    return None
+
+
+def _run(args: argparse.Namespace, target: Target) -> tuple[int, int | None]:
+    """(exit status, rows written or sent: None when the run stopped early); errors are printed here."""
     try:
         if isinstance(target, BulkTarget):
-            rows = target.write_sessions(sessions(args.scenario, args.seed, args.patients))
-            what = f"{rows} rows"
-        else:
-            patients = [LivePatient(args.scenario, args.seed, p) for p in range(args.patients)]
-            sent = asyncio.run(_live(patients, target, args.speed, args.stagger))
-            what = f"{sent} patient-seconds"
+            return 0, target.write_sessions(sessions(args.scenario, args.seed, args.patients))
+        patients = [LivePatient(args.scenario, args.seed, p) for p in range(args.patients)]
+        return 0, asyncio.run(_live(patients, target, args))
     except OSError as exc:
         print(f"ivmon simulate: {args.to}: {exc}", file=sys.stderr)
-        return 1
+        return 1, None
     except KeyboardInterrupt:
-        return 130
-    elapsed = time.perf_counter() - began
-    print(
+        return 130, None
+
+
+def _report(args: argparse.Namespace, target: Target, rows: int | None, elapsed: float) -> None:
+    """The final summary line on standard error; with ``--json`` the same figures as JSON on standard output."""
+    unit = "rows" if isinstance(target, BulkTarget) else "patient-seconds"
+    what = f"{rows} {unit}" if rows is not None else "stopped early"
+    line = (
         f"ivmon simulate: {args.patients} {args.scenario} patient(s), seed {args.seed}: {what} to {args.to} "
-        f"in {elapsed:.2f} s (synthetic data)",
-        file=sys.stderr,
+        f"in {elapsed:.2f} s (synthetic data)"
     )
-    return 0
+    if isinstance(target, Answered):
+        line += f"; {target.report()}"
+    print(line, file=sys.stderr)
+    if args.json:
+        figures: dict[str, object] = {
+            "scenario": args.scenario,
+            "patients": args.patients,
+            "seed": args.seed,
+            "to": args.to,
+            "speed": args.speed,
+            "stagger_s": args.stagger,
+            "duration_s": args.duration,
+            "completed": rows is not None,
+            "rows": rows,
+            "elapsed_s": round(elapsed, 3),
+        }
+        if isinstance(target, Answered):
+            figures.update(target.summary())
+        print(json.dumps(figures), flush=True)
 
 
-async def _live(patients: Sequence[LivePatient], target: Target, speed: float, stagger_s: float) -> int:
+async def _live(patients: Sequence[LivePatient], target: Target, args: argparse.Namespace) -> int:
     await target.open()
     try:
-        return await run_live(patients, target, speed=speed, stagger_s=stagger_s)
+        return await run_live(patients, target, speed=args.speed, stagger_s=args.stagger, duration_s=args.duration)
     finally:
         await target.close()
 

@@ -3,16 +3,18 @@
 ``LivePatient`` is what the demo and ``ivmon simulate --to mllp://...`` use:
 the whole trace is rendered up front (cheap), then ``due(elapsed_s)`` returns
 the rows whose time has come since the previous call, with the phase changes
-among them. ``run_live`` paces several patients into a ``Target``.
+among them. ``run_live`` paces several patients into a ``Target``, each
+patient an independent monitor (its own task, its rows in order).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias, TypeVar
 
 import numpy as np
 
@@ -22,6 +24,7 @@ from simulators.targets import Target
 
 _VITALS: tuple[Vital, ...] = tuple(Vital(c) for c in VITAL_COLUMNS)
 _NO_FLAGS: frozenset[str] = frozenset()
+_T = TypeVar("_T")
 
 
 class LiveRow(NamedTuple):
@@ -81,12 +84,23 @@ class LivePatient:
         return Due(rows, changes)
 
 
+class _Send(NamedTuple):
+    ts: float  # POSIX seconds: the instant the row was due
+    phase: str
+    vitals: dict[Vital, float]
+
+
+#: A patient's rows waiting for their turn; ``None`` ends the patient's run.
+_Lane: TypeAlias = asyncio.Queue[_Send | None]
+
+
 async def run_live(
     patients: Sequence[LivePatient],
     target: Target,
     *,
     speed: float = 1.0,
     stagger_s: float = 60.0,
+    duration_s: float | None = None,
     epoch0: float | None = None,
     now: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -95,30 +109,110 @@ async def run_live(
 
     Patient ``i`` starts ``i * stagger_s`` simulated seconds after the first.
     Timestamps are the wall-clock instants of sending (``epoch0`` + elapsed
-    real time), so a receiving server never sees readings from its future,
-    even at ``speed`` > 1 (a faster session is then compressed in time).
+    real time: the instant each row is due), so a receiving server never sees
+    readings from its future, even at ``speed`` > 1 (a faster session is then
+    compressed in time); a row sent late from a backlog keeps the instant it
+    was due, as a monitor's buffered value keeps its measurement time.
     Seconds with no reading (the discharge instant) are not sent.
+
+    Each patient is an independent monitor: one pacer hands each due row to
+    its patient's lane, and one task per patient awaits the target's
+    ``send`` for its rows in order. A patient whose sends are slow (a late
+    ACK) builds a backlog that it sends in order afterwards, without delaying
+    the others or losing a row. ``duration_s`` (real seconds) stops the run
+    early; the rows due by then are still sent.
     """
     if speed <= 0:
         raise ValueError("speed must be > 0")
+    if duration_s is not None and duration_s < 0:
+        raise ValueError("duration must be >= 0")
+    horizon = math.inf if duration_s is None else duration_s * speed
     epoch = time.time() if epoch0 is None else epoch0
+    lanes: list[_Lane] = [asyncio.Queue() for _ in patients]
+    pacing = _pace(
+        patients, lanes, speed=speed, stagger_s=stagger_s, horizon=horizon, epoch=epoch, now=now, sleep=sleep
+    )
+    tasks = [
+        asyncio.create_task(pacing),
+        *(asyncio.create_task(_deliver(i, lane, target)) for i, lane in enumerate(lanes)),
+    ]
+    _released, *sent = await _together(tasks)
+    return sum(sent)
+
+
+async def _pace(
+    patients: Sequence[LivePatient],
+    lanes: Sequence[_Lane],
+    *,
+    speed: float,
+    stagger_s: float,
+    horizon: float,
+    epoch: float,
+    now: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+) -> int:
+    """Put each row in its patient's lane when due (simulated instants up to ``horizon``), then end the lanes.
+
+    Returns the number of rows released.
+    """
     start = now()
-    sent = 0
-    scheduled = 0.0  # the simulated instant the last sleep was for: due even if the clock rounds short
-    while True:
-        sim = max((now() - start) * speed, scheduled)
-        wake = math.inf
-        for i, patient in enumerate(patients):
-            offset = i * stagger_s
-            if sim >= offset:
-                for row in patient.due(sim - offset).rows:
-                    if row.vitals:
-                        await target.send(i, epoch + (offset + row.ts) / speed, row.phase.value, row.vitals)
-                        sent += 1
-            following = patient.next_ts
-            if following is not None:
-                wake = min(wake, offset + following)
-        if math.isinf(wake):
-            return sent
-        scheduled = wake
+    released = 0
+    # (simulated instant of the patient's next row, patient): only the patients due are visited, so a
+    # thousand beds spread over each second cost a thousand small wake-ups, not a million look-ups.
+    upcoming = [(i * stagger_s + p.next_ts, i) for i, p in enumerate(patients) if p.next_ts is not None]
+    heapq.heapify(upcoming)
+    while upcoming and upcoming[0][0] <= horizon:
+        wake = upcoming[0][0]
         await sleep(max(0.0, wake / speed - (now() - start)))
+        # The instant slept for is due even if the clock rounds short of it.
+        sim = min(max((now() - start) * speed, wake), horizon)
+        while upcoming and upcoming[0][0] <= sim:
+            _, i = heapq.heappop(upcoming)
+            count, following = _release(patients[i], i * stagger_s, sim, lanes[i], epoch, speed)
+            released += count
+            if following is not None:
+                heapq.heappush(upcoming, (following, i))
+    for lane in lanes:
+        lane.put_nowait(None)
+    return released
+
+
+def _release(
+    patient: LivePatient, offset: float, sim: float, lane: _Lane, epoch: float, speed: float
+) -> tuple[int, float | None]:
+    """Queue the patient's rows due by simulated instant ``sim``: (rows queued, simulated instant of its next row)."""
+    first = patient.next_ts
+    assert first is not None, "a finished patient is never scheduled"
+    count = 0
+    # At least the row that made the patient due: float rounding of (offset + ts) - offset must not
+    # leave it undelivered (the pacer would spin on it).
+    for row in patient.due(max(sim - offset, first)).rows:
+        if row.vitals:
+            lane.put_nowait(_Send(epoch + (offset + row.ts) / speed, row.phase.value, row.vitals))
+            count += 1
+    following = patient.next_ts
+    return count, None if following is None else offset + following
+
+
+async def _deliver(patient: int, lane: _Lane, target: Target) -> int:
+    """One monitor: its rows to the target one after another (each send awaits its answer)."""
+    sent = 0
+    while (row := await lane.get()) is not None:
+        await target.send(patient, row.ts, row.phase, row.vitals)
+        sent += 1
+    return sent
+
+
+async def _together(tasks: Sequence[asyncio.Task[_T]]) -> list[_T]:
+    """Every task's result; the first failure cancels the others and is raised as it is (not in a group)."""
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            error = task.exception()
+            if error is not None:
+                raise error
+        return [task.result() for task in tasks]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -115,6 +116,16 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory (0 once it is gone). bench/scale_out.py has its own: the benchmarks
+    run without the tests, and mypy cannot import a script under two module names."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def login(base: str, name: str = "nurse1") -> httpx.Cookies:

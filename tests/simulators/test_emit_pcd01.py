@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import hl7
+import pytest
 
 from adapters.hl7.binding import Binder
 from adapters.hl7.codes import CodeMap
@@ -102,3 +103,16 @@ async def test_mllp_target_reports_non_aa() -> None:
         assert target.problems and "could not be stored" in target.problems[0]
     finally:
         await listener.stop()
+
+
+async def test_mllp_target_gives_up_on_a_message_never_answered() -> None:
+    listener = MllpListener(Hl7Settings(host="127.0.0.1", port=0))
+    await listener.start(RecordingSink())
+    port = listener.port
+    await listener.stop()  # nobody listens there any more: every connection is refused
+    target = MllpTarget("127.0.0.1", port, retry_for_s=0.3)
+    with pytest.raises(ConnectionError, match=r"patient 4: no ACK .* in 0\.3 s"):
+        await target.send(4, TS, "baseline", {Vital.HR: 70.0})
+    await target.close()
+    assert target.unanswered == 1 and target.retries >= 2 and not target.all_accepted
+    assert target.summary()["acks"] == {} and target.summary()["messages_sent"] == 1

@@ -45,7 +45,11 @@ def test_due_returns_nothing_before_its_time() -> None:
 
 
 class FakeClock:
-    """Monotonic time that moves only when the code under test sleeps."""
+    """Monotonic time that moves only when the pacer sleeps.
+
+    Like a real sleep it first lets the other tasks run (the patients' sends
+    of what was just due), then moves time on.
+    """
 
     def __init__(self) -> None:
         self.t = 100.0
@@ -57,6 +61,7 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         assert seconds >= 0
         self.slept += 1
+        await asyncio.sleep(0)
         self.t += seconds
 
 
@@ -101,3 +106,64 @@ def test_run_live_paces_on_the_clock(speed: float) -> None:
 def test_run_live_refuses_a_zero_speed() -> None:
     with pytest.raises(ValueError, match="speed"):
         asyncio.run(run_live([LivePatient("routine", 0)], Recorder(FakeClock()), speed=0))
+
+
+class StalledPatient(Recorder):
+    """Patient 0's first send hangs until released (an ACK that does not come), the others answer at once."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.release = asyncio.Event()
+
+    async def send(self, patient: int, ts: float, phase: str, vitals: dict[Vital, float]) -> None:
+        if patient == 0 and not self.release.is_set():
+            self.sent.append((patient, ts, phase, vitals, self.clock.t))
+            await self.release.wait()
+            return
+        await super().send(patient, ts, phase, vitals)
+
+
+def test_a_stalled_patient_delays_nobody_and_sends_its_backlog_in_order() -> None:
+    clock = FakeClock()
+    target = StalledPatient(clock)
+    patients = [LivePatient("routine", 1, p) for p in range(3)]
+
+    async def scenario() -> int:
+        run = asyncio.create_task(
+            run_live(
+                patients, target, speed=1.0, stagger_s=0.5, duration_s=600, epoch0=0.0, now=clock.now, sleep=clock.sleep
+            )
+        )
+        while clock.t < 400.0:  # patient 0 hangs for 300 s of the run
+            await asyncio.sleep(0)
+        target.release.set()
+        return await run
+
+    sent = asyncio.run(scenario())
+    assert sent == len(target.sent)
+    for i in (1, 2):
+        got = [s for s in target.sent if s[0] == i]
+        # Sent on time all along, while patient 0 was stuck.
+        assert np.allclose([s[4] - 100.0 for s in got], [s[1] for s in got])
+        assert len(got) == 600  # one row a second up to the duration (second 0 included, 600 excluded)
+    stuck = [s for s in target.sent if s[0] == 0]
+    ts = [s[1] for s in stuck]
+    assert ts == sorted(ts) and np.allclose(np.diff(ts), 1.0)  # nothing dropped, in order
+    assert len(stuck) == 601 and ts[-1] == 600.0  # the rows due by the duration, the last one included
+    backlog = [s for s in stuck if s[4] > s[1] + 100.0]
+    assert len(backlog) > 200 and all(s[4] >= 400.0 for s in backlog)  # sent late, after the release
+
+
+def test_run_live_stops_at_the_duration() -> None:
+    clock = FakeClock()
+    target = Recorder(clock)
+    sent = asyncio.run(
+        run_live([LivePatient("routine", 0)], target, speed=4.0, duration_s=10.0, now=clock.now, sleep=clock.sleep)
+    )
+    assert sent == 41  # simulated seconds 0..40 in 10 real seconds
+    assert clock.t - 100.0 == pytest.approx(10.0)
+
+
+def test_run_live_refuses_a_negative_duration() -> None:
+    with pytest.raises(ValueError, match="duration"):
+        asyncio.run(run_live([LivePatient("routine", 0)], Recorder(FakeClock()), duration_s=-1))
