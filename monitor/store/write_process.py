@@ -17,6 +17,7 @@ that retry harmless if the lost answer was a commit.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import threading
@@ -38,6 +39,9 @@ def _serve(conn: Connection, url: str) -> None:
     from monitor.store.transaction import write_rows
 
     engine = database.make_engine(url)
+    # Each batch is a few thousand short-lived tuples: collect them by reference count, not by scans.
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     while True:
         try:
             rows = conn.recv()
