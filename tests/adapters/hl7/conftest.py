@@ -1,12 +1,26 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import pytest
+import uvloop
 
 from adapters.hl7.listener import MllpListener
 from monitor.config import Hl7Settings
 from tests.adapters.hl7.hl7_helpers import StoredSink, stored_sink
+
+#: Modules whose every test runs on asyncio's own loop and on uvloop, which the service runs
+#: (their transports differ: uvloop's do not subclass asyncio.Transport).
+BOTH_LOOPS = {"test_hl7_listener.py"}
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    if item.path.name not in BOTH_LOOPS:
+        return {"asyncio": asyncio.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 
 @pytest.fixture
