@@ -208,3 +208,12 @@ def test_postgres_fixture_gives_a_real_server(postgres_url: str) -> None:
     engine = database.make_engine(postgres_url)
     with engine.connect() as conn:
         assert "PostgreSQL" in conn.scalar(text("select version()"))
+
+
+def test_postgres_urls_get_the_driver_and_a_connect_timeout_unless_they_set_one() -> None:
+    url = database.postgres_url("postgresql://ivmon@db.example/ivmon")
+    assert url.drivername == "postgresql+psycopg"
+    assert url.query["connect_timeout"] == str(database.PG_CONNECT_TIMEOUT_S)
+    assert database.postgres_url("postgresql://ivmon@db.example/ivmon?connect_timeout=9").query == {
+        "connect_timeout": "9"
+    }
