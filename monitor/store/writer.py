@@ -42,6 +42,8 @@ class _Batch:
     #: (dedupe key, when, first and end index of its readings in ``readings``)
     keys: list[tuple[str, float, int, int]] = field(default_factory=list)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    #: An attempt failed: it may have committed all the same (a COMMIT whose reply was lost).
+    retried: bool = False
 
     def __len__(self) -> int:
         return len(self.readings) + len(self.statuses) + len(self.alarm_events) + len(self.events) + len(self.keys)
@@ -210,6 +212,7 @@ class BatchWriter:
                         self.commit_observer(self.last_commit_s)
                     break
                 except Exception as exc:  # the database is down or locked: keep the batch, retry
+                    batch.retried = True
                     self.healthy = False
                     self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                     log.error("database write failed, retrying in %.1fs: %s", backoff, self.last_error)
@@ -270,6 +273,8 @@ class BatchWriter:
 
     def _write(self, batch: _Batch) -> None:
         with self.engine.begin() as conn:
+            if batch.retried and _committed_before(conn, batch):
+                return  # a retry must not store it twice, nor fail forever on the events' seqs
             readings = batch.readings
             if batch.keys:
                 readings = self._new_keys_only(conn, batch)
@@ -294,6 +299,20 @@ class BatchWriter:
                     # Delivered at commit, so a listener never reads ahead of what is stored.
                     last = str(max(batch.events))
                     conn.execute(text("SELECT pg_notify(:ch, :seq)"), {"ch": EVENTS_CHANNEL, "seq": last})
+
+
+def _committed_before(conn: Connection, batch: _Batch) -> bool:
+    """Whether an earlier attempt at ``batch`` committed although the writer saw it fail.
+
+    A connection lost during COMMIT leaves the outcome unknown (the server may have committed
+    before the reply was lost). The batch's events are its own (each seq is written once, by
+    this batch), so its last seq being stored proves the whole transaction is. A batch without
+    events (SQLite, readings only) relies on its message keys alone.
+    """
+    if not batch.events:
+        return False
+    last = max(batch.events)
+    return conn.scalar(select(schema.events.c.seq).where(schema.events.c.seq == last)) is not None
 
 
 def column_key(key: str) -> str:
