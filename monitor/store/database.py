@@ -8,11 +8,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import URL, Engine, create_engine, event, inspect, make_url
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: Seconds a new PostgreSQL connection may take (libpq's minimum is 2): one takes milliseconds.
+PG_CONNECT_TIMEOUT_S = 5
 
 
 def make_engine(url: str) -> Engine:
@@ -34,9 +36,22 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
+    return create_engine(postgres_url(url), pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def postgres_url(url: str) -> URL:
+    """The psycopg driver, and a connect timeout unless the URL sets one (``?connect_timeout=``).
+
+    psycopg's default is 130 s: while the database host does not answer, each attempt to
+    reconnect would hold the writer that long, and keep holding it after the database is back
+    (every monitor waiting for its ACK meanwhile).
+    """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    parsed = make_url(url)
+    if "connect_timeout" in parsed.query:
+        return parsed
+    return parsed.update_query_dict({"connect_timeout": str(PG_CONNECT_TIMEOUT_S)})
 
 
 def alembic_config(engine: Engine) -> Config:

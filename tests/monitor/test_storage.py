@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -13,6 +14,8 @@ from monitor.model import (
     AlarmChange,
     AlarmKind,
     AlarmState,
+    DeviceState,
+    DeviceStatus,
     Phase,
     PhaseChange,
     Priority,
@@ -118,6 +121,37 @@ async def test_a_known_message_key_stores_its_readings_once(migrated_engine: Eng
     assert list(recent_keys(migrated_engine, 0.0)) == ["MONITOR-1|MSG0001", "MONITOR-1|MSG0002"]
 
 
+async def test_a_batch_whose_commit_reply_was_lost_is_stored_once_on_retry(
+    migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server committed, then the connection died before its reply (the outcome looked unknown).
+
+    The retry must not store anything twice (keyed or not), nor fail forever on the events' seqs.
+    """
+    real_commit = migrated_engine.dialect.do_commit
+    lost: list[bool] = []
+
+    def commit_then_lose_the_reply(dbapi_connection: Any) -> None:
+        real_commit(dbapi_connection)
+        if not lost:
+            lost.append(True)
+            raise ConnectionResetError("connection lost before the COMMIT's reply")
+
+    monkeypatch.setattr(migrated_engine.dialect, "do_commit", commit_then_lose_the_reply)
+    writer = BatchWriter(migrated_engine, max_delay_s=0.01)
+    writer.start()
+    writer.add_readings([Reading(Vital.HR, 70.0, "bpm", 100.0, "MONITOR-1")], "MONITOR-1|MSG0001")
+    writer.add_readings([Reading(Vital.HR, 71.0, "bpm", 101.0, "SERIAL-1")])  # no key: serial, simulator
+    writer.add_status(DeviceStatus("SERIAL-1", DeviceState.CONNECTED, 100.0), None)
+    writer.add_event(7, 100.0, "reading", "{}")
+    await asyncio.wait_for(writer.durable(), 30)
+    await writer.close()
+    assert lost and writer.healthy and writer.commits == 1
+    with migrated_engine.connect() as conn:
+        counts = [conn.scalar(select(func.count()).select_from(t)) for t in (schema.device_events, schema.events)]
+    assert repo.count_readings(migrated_engine) == 2 and counts == [1, 1]
+
+
 async def test_a_message_key_longer_than_its_column_is_stored_and_still_deduplicated(
     migrated_engine: Engine,
 ) -> None:
@@ -215,3 +249,12 @@ def test_postgres_fixture_gives_a_real_server(postgres_url: str) -> None:
     engine = database.make_engine(postgres_url)
     with engine.connect() as conn:
         assert "PostgreSQL" in conn.scalar(text("select version()"))
+
+
+def test_postgres_urls_get_the_driver_and_a_connect_timeout_unless_they_set_one() -> None:
+    url = database.postgres_url("postgresql://ivmon@db.example/ivmon")
+    assert url.drivername == "postgresql+psycopg"
+    assert url.query["connect_timeout"] == str(database.PG_CONNECT_TIMEOUT_S)
+    assert database.postgres_url("postgresql://ivmon@db.example/ivmon?connect_timeout=9").query == {
+        "connect_timeout": "9"
+    }
