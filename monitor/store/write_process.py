@@ -5,8 +5,13 @@ steps, and takes it back before the next. In the service's process the event
 loop holds the GIL most of the time under load, so each commit crawled from
 row to row while the loop waited for it: at thousands of messages a second
 the two threads throttled each other (bench/hl7_ingest.py). In its own process
-the writer has an interpreter to itself; the service's process only pickles
-each batch (plain tuples) and waits on a pipe, with the GIL released.
+the writer has an interpreter to itself.
+
+The service's side is plain event-loop I/O on the pipe (no thread): a batch
+is pickled (plain tuples) and written, the answer read when it comes. A thread
+in between would wait for the GIL twice per commit (to pickle, to unpickle)
+and hand the answer back through the loop's queue, lengthening every commit
+cycle, which is what a sender waiting for its ACK waits on.
 
 One request at a time (the writer commits one batch after another). The
 child exits when the pipe closes, i.e. when the service's process goes away
@@ -17,16 +22,23 @@ that retry harmless if the lost answer was a commit.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import multiprocessing
-import threading
+import os
+import pickle
+import socket
+import struct
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from monitor.store.transaction import BatchRows, Written
 
 log = logging.getLogger(__name__)
+
+#: multiprocessing.Connection's framing: a signed 4-byte big-endian length, then the pickle.
+_LENGTH = struct.Struct("!i")
 
 
 class WriteFailed(RuntimeError):
@@ -59,57 +71,65 @@ def _serve(conn: Connection, url: str) -> None:
 
 
 class WriteProcess:
-    """Owns the child; :meth:`write` is called from one thread at a time (the writer's)."""
+    """Owns the child and the service's end of its pipe; used from the event loop by one writer."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._context = multiprocessing.get_context("spawn")  # no fork of a process with threads
         self._process: BaseProcess | None = None
-        self._conn: Connection | None = None
-        self._lock = threading.Lock()
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
         self.restarts = 0
 
-    def start(self) -> None:
-        parent, child = self._context.Pipe()
+    async def start(self) -> None:
+        parent, child = self._context.Pipe()  # duplex: a socket pair
         process = self._context.Process(target=_serve, args=(child, self.url), name="ivmon-writer", daemon=True)
         process.start()
         child.close()
-        self._process, self._conn = process, parent
+        sock = socket.socket(fileno=os.dup(parent.fileno()))
+        parent.close()
+        self._reader, self._writer = await asyncio.open_connection(sock=sock)
+        self._process = process
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    def write(self, rows: BatchRows) -> Written:
-        with self._lock:
-            if self._conn is None or self._process is None or not self._process.is_alive():
-                self._restart()
-            assert self._conn is not None
-            try:
-                self._conn.send(rows)
-                status, result = self._conn.recv()
-            except (EOFError, OSError) as exc:
-                self._restart()
-                raise WriteFailed(f"the writer process ended ({type(exc).__name__}); restarted") from None
+    async def write(self, rows: BatchRows) -> Written:
+        if self._writer is None or self._process is None or not self._process.is_alive():
+            await self._restart()
+        assert self._reader is not None and self._writer is not None
+        data = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self._writer.write(_LENGTH.pack(len(data)) + data)
+            (size,) = _LENGTH.unpack(await self._reader.readexactly(_LENGTH.size))
+            status, result = pickle.loads(await self._reader.readexactly(size))
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            await self._restart()
+            raise WriteFailed(f"the writer process ended ({type(exc).__name__}); restarted") from None
         if status != "ok":
             raise WriteFailed(str(result))
         assert isinstance(result, Written)
         return result
 
-    def _restart(self) -> None:
+    async def _restart(self) -> None:
         if self._process is not None:
             self.restarts += 1
             log.error("the writer process (pid %s) is gone; starting another", self._process.pid)
-        self.stop()
-        self.start()
+        await self.stop()
+        await self.start()
 
-    def stop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()  # the child sees EOF and exits after its current batch
-            self._conn = None
-        if self._process is not None:
-            self._process.join(10)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join(5)
-            self._process = None
+    async def stop(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is not None:
+            writer.close()  # the child sees EOF and exits after its current batch
+        process, self._process = self._process, None
+        if process is not None:
+            await asyncio.to_thread(_join, process)
+
+
+def _join(process: BaseProcess) -> None:
+    process.join(10)
+    if process.is_alive():
+        process.kill()
+        process.join(5)

@@ -181,8 +181,6 @@ class BatchWriter:
 
     # -- the loop ------------------------------------------------------------------------
     def start(self) -> None:
-        if self._process is not None:
-            self._process.start()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="batch-writer")
 
     @property
@@ -197,9 +195,11 @@ class BatchWriter:
         if self._task:
             await self._task
         if self._process is not None:
-            await asyncio.to_thread(self._process.stop)
+            await self._process.stop()
 
     async def _run(self) -> None:
+        if self._process is not None:
+            await self._process.start()
         backoff = 0.1
         while True:
             if not self._closing:
@@ -220,7 +220,7 @@ class BatchWriter:
             while True:
                 try:
                     started = self.writing_since = time.perf_counter()
-                    written = await asyncio.to_thread(self._write, rows)
+                    written = await self._write(rows)
                     self.last_commit_s = time.perf_counter() - started
                     if self.commit_observer is not None:
                         self.commit_observer(self.last_commit_s)
@@ -244,10 +244,10 @@ class BatchWriter:
             if self._closing and len(self._batch) == 0 and not self._batch.waiters:
                 return
 
-    def _write(self, rows: BatchRows) -> Written:
+    async def _write(self, rows: BatchRows) -> Written:
         if self._process is not None:
-            return self._process.write(rows)
-        return write_rows(self.engine, rows, copy=self.copy_readings)
+            return await self._process.write(rows)
+        return await asyncio.to_thread(write_rows, self.engine, rows, copy=self.copy_readings)
 
 
 #: Message keys are kept this long: a sender retransmits within minutes, a gateway replays its

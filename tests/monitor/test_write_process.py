@@ -36,9 +36,9 @@ async def test_batches_are_written_by_another_process(migrated_engine: Engine) -
     writer = BatchWriter(migrated_engine, max_delay_s=0.01, separate_process=True)
     writer.start()
     try:
-        assert writer.process_pid is not None and writer.process_pid != os.getpid()
         writer.add_readings([hr(70.0, 100.0), hr(71.0, 101.0)], "MONITOR-1|MSG1|20261125")
         await writer.durable()
+        assert writer.process_pid is not None and writer.process_pid != os.getpid()
         writer.add_readings([hr(70.0, 100.0), hr(71.0, 101.0)], "MONITOR-1|MSG1|20261125")  # retransmitted
         await writer.durable()
     finally:
