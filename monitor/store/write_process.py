@@ -30,8 +30,10 @@ import os
 import pickle
 import socket
 import struct
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import cast
 
 from monitor.store.transaction import BatchRows, Written
 
@@ -70,15 +72,22 @@ def _serve(conn: Connection, url: str) -> None:
             return
 
 
+Done = Callable[[Written | None, BaseException | None], None]
+
+
 class WriteProcess:
-    """Owns the child and the service's end of its pipe; used from the event loop by one writer."""
+    """Owns the child and the service's end of its pipe; used from the event loop by one writer.
+
+    :meth:`send` writes a batch; its ``done`` callback gets the answer from the pipe's own
+    callback, so the writer can send the next batch without waiting for a turn of the loop.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._context = multiprocessing.get_context("spawn")  # no fork of a process with threads
         self._process: BaseProcess | None = None
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._pipe: _Pipe | None = None
+        self._restarting: asyncio.Task[None] | None = None
         self.restarts = 0
 
     async def start(self) -> None:
@@ -88,29 +97,26 @@ class WriteProcess:
         child.close()
         sock = socket.socket(fileno=os.dup(parent.fileno()))
         parent.close()
-        self._reader, self._writer = await asyncio.open_connection(sock=sock)
+        loop = asyncio.get_running_loop()
+        _transport, self._pipe = await loop.create_connection(_Pipe, sock=sock)
         self._process = process
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    async def write(self, rows: BatchRows) -> Written:
-        if self._writer is None or self._process is None or not self._process.is_alive():
-            await self._restart()
-        assert self._reader is not None and self._writer is not None
-        data = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            self._writer.write(_LENGTH.pack(len(data)) + data)
-            (size,) = _LENGTH.unpack(await self._reader.readexactly(_LENGTH.size))
-            status, result = pickle.loads(await self._reader.readexactly(size))
-        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
-            await self._restart()
-            raise WriteFailed(f"the writer process ended ({type(exc).__name__}); restarted") from None
-        if status != "ok":
-            raise WriteFailed(str(result))
-        assert isinstance(result, Written)
-        return result
+    def send(self, rows: BatchRows, done: Done) -> None:
+        """Write ``rows``; ``done(written, None)`` or ``done(None, error)`` is called once, on the loop."""
+        pipe = self._pipe
+        if pipe is None or pipe.lost or self._process is None or not self._process.is_alive():
+            self._restart_soon()
+            asyncio.get_running_loop().call_soon(done, None, WriteFailed("the writer process is starting again"))
+            return
+        pipe.request(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL), done)
+
+    def _restart_soon(self) -> None:
+        if self._restarting is None or self._restarting.done():
+            self._restarting = asyncio.get_running_loop().create_task(self._restart(), name="writer-process-restart")
 
     async def _restart(self) -> None:
         if self._process is not None:
@@ -120,12 +126,57 @@ class WriteProcess:
         await self.start()
 
     async def stop(self) -> None:
-        writer, self._writer, self._reader = self._writer, None, None
-        if writer is not None:
-            writer.close()  # the child sees EOF and exits after its current batch
+        pipe, self._pipe = self._pipe, None
+        if pipe is not None:
+            pipe.close()  # the child sees EOF and exits after its current batch
         process, self._process = self._process, None
         if process is not None:
             await asyncio.to_thread(_join, process)
+
+
+class _Pipe(asyncio.Protocol):
+    """The service's end of the pipe: one request at a time, answers framed as multiprocessing's."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._done: Done | None = None
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's do not subclass asyncio.Transport
+
+    def request(self, data: bytes, done: Done) -> None:
+        assert self._done is None and self.transport is not None, "one request at a time"
+        self._done = done
+        self.transport.write(_LENGTH.pack(len(data)) + data)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) < _LENGTH.size:
+            return
+        (size,) = _LENGTH.unpack_from(self._buffer)
+        if len(self._buffer) < _LENGTH.size + size:
+            return
+        status, result = pickle.loads(self._buffer[_LENGTH.size : _LENGTH.size + size])
+        del self._buffer[: _LENGTH.size + size]
+        done, self._done = self._done, None
+        if done is None:
+            return
+        if status == "ok" and isinstance(result, Written):
+            done(result, None)
+        else:
+            done(None, WriteFailed(str(result)))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        done, self._done = self._done, None
+        if done is not None:
+            done(None, WriteFailed(f"the writer process ended ({type(exc).__name__ if exc else 'EOF'})"))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 def _join(process: BaseProcess) -> None:

@@ -10,7 +10,6 @@ unhealthy meanwhile.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -96,8 +95,16 @@ class BatchWriter:
         self.max_rows = max_rows
         self.max_delay_s = max_delay_s
         self._batch = _Batch()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._starting: asyncio.Task[None] | None = None
+        self._ready = False  # the writer process (if any) is up
+        #: The batch being written and its rows (None: idle); retried as it is until it commits.
+        self._inflight: tuple[_Batch, BatchRows] | None = None
+        self._kick_pending = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._idle = asyncio.Event()  # nothing in flight, nothing gathered
+        self._idle.set()
+        self._backoff = 0.1
         self._closing = False
         self.healthy = True
         self.last_error: str | None = None
@@ -175,79 +182,111 @@ class BatchWriter:
     def queue_depth(self) -> int:
         return len(self._batch)
 
-    def _poke(self) -> None:
-        if len(self._batch) >= self.max_rows or self._batch.waiters:
-            self._wake.set()
-
-    # -- the loop ------------------------------------------------------------------------
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="batch-writer")
-
     @property
     def process_pid(self) -> int | None:
         """The writer process's pid (None: transactions run in a thread of this process)."""
         return self._process.pid if self._process is not None else None
 
+    # -- group commit ----------------------------------------------------------------------
+    # Driven by callbacks, not by a task: the answer to one transaction sends the next batch in
+    # the same callback. A task would resume only after every callback already queued on the
+    # loop (hundreds of messages' worth under load), and each sender waits for its ACK on it.
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self._process is not None:
+            self._starting = self._loop.create_task(self._start_process(), name="writer-process")
+        else:
+            self._ready = True
+            self._loop.call_soon(self._kick)  # what was added before the start
+
+    async def _start_process(self) -> None:
+        assert self._process is not None
+        await self._process.start()
+        self._ready = True
+        self._kick()
+
     async def close(self) -> None:
         """Write what is pending, then stop."""
         self._closing = True
-        self._wake.set()
-        if self._task:
-            await self._task
+        if self._loop is not None:
+            if self._starting is not None:
+                await self._starting
+            self._kick()
+            await self._idle.wait()
         if self._process is not None:
             await self._process.stop()
 
-    async def _run(self) -> None:
-        if self._process is not None:
-            await self._process.start()
-        backoff = 0.1
-        while True:
-            if not self._closing:
-                # Group commit: while one transaction is being written, the next batch
-                # gathers; a waiter (an adapter awaiting durability) starts it at once.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.max_delay_s)
-            self._wake.clear()
-            batch, self._batch = self._batch, _Batch()
-            if len(batch) == 0 and not batch.alarms:
-                for w in batch.waiters:
-                    if not w.done():
-                        w.set_result(None)
-                if self._closing:
-                    return
-                continue
-            rows = batch.rows()
-            while True:
-                try:
-                    started = self.writing_since = time.perf_counter()
-                    written = await self._write(rows)
-                    self.last_commit_s = time.perf_counter() - started
-                    if self.commit_observer is not None:
-                        self.commit_observer(self.last_commit_s)
-                    break
-                except Exception as exc:  # the database is down or locked: keep the batch, retry
-                    self.healthy = False
-                    self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-                    log.error("database write failed, retrying in %.1fs: %s", backoff, self.last_error)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                finally:
-                    self.writing_since = None
-            backoff = 0.1
-            self.healthy = True
-            self.commits += 1
-            self.duplicates_skipped += written.duplicates_skipped
-            self.rows_written += written.readings
+    def _poke(self) -> None:
+        """Something was added: commit soon (at once when someone waits, else within max_delay_s)."""
+        self._idle.clear()
+        if self._inflight is not None or self._kick_pending or self._loop is None:
+            return  # the answer to the transaction in flight sends the next batch
+        if len(self._batch) >= self.max_rows or self._batch.waiters:
+            # After the callbacks already queued: the submissions of this loop turn share a commit.
+            self._kick_pending = True
+            self._loop.call_soon(self._kick)
+        elif self._timer is None:
+            self._timer = self._loop.call_later(self.max_delay_s, self._kick)
+
+    def _kick(self) -> None:
+        """Send the gathered batch if nothing is in flight."""
+        self._kick_pending = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._inflight is not None or not self._ready:
+            return
+        batch, self._batch = self._batch, _Batch()
+        if len(batch) == 0 and not batch.alarms:
             for w in batch.waiters:
                 if not w.done():
                     w.set_result(None)
-            if self._closing and len(self._batch) == 0 and not self._batch.waiters:
-                return
+            self._idle.set()
+            return
+        self._idle.clear()
+        self._inflight = (batch, batch.rows())
+        self._send()
 
-    async def _write(self, rows: BatchRows) -> Written:
+    def _send(self) -> None:
+        assert self._inflight is not None and self._loop is not None
+        rows = self._inflight[1]
+        self.writing_since = time.perf_counter()
         if self._process is not None:
-            return await self._process.write(rows)
-        return await asyncio.to_thread(write_rows, self.engine, rows, copy=self.copy_readings)
+            self._process.send(rows, self._done)
+            return
+        job = self._loop.run_in_executor(None, lambda: write_rows(self.engine, rows, copy=self.copy_readings))
+        job.add_done_callback(lambda f: self._done(None, f.exception()) if f.exception() else self._done(f.result()))
+
+    def _done(self, written: Written | None, error: BaseException | None = None) -> None:
+        """The answer to the transaction in flight (on the loop)."""
+        assert self._inflight is not None and self._loop is not None
+        started, self.writing_since = self.writing_since, None
+        if error is not None or written is None:
+            # The database is down or locked: keep the batch (its senders keep waiting), retry.
+            self.healthy = False
+            self.last_error = f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
+            log.error("database write failed, retrying in %.1fs: %s", self._backoff, self.last_error)
+            self._loop.call_later(self._backoff, self._send)
+            self._backoff = min(self._backoff * 2, 5.0)
+            return
+        if started is not None:
+            self.last_commit_s = time.perf_counter() - started
+            if self.commit_observer is not None:
+                self.commit_observer(self.last_commit_s)
+        batch = self._inflight[0]
+        self._inflight = None
+        self._backoff = 0.1
+        self.healthy = True
+        self.commits += 1
+        self.duplicates_skipped += written.duplicates_skipped
+        self.rows_written += written.readings
+        for w in batch.waiters:
+            if not w.done():
+                w.set_result(None)
+        if len(self._batch) or self._batch.waiters or self._batch.alarms:
+            self._kick()
+        else:
+            self._idle.set()
 
 
 #: Message keys are kept this long: a sender retransmits within minutes, a gateway replays its
