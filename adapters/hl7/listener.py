@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any, cast
@@ -73,6 +73,7 @@ class MllpListener:
         self.last_error = ""
         self._per_address: Counter[str] = Counter()
         self._connections: set[_Connection] = set()
+        self._jobs: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._sink: IngestSink | None = None
 
@@ -146,6 +147,12 @@ class MllpListener:
         self._per_address[host] += 1
         self.counters["connections"] += 1
         return True
+
+    def _run_soon(self, job: Coroutine[Any, Any, None]) -> None:
+        """A task the listener holds until it ends (the loop keeps only weak references to tasks)."""
+        task = asyncio.get_running_loop().create_task(job)
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
 
     def _closed(self, conn: _Connection) -> None:
         host = conn.host
@@ -415,7 +422,7 @@ class _Connection(asyncio.Protocol):
 
     def _after_close(self) -> None:
         if self.sources:
-            asyncio.get_running_loop().create_task(self.listener._disconnected(self.sources))
+            self.listener._run_soon(self.listener._disconnected(self.sources))
 
     def _check_idle(self) -> None:
         loop = asyncio.get_running_loop()

@@ -105,7 +105,6 @@ class BatchWriter:
         self._idle = asyncio.Event()  # nothing in flight, nothing gathered
         self._idle.set()
         self._backoff = 0.1
-        self._closing = False
         self.healthy = True
         self.last_error: str | None = None
         self.rows_written = 0
@@ -207,7 +206,6 @@ class BatchWriter:
 
     async def close(self) -> None:
         """Write what is pending, then stop."""
-        self._closing = True
         if self._loop is not None:
             if self._starting is not None:
                 await self._starting
