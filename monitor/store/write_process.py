@@ -28,6 +28,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import signal
 import socket
 import struct
 from collections.abc import Callable
@@ -49,6 +50,10 @@ class WriteFailed(RuntimeError):
 
 def _serve(conn: Connection, url: str) -> None:
     """The child: answer each batch with ``("ok", Written)`` or ``("error", text)`` until the pipe closes."""
+    # Ctrl-C and a service stop signal the whole process group: the child must outlive them, so
+    # that the service can write what it still holds; it leaves when the pipe closes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from monitor.store import database  # imported in the child: it holds its own engine
     from monitor.store.transaction import write_rows
 

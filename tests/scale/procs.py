@@ -64,7 +64,8 @@ class Server:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> Server:
+    def start(self, *, own_group: bool = False) -> Server:
+        """``own_group``: in a process group of its own, as in a terminal (Ctrl-C signals the whole group)."""
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
             [
@@ -83,6 +84,7 @@ class Server:
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=own_group,
         )
         out.close()
         return self
