@@ -247,6 +247,9 @@ def escape(value: str, enc: Encoding = DEFAULT_ENCODING) -> str:
     return out.replace("\r", " ").replace("\n", " ")
 
 
+#: Fixed-offset zones by minutes east of UTC (at most 28 * 60 + 1 of them): one per offset, not per message.
+_OFFSETS: dict[int, tzinfo] = {}
+
 _TS = re.compile(r"(\d{4,})(?:\.(\d{1,6}))?(?:([+-])(\d{2})(\d{2})?)?$", re.ASCII)
 
 
@@ -278,7 +281,10 @@ def parse_ts(value: str, default_tz: tzinfo = UTC) -> float:
         offset = int(oh) * 60 + (int(om) if om else 0)
         if offset > 14 * 60:
             raise TimestampError("timestamp offset out of range")
-        tz: tzinfo = timezone(timedelta(minutes=-offset if sign == "-" else offset))
+        minutes = -offset if sign == "-" else offset
+        tz: tzinfo | None = _OFFSETS.get(minutes)
+        if tz is None:
+            tz = _OFFSETS[minutes] = timezone(timedelta(minutes=minutes))
     else:
         tz = default_tz
     try:
