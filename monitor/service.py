@@ -119,6 +119,7 @@ class Service:
                 "queue_depth": self.writer.queue_depth,
                 "commits": self.writer.commits,
                 "readings_written": self.writer.rows_written,
+                "writer_process": {"pid": self.writer.process_pid, "restarts": self.writer.process_restarts},
             },
             "adapters": {a.name: a.health() for a in self.adapters},
             "pipeline": dict(self.pipeline.counts),

@@ -186,6 +186,11 @@ class BatchWriter:
         """The writer process's pid (None: transactions run in a thread of this process)."""
         return self._process.pid if self._process is not None else None
 
+    @property
+    def process_restarts(self) -> int:
+        """How often the writer process had to be started again (it died or was killed)."""
+        return self._process.restarts if self._process is not None else 0
+
     # -- group commit ----------------------------------------------------------------------
     # Driven by callbacks, not by a task: the answer to one transaction sends the next batch in
     # the same callback. A task would resume only after every callback already queued on the
@@ -249,10 +254,16 @@ class BatchWriter:
         assert self._inflight is not None and self._loop is not None
         rows = self._inflight[1]
         self.writing_since = time.perf_counter()
-        if self._process is not None:
-            self._process.send(rows, self._done)
+        try:
+            if self._process is not None:
+                self._process.send(rows, self._done)
+                return
+            job = self._loop.run_in_executor(None, lambda: write_rows(self.engine, rows, copy=self.copy_readings))
+        except Exception as exc:
+            # Never a batch in flight that no answer will come for (its senders would wait for ever):
+            # a send that fails is answered as a failed commit, and retried.
+            self._loop.call_soon(self._done, None, exc)
             return
-        job = self._loop.run_in_executor(None, lambda: write_rows(self.engine, rows, copy=self.copy_readings))
         job.add_done_callback(lambda f: self._done(None, f.exception()) if f.exception() else self._done(f.result()))
 
     def _done(self, written: Written | None, error: BaseException | None = None) -> None:

@@ -56,11 +56,11 @@ def test_ctrl_c_stops_the_service_and_its_writer_process_cleanly(tmp_path: Path)
     hl7_port = free_port()
     server = Server(write_config(tmp_path / "ivmon.toml", db_url, hl7_port=hl7_port), "all").start(own_group=True)
     try:
-        server.wait_healthy()
+        health = server.wait_healthy()
         assert asyncio.run(send(hl7_port, 20)) == ["AA"] * 20
         assert server.proc is not None
         helpers = children(server.proc.pid)
-        assert helpers, "the writer process runs beside the service"
+        assert health["database"]["writer_process"]["pid"] in helpers, "the writer process runs beside the service"
         os.killpg(server.proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
         server.proc.wait(timeout=30)
         deadline = time.monotonic() + 15
