@@ -29,17 +29,27 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, metavar="FILE", help="trace: CSV or Parquet with ts and vital columns")
     parser.add_argument("--rules", type=Path, metavar="RULES.toml", help="rule file (default: the clinic defaults)")
     parser.add_argument(
-        "--phases", "--phase-times", dest="phases", metavar="PHASE=SECONDS,...",
+        "--phases",
+        "--phase-times",
+        dest="phases",
+        metavar="PHASE=SECONDS,...",
         help="phase changes in seconds from the trace start, e.g. baseline=0,infusion=900,recovery=3300 "
-             "(default: the whole trace is infusion)",
+        "(default: the whole trace is infusion)",
     )
     parser.add_argument("--out", type=Path, metavar="FILE", help="write the episodes CSV here (default: stdout)")
-    parser.add_argument("--map", dest="mapping", metavar="COLUMN=KEY,...",
-                        help="rename columns to vital keys (or ts), e.g. HR_bpm=hr,SpO2_pct=spo2")
+    parser.add_argument(
+        "--map",
+        dest="mapping",
+        metavar="COLUMN=KEY,...",
+        help="rename columns to vital keys (or ts), e.g. HR_bpm=hr,SpO2_pct=spo2",
+    )
     parser.add_argument("--zero-is-missing", action="store_true", help="treat 0 as no reading (some monitor exports)")
-    parser.add_argument("--patient", metavar="ID",
-                        help="the patient to replay from a multi-patient trace (ivmon simulate --to csv:FILE); "
-                             "its phase column gives the phases unless --phases is given")
+    parser.add_argument(
+        "--patient",
+        metavar="ID",
+        help="the patient to replay from a multi-patient trace (ivmon simulate --to csv:FILE); "
+        "its phase column gives the phases unless --phases is given",
+    )
 
 
 def parse_pairs(text: str, what: str) -> list[tuple[str, str]]:
@@ -86,8 +96,16 @@ def write_episodes(episodes: Sequence[Episode], t0: float, out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HEADER)
     for ep in episodes:
-        writer.writerow((ep.rule_id, ep.vital.value, ep.priority.value, _num(ep.start - t0),
-                         "" if ep.end is None else _num(ep.end - t0), _num(ep.worst)))
+        writer.writerow(
+            (
+                ep.rule_id,
+                ep.vital.value,
+                ep.priority.value,
+                _num(ep.start - t0),
+                "" if ep.end is None else _num(ep.end - t0),
+                _num(ep.worst),
+            )
+        )
 
 
 def replay_command(args: argparse.Namespace) -> int:

@@ -31,8 +31,13 @@ def _within(value: float, base: float) -> bool:
     return abs(value - base) <= TOLERANCE * abs(base)
 
 
-def discharge_readiness(session: Session, baseline: Mapping[Vital, float | None], readings: Iterable[Reading],
-                        now: float, alarms: Iterable[Alarm] = ()) -> Readiness:
+def discharge_readiness(
+    session: Session,
+    baseline: Mapping[Vital, float | None],
+    readings: Iterable[Reading],
+    now: float,
+    alarms: Iterable[Alarm] = (),
+) -> Readiness:
     """Readiness of ``session`` at ``now`` from its baseline, its recent readings and its bed's alarms."""
     reasons: list[str] = []
     stopped = session.phase_started(Phase.RECOVERY)
@@ -65,8 +70,12 @@ def discharge_readiness(session: Session, baseline: Mapping[Vital, float | None]
         reasons.append("no SpO2 in the last 5 min")
     elif statistics.median(spo2) < MIN_SPO2:
         reasons.append(f"SpO2 {statistics.median(spo2):.0f} % below 92 %")
-    active = [a for a in alarms if a.state != AlarmState.RESOLVED
-              and (a.session_id == session.id or (a.session_id is None and a.bed == session.bed))]
+    active = [
+        a
+        for a in alarms
+        if a.state != AlarmState.RESOLVED
+        and (a.session_id == session.id or (a.session_id is None and a.bed == session.bed))
+    ]
     if active:
         reasons.append(f"{len(active)} active alarm(s)")
     return Readiness(not reasons, tuple(reasons))

@@ -52,8 +52,22 @@ _IDLE, _PENDING, _ACTIVE = 0, 1, 2
 class _RuleState:
     """One rule judging one vital at one bed; compiled fields are refreshed when the context changes."""
 
-    __slots__ = ("alarm", "bed", "clear", "delay", "hyst", "key", "limit", "phases", "rule", "run_start", "state",
-                 "strict", "upper", "vital")
+    __slots__ = (
+        "alarm",
+        "bed",
+        "clear",
+        "delay",
+        "hyst",
+        "key",
+        "limit",
+        "phases",
+        "rule",
+        "run_start",
+        "state",
+        "strict",
+        "upper",
+        "vital",
+    )
 
     def __init__(self, key: AlarmKey, bed: str, vital: Vital) -> None:
         self.key = key
@@ -186,8 +200,12 @@ class AlarmEngine:
         return state
 
     def _state(self, bs: _Bed, bed: str, alarm_bed: str | None, rule: Rule, vital: Vital) -> _RuleState:
-        key: AlarmKey = (AlarmKind.PHYSIOLOGICAL.value, rule.id, bed if alarm_bed is not None else f"?{bed}",
-                         vital.value)
+        key: AlarmKey = (
+            AlarmKind.PHYSIOLOGICAL.value,
+            rule.id,
+            bed if alarm_bed is not None else f"?{bed}",
+            vital.value,
+        )
         st = bs.states.get(key)
         if st is None:
             st = bs.states[key] = _RuleState(key, bed, vital)
@@ -263,8 +281,9 @@ class AlarmEngine:
                         self._step(st, r, t, scope, session, out)
         return out
 
-    def _step(self, st: _RuleState, r: Reading, t: float, scope: str, session: Session | None,
-              out: list[AlarmChange]) -> None:
+    def _step(
+        self, st: _RuleState, r: Reading, t: float, scope: str, session: Session | None, out: list[AlarmChange]
+    ) -> None:
         limit = st.limit
         if limit is None or scope not in st.phases:
             if st.state:  # normally on_phase already ended it at the change's timestamp
@@ -294,9 +313,20 @@ class AlarmEngine:
 
     def _open(self, st: _RuleState, r: Reading, t: float, limit: float, out: list[AlarmChange]) -> None:
         rule = st.rule
-        alarm = Alarm(id=new_alarm_id(), rule_id=rule.id, kind=AlarmKind.PHYSIOLOGICAL, priority=rule.priority,
-                      message=rule.message, started=t, bed=r.bed, session_id=r.session_id, vital=st.vital,
-                      value=r.value, worst=r.value, limit=limit)
+        alarm = Alarm(
+            id=new_alarm_id(),
+            rule_id=rule.id,
+            kind=AlarmKind.PHYSIOLOGICAL,
+            priority=rule.priority,
+            message=rule.message,
+            started=t,
+            bed=r.bed,
+            session_id=r.session_id,
+            vital=st.vital,
+            value=r.value,
+            worst=r.value,
+            limit=limit,
+        )
         st.state, st.alarm = _ACTIVE, alarm
         out.append(self.book.start(st.key, alarm, t))
 
@@ -326,9 +356,17 @@ class AlarmEngine:
             priority = Priority(alarm.priority)
         except ValueError:
             priority = Priority.MEDIUM  # an unknown device priority is shown, never dropped
-        new = Alarm(id=new_alarm_id(), rule_id=rule_id, kind=AlarmKind.DEVICE, priority=priority,
-                    message=alarm.message, started=alarm.ts, bed=alarm.bed, session_id=alarm.session_id,
-                    vital=alarm.vital)
+        new = Alarm(
+            id=new_alarm_id(),
+            rule_id=rule_id,
+            kind=AlarmKind.DEVICE,
+            priority=priority,
+            message=alarm.message,
+            started=alarm.ts,
+            bed=alarm.bed,
+            session_id=alarm.session_id,
+            vital=alarm.vital,
+        )
         out.append(self.book.start(key, new, alarm.ts))
         return out
 

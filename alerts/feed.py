@@ -37,8 +37,7 @@ def _changes(phases: PhaseList | None, first_ts: float) -> list[PhaseChange]:
     return out
 
 
-def readings_of(frame: pd.DataFrame | Mapping[str, Any], *, zero_is_missing: bool = False) -> Iterator[
-        list[Reading]]:
+def readings_of(frame: pd.DataFrame | Mapping[str, Any], *, zero_is_missing: bool = False) -> Iterator[list[Reading]]:
     """Batches of readings (one per timestamp, in time order) from a wide trace frame."""
     columns = {c: frame[c] for c in frame.columns} if isinstance(frame, pd.DataFrame) else dict(frame)
     ts = np.asarray(columns["ts"], dtype=np.float64)
@@ -78,8 +77,14 @@ def live_replay(
     batches = list(readings_of(frame, zero_is_missing=zero_is_missing))
     first = batches[0][0].ts if batches else 0.0
     pending = _changes(phases, first)
-    session = Session(id=1, bed=BED, patient_ref="trace", phase=pending[0].phase if pending else Phase.INFUSION,
-                      started=pending[0].ts if pending else first, phases=[])
+    session = Session(
+        id=1,
+        bed=BED,
+        patient_ref="trace",
+        phase=pending[0].phase if pending else Phase.INFUSION,
+        started=pending[0].ts if pending else first,
+        phases=[],
+    )
     engine.register_session(session)
     started: dict[str, tuple[str, Vital, Any, float]] = {}
     done: list[Episode] = []

@@ -70,8 +70,11 @@ PhaseList = Sequence[tuple[str | Phase, float]] | Sequence[PhaseChange]
 _SCOPES: tuple[str, ...] = (Phase.BASELINE.value, Phase.INFUSION.value, Phase.RECOVERY.value, UNASSIGNED)
 _SCOPE_CODE = {name: i for i, name in enumerate(_SCOPES)}
 #: Session phases (and "unassigned") -> rule-phase code; closed sessions count as unassigned.
-_CODE_OF: dict[str, int] = {**_SCOPE_CODE, Phase.DISCHARGED.value: _SCOPE_CODE[UNASSIGNED],
-                            Phase.ABORTED.value: _SCOPE_CODE[UNASSIGNED]}
+_CODE_OF: dict[str, int] = {
+    **_SCOPE_CODE,
+    Phase.DISCHARGED.value: _SCOPE_CODE[UNASSIGNED],
+    Phase.ABORTED.value: _SCOPE_CODE[UNASSIGNED],
+}
 
 
 @dataclass(slots=True)
@@ -86,8 +89,9 @@ class _Timeline:
 def _timeline(phases: PhaseList | None) -> _Timeline:
     """Before the first change the readings are unassigned; without phases everything is infusion."""
     if phases is None:
-        return _Timeline(np.array([-math.inf]), np.array([math.inf]),
-                         np.array([_SCOPE_CODE[Phase.INFUSION.value]], dtype=np.int8))
+        return _Timeline(
+            np.array([-math.inf]), np.array([math.inf]), np.array([_SCOPE_CODE[Phase.INFUSION.value]], dtype=np.int8)
+        )
     codes: list[int] = []
     times: list[float] = []
     code_of = _CODE_OF
@@ -202,8 +206,11 @@ def rule_episodes(
     # Readings that satisfy the condition (all of them without hysteresis).
     if rule.hysteresis > 0:
         vn = v[nc]
-        cpos = np.flatnonzero(vn > limit if strict else vn >= limit) if upper else np.flatnonzero(
-            vn < limit if strict else vn <= limit)
+        cpos = (
+            np.flatnonzero(vn > limit if strict else vn >= limit)
+            if upper
+            else np.flatnonzero(vn < limit if strict else vn <= limit)
+        )
         if cpos.size == 0:
             return _EMPTY_F, _EMPTY_F, _EMPTY_F
         ci, cb = nc[cpos], blk[cpos]
@@ -265,15 +272,17 @@ class EpisodeTable:
     def to_list(self) -> list[Episode]:
         out = []
         keys = self.keys
-        for g, st, en, wo in zip(self.group.tolist(), self.start.tolist(), self.end.tolist(), self.worst.tolist(),
-                                 strict=True):
+        for g, st, en, wo in zip(
+            self.group.tolist(), self.start.tolist(), self.end.tolist(), self.worst.tolist(), strict=True
+        ):
             rule_id, vital, priority = keys[g]
             out.append(Episode(rule_id, vital, priority, st, None if en != en else en, wo))
         return out
 
 
-def _valid_mask(frame: Mapping[str, Any], order: IntArray | None, vital: str, zero_is_missing: bool) -> tuple[
-        FloatArray, npt.NDArray[np.bool_] | None]:
+def _valid_mask(
+    frame: Mapping[str, Any], order: IntArray | None, vital: str, zero_is_missing: bool
+) -> tuple[FloatArray, npt.NDArray[np.bool_] | None]:
     """A vital column in row order and its mask of valid readings (None: every row holds one)."""
     v = _column(frame, vital)
     if order is not None:
@@ -357,8 +366,12 @@ def replay_table(
             if pr_alone is None:
                 pr = get(Vital.PR.value)
                 get(Vital.HR.value)
-                pr_alone = _pr_without_hr(ts, pr, masks.get(Vital.PR.value), masks.get(Vital.HR.value, _NO_ROWS)
-                                          if Vital.HR.value in columns else _NO_ROWS)
+                pr_alone = _pr_without_hr(
+                    ts,
+                    pr,
+                    masks.get(Vital.PR.value),
+                    masks.get(Vital.HR.value, _NO_ROWS) if Vital.HR.value in columns else _NO_ROWS,
+                )
             pr_s = pr_alone[0]
             if pr_s.t.size:
                 lo, hi, seg_end = _pr_segments(pr_alone, intervals)
@@ -400,8 +413,9 @@ def replay(
 _NO_ROWS = np.zeros(0, dtype=bool)
 
 
-def _pr_without_hr(ts: FloatArray, pr: _Series | None, pr_mask: npt.NDArray[np.bool_] | None,
-                   hr_mask: npt.NDArray[np.bool_] | None) -> tuple[_Series, FloatArray]:
+def _pr_without_hr(
+    ts: FloatArray, pr: _Series | None, pr_mask: npt.NDArray[np.bool_] | None, hr_mask: npt.NDArray[np.bool_] | None
+) -> tuple[_Series, FloatArray]:
     """The ``pr`` readings taken while no ``hr`` source was connected, and where their runs are cut.
 
     ``hr`` is connected at time t when a valid ``hr`` reading lies in
@@ -432,8 +446,9 @@ def _pr_without_hr(ts: FloatArray, pr: _Series | None, pr_mask: npt.NDArray[np.b
     return _Series(pr.t[keep], pr.v[keep]), cut
 
 
-def _pr_segments(pr_alone: tuple[_Series, FloatArray],
-                 intervals: tuple[FloatArray, FloatArray]) -> tuple[IntArray, IntArray, FloatArray]:
+def _pr_segments(
+    pr_alone: tuple[_Series, FloatArray], intervals: tuple[FloatArray, FloatArray]
+) -> tuple[IntArray, IntArray, FloatArray]:
     """Scope segments of the stand-in ``pr`` series: phase intervals, split where ``hr`` came back."""
     s, cut = pr_alone
     starts, ends = intervals

@@ -23,8 +23,19 @@ RULE_PHASES: frozenset[str] = frozenset({Phase.BASELINE.value, Phase.INFUSION.va
 DEFAULT_PHASES: frozenset[str] = frozenset({Phase.BASELINE.value, Phase.INFUSION.value, Phase.RECOVERY.value})
 OPS: frozenset[str] = frozenset({"<", "<=", ">", ">="})
 _KEYS = frozenset(
-    {"id", "vital", "op", "limit", "baseline_delta", "baseline_ratio", "priority", "delay_s", "hysteresis", "phases",
-     "message"}
+    {
+        "id",
+        "vital",
+        "op",
+        "limit",
+        "baseline_delta",
+        "baseline_ratio",
+        "priority",
+        "delay_s",
+        "hysteresis",
+        "phases",
+        "message",
+    }
 )
 
 
@@ -76,8 +87,13 @@ class Rule:
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
-        out.update(priority=self.priority.value, delay_s=self.delay_s, hysteresis=self.hysteresis,
-                   phases=sorted(self.phases), message=self.message)
+        out.update(
+            priority=self.priority.value,
+            delay_s=self.delay_s,
+            hysteresis=self.hysteresis,
+            phases=sorted(self.phases),
+            message=self.message,
+        )
         return out
 
 
@@ -123,7 +139,7 @@ def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
         raise RuleError(f"{where}: delay_s and hysteresis must not be negative")
     phases_raw = raw.get("phases", sorted(DEFAULT_PHASES))
     if isinstance(phases_raw, str) or not isinstance(phases_raw, list) or not phases_raw:
-        raise RuleError(f"{where}: phases must be a non-empty list, e.g. [\"infusion\", \"recovery\"]")
+        raise RuleError(f'{where}: phases must be a non-empty list, e.g. ["infusion", "recovery"]')
     bad = [p for p in phases_raw if p not in RULE_PHASES]
     if bad:
         raise RuleError(f"{where}: unknown phase(s) {bad!r} (allowed: {', '.join(sorted(RULE_PHASES))})")

@@ -28,12 +28,20 @@ from monitor.model import Alarm, AlarmChange
 
 GroupBy = Literal["session", "rule", "bed", "day"]
 _COLUMN = {"session": "session_id", "rule": "rule_id", "bed": "bed", "day": "day"}
-COLUMNS = ("count", "total_duration_s", "acknowledged_share", "median_ack_s", "mean_ack_s", "self_resolved_share",
-           "escalated")
+COLUMNS = (
+    "count",
+    "total_duration_s",
+    "acknowledged_share",
+    "median_ack_s",
+    "mean_ack_s",
+    "self_resolved_share",
+    "escalated",
+)
 
 
-def alarm_frame(alarms: Iterable[Alarm], changes: Iterable[AlarmChange] = (), *, now: float | None = None,
-                tz: str = "UTC") -> pd.DataFrame:
+def alarm_frame(
+    alarms: Iterable[Alarm], changes: Iterable[AlarmChange] = (), *, now: float | None = None, tz: str = "UTC"
+) -> pd.DataFrame:
     """One row per alarm, with acknowledgement and escalation taken from the changes where given."""
     first_ack: dict[str, float] = {}
     escalated: set[str] = set()
@@ -45,13 +53,35 @@ def alarm_frame(alarms: Iterable[Alarm], changes: Iterable[AlarmChange] = (), *,
     rows = []
     for a in alarms:
         ack = first_ack.get(a.id, a.acknowledged_at)
-        rows.append({
-            "id": a.id, "kind": a.kind.value, "rule_id": a.rule_id, "bed": a.bed, "session_id": a.session_id,
-            "priority": a.priority.value, "started": a.started, "ended": a.ended,
-            "acknowledged_at": ack, "escalated": a.escalated or a.id in escalated,
-        })
-    frame = pd.DataFrame(rows, columns=["id", "kind", "rule_id", "bed", "session_id", "priority", "started", "ended",
-                                        "acknowledged_at", "escalated"])
+        rows.append(
+            {
+                "id": a.id,
+                "kind": a.kind.value,
+                "rule_id": a.rule_id,
+                "bed": a.bed,
+                "session_id": a.session_id,
+                "priority": a.priority.value,
+                "started": a.started,
+                "ended": a.ended,
+                "acknowledged_at": ack,
+                "escalated": a.escalated or a.id in escalated,
+            }
+        )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "id",
+            "kind",
+            "rule_id",
+            "bed",
+            "session_id",
+            "priority",
+            "started",
+            "ended",
+            "acknowledged_at",
+            "escalated",
+        ],
+    )
     frame = frame.astype({"started": float, "ended": float, "acknowledged_at": float, "escalated": bool})
     end = frame["ended"]
     if now is not None:
@@ -62,8 +92,15 @@ def alarm_frame(alarms: Iterable[Alarm], changes: Iterable[AlarmChange] = (), *,
     return frame
 
 
-def alarm_stats(alarms: Sequence[Alarm] | pd.DataFrame, by: GroupBy = "rule", changes: Iterable[AlarmChange] = (),
-                *, window_s: float = 15.0, now: float | None = None, tz: str = "UTC") -> pd.DataFrame:
+def alarm_stats(
+    alarms: Sequence[Alarm] | pd.DataFrame,
+    by: GroupBy = "rule",
+    changes: Iterable[AlarmChange] = (),
+    *,
+    window_s: float = 15.0,
+    now: float | None = None,
+    tz: str = "UTC",
+) -> pd.DataFrame:
     """Statistics per ``by`` (and per kind), one row per group, sorted by kind then group."""
     if by not in _COLUMN:
         raise ValueError(f"group by one of {', '.join(_COLUMN)}, not {by!r}")
@@ -71,19 +108,22 @@ def alarm_stats(alarms: Sequence[Alarm] | pd.DataFrame, by: GroupBy = "rule", ch
     key = _COLUMN[by]
     frame = frame.assign(
         acked=frame["acknowledged_at"].notna(),
-        self_resolved=frame["ended"].notna() & frame["acknowledged_at"].isna()
+        self_resolved=frame["ended"].notna()
+        & frame["acknowledged_at"].isna()
         & (frame["ended"] - frame["started"] <= window_s),
         group=frame[key].astype(object).where(frame[key].notna(), "(none)"),
     )
     grouped = frame.groupby(["kind", "group"], sort=True, dropna=False)
-    out = pd.DataFrame({
-        "count": grouped.size(),
-        "total_duration_s": grouped["duration_s"].sum(min_count=1),
-        "acknowledged_share": grouped["acked"].mean(),
-        "median_ack_s": grouped["ack_s"].median(),
-        "mean_ack_s": grouped["ack_s"].mean(),
-        "self_resolved_share": grouped["self_resolved"].mean(),
-        "escalated": grouped["escalated"].sum(),
-    })
+    out = pd.DataFrame(
+        {
+            "count": grouped.size(),
+            "total_duration_s": grouped["duration_s"].sum(min_count=1),
+            "acknowledged_share": grouped["acked"].mean(),
+            "median_ack_s": grouped["ack_s"].median(),
+            "mean_ack_s": grouped["ack_s"].mean(),
+            "self_resolved_share": grouped["self_resolved"].mean(),
+            "escalated": grouped["escalated"].sum(),
+        }
+    )
     out.index = out.index.set_names(["kind", by])
     return out.reset_index().replace({np.nan: None})

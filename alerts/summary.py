@@ -344,14 +344,18 @@ def alarm_stats(alarms: Iterable[Alarm]) -> list[AlarmStat]:
     return out
 
 
-def _nibp_pairs(sbp: tuple[FloatArray, FloatArray], dbp: tuple[FloatArray, FloatArray]) -> tuple[
-        FloatArray, FloatArray, FloatArray]:
+def _nibp_pairs(
+    sbp: tuple[FloatArray, FloatArray], dbp: tuple[FloatArray, FloatArray]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Cuff measurements: valid sbp and dbp sharing a timestamp (the later stored wins a duplicate)."""
     s = dict(zip(sbp[0].tolist(), sbp[1].tolist(), strict=True))
     d = dict(zip(dbp[0].tolist(), dbp[1].tolist(), strict=True))
     times = sorted(t for t in s if t in d)
-    return (np.array(times, dtype=np.float64), np.array([s[t] for t in times], dtype=np.float64),
-            np.array([d[t] for t in times], dtype=np.float64))
+    return (
+        np.array(times, dtype=np.float64),
+        np.array([s[t] for t in times], dtype=np.float64),
+        np.array([d[t] for t in times], dtype=np.float64),
+    )
 
 
 def _window_median(t: FloatArray, v: FloatArray, at: float) -> float | None:
@@ -388,8 +392,9 @@ def _discharge_ready(
         if np.any((starts <= at) & (at < ends)):
             continue
         k = int(np.searchsorted(pair_t, at, side="right"))
-        if k < 2 or not all(_within(float(x[j]), b) for x, b in ((pair_s, base_s), (pair_d, base_d))
-                            for j in (k - 1, k - 2)):
+        if k < 2 or not all(
+            _within(float(x[j]), b) for x, b in ((pair_s, base_s), (pair_d, base_d)) for j in (k - 1, k - 2)
+        ):
             continue
         med_hr = _window_median(*hr, at)
         if med_hr is None:

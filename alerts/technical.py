@@ -60,8 +60,16 @@ SIGNAL_VITALS: tuple[Vital, ...] = (Vital.HR, Vital.PR, Vital.SPO2)
 _MUST_WATCH = frozenset({Vital.HR, Vital.SPO2})
 _SENSOR_OFF = frozenset({DeviceState.SENSOR_OFF, DeviceState.NO_SENSOR})
 _SENSOR_CLEAR = frozenset({DeviceState.OK, DeviceState.CONNECTED})
-_NAMES = {Vital.HR: "HR", Vital.PR: "Pulse", Vital.SPO2: "SpO2", Vital.SBP: "Systolic", Vital.DBP: "Diastolic",
-          Vital.MAP: "Mean BP", Vital.RR: "Resp. rate", Vital.ETCO2: "EtCO2"}
+_NAMES = {
+    Vital.HR: "HR",
+    Vital.PR: "Pulse",
+    Vital.SPO2: "SpO2",
+    Vital.SBP: "Systolic",
+    Vital.DBP: "Diastolic",
+    Vital.MAP: "Mean BP",
+    Vital.RR: "Resp. rate",
+    Vital.ETCO2: "EtCO2",
+}
 
 
 def tech_key(rule_id: str, bed: str | None, vital: Vital | None) -> AlarmKey:
@@ -97,15 +105,32 @@ class TechnicalAlarms:
             state = self.beds[bed] = _BedTech()
         return state
 
-    def _start(self, rule_id: str, bed: str, vital: Vital | None, priority: Priority, message: str, ts: float,
-               session_id: int | None, out: list[AlarmChange]) -> None:
+    def _start(
+        self,
+        rule_id: str,
+        bed: str,
+        vital: Vital | None,
+        priority: Priority,
+        message: str,
+        ts: float,
+        session_id: int | None,
+        out: list[AlarmChange],
+    ) -> None:
         key = tech_key(rule_id, bed, vital)
         if key in self.book.open:
             return
         unbound = bed.startswith("?")  # a source bound to no bed: keyed by "?source", shown with its device id
-        alarm = Alarm(id=new_alarm_id(), rule_id=rule_id, kind=AlarmKind.TECHNICAL, priority=priority,
-                      message=f"{message} (device {bed[1:]})" if unbound else message, started=ts,
-                      bed=None if unbound else bed, session_id=session_id, vital=vital)
+        alarm = Alarm(
+            id=new_alarm_id(),
+            rule_id=rule_id,
+            kind=AlarmKind.TECHNICAL,
+            priority=priority,
+            message=f"{message} (device {bed[1:]})" if unbound else message,
+            started=ts,
+            bed=None if unbound else bed,
+            session_id=session_id,
+            vital=vital,
+        )
         out.append(self.book.start(key, alarm, ts))
 
     def _end(self, rule_id: str, bed: str, vital: Vital | None, ts: float, out: list[AlarmChange]) -> None:
@@ -147,8 +172,16 @@ class TechnicalAlarms:
             while window and window[0] < t - IMPLAUSIBLE_WINDOW_S:
                 window.popleft()
             if len(window) >= IMPLAUSIBLE_COUNT:
-                self._start("implausible", bed, vital, Priority.LOW,
-                            f"{_NAMES[vital]}: implausible values", t, r.session_id, out)
+                self._start(
+                    "implausible",
+                    bed,
+                    vital,
+                    Priority.LOW,
+                    f"{_NAMES[vital]}: implausible values",
+                    t,
+                    r.session_id,
+                    out,
+                )
 
     def on_status(self, status: DeviceStatus, bed: str, out: list[AlarmChange]) -> None:
         st = self._bed(bed)
@@ -175,8 +208,16 @@ class TechnicalAlarms:
         elif state in _SENSOR_CLEAR:
             self._clear_sensor(st, bed, src, status.vital, t, out, any_vital=True)
 
-    def _clear_sensor(self, st: _BedTech, bed: str, src: str, vital: Vital | None, t: float,
-                      out: list[AlarmChange], any_vital: bool = False) -> None:
+    def _clear_sensor(
+        self,
+        st: _BedTech,
+        bed: str,
+        src: str,
+        vital: Vital | None,
+        t: float,
+        out: list[AlarmChange],
+        any_vital: bool = False,
+    ) -> None:
         for key in [k for k in st.sensor_off if k[0] in (src, ANY_SOURCE) and (any_vital or k[1] in (vital, None))]:
             st.sensor_off.discard(key)
             if not any(k[1] == key[1] for k in st.sensor_off):
@@ -230,22 +271,45 @@ class TechnicalAlarms:
                     watched, since = False, now
                 lost = watched and now - since >= SIGNAL_LOST_S
                 if lost:
-                    self._start("signal-lost", bed, vital, Priority.MEDIUM,
-                                f"{_NAMES[vital]}: no valid reading for {SIGNAL_LOST_S:.0f} s",
-                                min(now, since + SIGNAL_LOST_S), sid, out)
+                    self._start(
+                        "signal-lost",
+                        bed,
+                        vital,
+                        Priority.MEDIUM,
+                        f"{_NAMES[vital]}: no valid reading for {SIGNAL_LOST_S:.0f} s",
+                        min(now, since + SIGNAL_LOST_S),
+                        sid,
+                        out,
+                    )
                 elif not watched:
                     self._end("signal-lost", bed, vital, now, out)
             self._nibp(bed, st, session, now, out)
             if st.disconnected:
                 since = min(st.disconnected.values())
                 if now - since >= DISCONNECTED_S:
-                    self._start("monitor-disconnected", bed, None, Priority.MEDIUM, "Monitor disconnected",
-                                since + DISCONNECTED_S, sid, out)
+                    self._start(
+                        "monitor-disconnected",
+                        bed,
+                        None,
+                        Priority.MEDIUM,
+                        "Monitor disconnected",
+                        since + DISCONNECTED_S,
+                        sid,
+                        out,
+                    )
             for (_, searched), since in st.searching.items():
                 if now - since >= SEARCHING_S:
                     name = _NAMES[searched] if searched else "Monitor"
-                    self._start("sensor-searching", bed, searched, Priority.LOW, f"{name}: searching",
-                                since + SEARCHING_S, sid, out)
+                    self._start(
+                        "sensor-searching",
+                        bed,
+                        searched,
+                        Priority.LOW,
+                        f"{name}: searching",
+                        since + SEARCHING_S,
+                        sid,
+                        out,
+                    )
             for bad_vital, window in st.invalid.items():
                 while window and window[0] < now - IMPLAUSIBLE_WINDOW_S:
                     window.popleft()
@@ -261,5 +325,13 @@ class TechnicalAlarms:
         started = session.phase_started(Phase.INFUSION)
         since = max(st.last_nibp, started if started is not None else session.started)
         if now - since >= cycle + NIBP_GRACE_S:
-            self._start("nibp-overdue", bed, None, Priority.MEDIUM,
-                        f"NIBP overdue (cycle {cycle / 60:.0f} min)", since + cycle + NIBP_GRACE_S, session.id, out)
+            self._start(
+                "nibp-overdue",
+                bed,
+                None,
+                Priority.MEDIUM,
+                f"NIBP overdue (cycle {cycle / 60:.0f} min)",
+                since + cycle + NIBP_GRACE_S,
+                session.id,
+                out,
+            )

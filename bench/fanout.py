@@ -213,7 +213,8 @@ def run_case(beds: int, clients: int, seconds: float, warmup: float, ws: str) ->
         db = f"sqlite:///{tmp}/bench.db"
         proc = subprocess.Popen(
             [sys.executable, __file__, "--serve", str(port), "--db", db, "--beds", str(beds), "--ws", ws],
-            cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            cwd=ROOT,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
         try:
             base = f"http://127.0.0.1:{port}"
@@ -235,10 +236,17 @@ def run_case(beds: int, clients: int, seconds: float, warmup: float, ws: str) ->
     r, a = out["reading"], out["alarm"]
     client_cpu = (cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime) / (seconds + warmup)
     return {
-        "beds": beds, "clients": clients, "readings_measured": len(r), "alarms_measured": len(a),
-        "reading_p50_ms": pct(r, 50) * 1000, "reading_p99_ms": pct(r, 99) * 1000,
-        "alarm_p50_ms": pct(a, 50) * 1000, "alarm_p99_ms": pct(a, 99) * 1000, "alarm_max_ms": max(a, default=0) * 1000,
-        "client_cpu_share": client_cpu, "server_cpu_share": server_cpu,
+        "beds": beds,
+        "clients": clients,
+        "readings_measured": len(r),
+        "alarms_measured": len(a),
+        "reading_p50_ms": pct(r, 50) * 1000,
+        "reading_p99_ms": pct(r, 99) * 1000,
+        "alarm_p50_ms": pct(a, 50) * 1000,
+        "alarm_p99_ms": pct(a, 99) * 1000,
+        "alarm_max_ms": max(a, default=0) * 1000,
+        "client_cpu_share": client_cpu,
+        "server_cpu_share": server_cpu,
     }
 
 
@@ -265,8 +273,10 @@ def main() -> None:
         serve(args.serve, args.db, args.beds, args.ws)
         return
     cases = [(args.beds, args.clients)] if args.beds and args.clients else [(100, 20), (1000, 50)]
-    print(f"fan-out on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f}); uvicorn ws={args.ws}; "
-          f"{args.seconds:g} s measured after {args.warmup:g} s warm-up")
+    print(
+        f"fan-out on {os.cpu_count()} cores (load average {os.getloadavg()[0]:.1f}); uvicorn ws={args.ws}; "
+        f"{args.seconds:g} s measured after {args.warmup:g} s warm-up"
+    )
     for beds, clients in cases:
         f = run_case(beds, clients, args.seconds, args.warmup, args.ws)
         print(

@@ -30,8 +30,16 @@ from alerts.rules import default_rules
 from alerts.trace import load_trace
 
 VITALS = ("hr", "pr", "spo2", "sbp", "dbp", "map", "rr")
-MIMIC = {"elapsed_s": "ts", "HR_bpm": "hr", "PULSE_bpm": "pr", "SpO2_pct": "spo2", "NBPSys_mmHg": "sbp",
-         "NBPDias_mmHg": "dbp", "NBPMean_mmHg": "map", "RESP_per_min": "rr"}
+MIMIC = {
+    "elapsed_s": "ts",
+    "HR_bpm": "hr",
+    "PULSE_bpm": "pr",
+    "SpO2_pct": "spo2",
+    "NBPSys_mmHg": "sbp",
+    "NBPDias_mmHg": "dbp",
+    "NBPMean_mmHg": "map",
+    "RESP_per_min": "rr",
+}
 CHALLENGE = {"HR": "hr", "NISysABP": "sbp", "NIDiasABP": "dbp", "NIMAP": "map", "RespRate": "rr"}
 
 
@@ -52,9 +60,13 @@ def base_traces() -> tuple[list[dict[str, np.ndarray]], str]:
         return traces, f"real shared traces from {root}/traces ({len(traces)} files), tiled"
     rng = np.random.default_rng(1)
     n = 100_000
-    cols = {"ts": np.arange(n, dtype=np.float64), "hr": np.round(rng.normal(85, 20, n)),
-            "pr": np.round(rng.normal(85, 20, n)), "spo2": np.round(rng.normal(95, 3, n)),
-            "rr": np.round(rng.normal(16, 4, n))}
+    cols = {
+        "ts": np.arange(n, dtype=np.float64),
+        "hr": np.round(rng.normal(85, 20, n)),
+        "pr": np.round(rng.normal(85, 20, n)),
+        "spo2": np.round(rng.normal(95, 3, n)),
+        "rr": np.round(rng.normal(16, 4, n)),
+    }
     for v, mu in (("sbp", 130), ("dbp", 80), ("map", 95)):
         cols[v] = np.where(np.arange(n) % 300 == 0, np.round(rng.normal(mu, 25, n)), np.nan)
     return [cols], "SYNTHETIC noisy trace (shared data absent), tiled"
@@ -99,20 +111,30 @@ def main() -> None:
     changes = []
     for k in range(0, int(span // 7200)):
         base = k * 7200.0
-        changes += [("baseline", base), ("infusion", base + 900), ("recovery", base + 3300), ("discharged",
-                                                                                               base + 6900)]
+        changes += [
+            ("baseline", base),
+            ("infusion", base + 900),
+            ("recovery", base + 3300),
+            ("discharged", base + 6900),
+        ]
     t0 = time.perf_counter()
     phased = replay_table(frame, rules, changes)
     phased_s = time.perf_counter() - t0
     offline_rate = n / best
-    print(f"offline: {best:.3f} s (best of {args.repeat}), {offline_rate / 1e6:.1f} M readings/s "
-          f"({len(episodes):,} episodes, all infusion); turning them into Episode objects: {to_list_s:.3f} s more "
-          f"({n / (best + to_list_s) / 1e6:.1f} M readings/s including it)")
+    print(
+        f"offline: {best:.3f} s (best of {args.repeat}), {offline_rate / 1e6:.1f} M readings/s "
+        f"({len(episodes):,} episodes, all infusion); turning them into Episode objects: {to_list_s:.3f} s more "
+        f"({n / (best + to_list_s) / 1e6:.1f} M readings/s including it)"
+    )
     judged = sum(int(np.count_nonzero(~np.isnan(frame[v]))) for v in {r.vital.value for r in rules} | {"pr"})
-    print(f"  (of which {judged:,} readings of vitals the rules judge: {judged / best / 1e6:.1f} M of those/s; "
-          f"the rest, rr and map, are skipped)")
-    print(f"offline with {len(changes):,} phase changes: {phased_s:.3f} s, {n / phased_s / 1e6:.1f} M readings/s "
-          f"({len(phased):,} episodes)")
+    print(
+        f"  (of which {judged:,} readings of vitals the rules judge: {judged / best / 1e6:.1f} M of those/s; "
+        f"the rest, rr and map, are skipped)"
+    )
+    print(
+        f"offline with {len(changes):,} phase changes: {phased_s:.3f} s, {n / phased_s / 1e6:.1f} M readings/s "
+        f"({len(phased):,} episodes)"
+    )
 
     # live: the first readings of the same trace, batched per timestamp as the pipeline would hand them over
     rows = 1
@@ -143,13 +165,17 @@ def main() -> None:
     for one in singles:
         engine2.judge(one)
     single_us = (time.perf_counter() - t0) / len(singles) * 1e6
-    print(f"live: {live_n:,} readings in {live_s:.3f} s: {live_rate / 1e3:.0f} k readings/s, "
-          f"{1e6 / live_rate:.2f} us/reading")
+    print(
+        f"live: {live_n:,} readings in {live_s:.3f} s: {live_rate / 1e3:.0f} k readings/s, "
+        f"{1e6 / live_rate:.2f} us/reading"
+    )
     print(f"live, one reading per judge() call: {single_us:.2f} us/reading")
     print(f"ratio offline/live: {offline_rate / live_rate:.0f}x")
-    print(f"goals: offline >= 20 M/s: {'met' if offline_rate >= 20e6 else 'NOT met'}; ratio >= 50x: "
-          f"{'met' if offline_rate / live_rate >= 50 else 'NOT met'}; live < 20 us: "
-          f"{'met' if 1e6 / live_rate < 20 else 'NOT met'}")
+    print(
+        f"goals: offline >= 20 M/s: {'met' if offline_rate >= 20e6 else 'NOT met'}; ratio >= 50x: "
+        f"{'met' if offline_rate / live_rate >= 50 else 'NOT met'}; live < 20 us: "
+        f"{'met' if 1e6 / live_rate < 20 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

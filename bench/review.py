@@ -64,8 +64,12 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
 
 async def seed_long_session(engine: Engine, nibp_every_s: int = 1) -> int:
     n = HOURS * 3600
-    phases = [PhaseChange(Phase.BASELINE, T0, "nurse"), PhaseChange(Phase.INFUSION, T0 + 900, "nurse"),
-              PhaseChange(Phase.RECOVERY, T0 + 900 + 2400, "nurse"), PhaseChange(Phase.DISCHARGED, T0 + n, "nurse")]
+    phases = [
+        PhaseChange(Phase.BASELINE, T0, "nurse"),
+        PhaseChange(Phase.INFUSION, T0 + 900, "nurse"),
+        PhaseChange(Phase.RECOVERY, T0 + 900 + 2400, "nurse"),
+        PhaseChange(Phase.DISCHARGED, T0 + n, "nurse"),
+    ]
     session = Session(0, "chair-1", "P-BENCH", Phase.BASELINE, T0, 70.0, 35.0, 35.0, phases[:1])
     sid = repo.insert_session(engine, session, "nurse")
     for ch in phases[1:]:
@@ -74,8 +78,10 @@ async def seed_long_session(engine: Engine, nibp_every_s: int = 1) -> int:
     t = T0 + np.arange(n, dtype=np.float64)
     rise = 25 * np.exp(-(((t - T0 - 2400) / 900) ** 2))
     series = {
-        "hr": 72 + 5 * np.sin(t / 300) + rng.normal(0, 2, n), "pr": 72 + rng.normal(0, 2, n),
-        "spo2": np.clip(97 + rng.normal(0, 1, n), 80, 100), "sbp": 122 + rise + rng.normal(0, 4, n),
+        "hr": 72 + 5 * np.sin(t / 300) + rng.normal(0, 2, n),
+        "pr": 72 + rng.normal(0, 2, n),
+        "spo2": np.clip(97 + rng.normal(0, 1, n), 80, 100),
+        "sbp": 122 + rise + rng.normal(0, 4, n),
         "dbp": 78 + rise / 2 + rng.normal(0, 3, n),
     }
     series["map"] = (series["sbp"] + 2 * series["dbp"]) / 3
@@ -83,15 +89,36 @@ async def seed_long_session(engine: Engine, nibp_every_s: int = 1) -> int:
     writer.start()
     for vital, values in series.items():
         step = nibp_every_s if vital in ("sbp", "dbp", "map") else 1
-        writer.add_readings([Reading(Vital(vital), float(round(v, 1)), UNITS[vital], float(ts), "bench", bed="chair-1",
-                                     session_id=sid) for ts, v in zip(t[::step], values[::step], strict=True)])
+        writer.add_readings(
+            [
+                Reading(
+                    Vital(vital), float(round(v, 1)), UNITS[vital], float(ts), "bench", bed="chair-1", session_id=sid
+                )
+                for ts, v in zip(t[::step], values[::step], strict=True)
+            ]
+        )
         await writer.durable()
     changes = []
     for i in range(40):
         start = T0 + 600 + i * 150
-        a = Alarm(f"bench-{i}", "spo2-borderline" if i % 2 else "bp-rise", AlarmKind.PHYSIOLOGICAL,
-                  Priority.MEDIUM if i % 3 else Priority.HIGH, "bench", start, "chair-1", sid,
-                  Vital.SPO2 if i % 2 else Vital.SBP, AlarmState.RESOLVED, start + 60, 93, 92, 94, "nurse", start + 20)
+        a = Alarm(
+            f"bench-{i}",
+            "spo2-borderline" if i % 2 else "bp-rise",
+            AlarmKind.PHYSIOLOGICAL,
+            Priority.MEDIUM if i % 3 else Priority.HIGH,
+            "bench",
+            start,
+            "chair-1",
+            sid,
+            Vital.SPO2 if i % 2 else Vital.SBP,
+            AlarmState.RESOLVED,
+            start + 60,
+            93,
+            92,
+            94,
+            "nurse",
+            start + 20,
+        )
         changes.append(AlarmChange(a, "started", start))
     writer.add_alarm_changes(changes)
     await writer.durable()
@@ -107,18 +134,24 @@ async def seed_open_sessions(engine: Engine, count: int) -> None:
     for k in range(count):
         start = now - 3600
         phases = [PhaseChange(Phase.BASELINE, start, "nurse"), PhaseChange(Phase.INFUSION, start + 900, "nurse")]
-        sid = repo.insert_session(engine, Session(0, f"chair-{k + 1}", f"P-OPEN-{k}", Phase.BASELINE, start,
-                                                  phases=phases[:1]), "nurse")
+        sid = repo.insert_session(
+            engine, Session(0, f"chair-{k + 1}", f"P-OPEN-{k}", Phase.BASELINE, start, phases=phases[:1]), "nurse"
+        )
         repo.record_phase(engine, sid, phases[1])
         rows = []
         for s in range(3600):
-            rows.append(Reading(Vital.HR, 70.0 + s % 7, "bpm", start + s, "bench", bed=f"chair-{k + 1}",
-                                session_id=sid))
-            rows.append(Reading(Vital.SPO2, 96.0 + s % 3, "%", start + s, "bench", bed=f"chair-{k + 1}",
-                                session_id=sid))
+            rows.append(
+                Reading(Vital.HR, 70.0 + s % 7, "bpm", start + s, "bench", bed=f"chair-{k + 1}", session_id=sid)
+            )
+            rows.append(
+                Reading(Vital.SPO2, 96.0 + s % 3, "%", start + s, "bench", bed=f"chair-{k + 1}", session_id=sid)
+            )
             if s % 300 == 0:
-                rows.append(Reading(Vital.SBP, 120.0 + s / 100, "mmHg", start + s, "bench", bed=f"chair-{k + 1}",
-                                    session_id=sid))
+                rows.append(
+                    Reading(
+                        Vital.SBP, 120.0 + s / 100, "mmHg", start + s, "bench", bed=f"chair-{k + 1}", session_id=sid
+                    )
+                )
         writer.add_readings(rows)
         await writer.durable()
     await writer.close()
@@ -128,17 +161,37 @@ def seed_many_sessions(engine: Engine, count: int) -> None:
     """Sessions and their stored summaries, bulk-inserted (the figures are what the list reads)."""
     rng = np.random.default_rng(11)
     with engine.begin() as conn:
-        sessions = [{"bed_id": f"chair-{i % 12 + 1}", "patient_ref": f"P-{i % 2500:05d}", "phase": "discharged",
-                     "started": T0 - 86400 * 365 + i * 3000.0, "ended": T0 - 86400 * 365 + i * 3000.0 + 6000,
-                     "dose_mg": float(20 + i % 40), "created_by": "bench"} for i in range(count)]
+        sessions = [
+            {
+                "bed_id": f"chair-{i % 12 + 1}",
+                "patient_ref": f"P-{i % 2500:05d}",
+                "phase": "discharged",
+                "started": T0 - 86400 * 365 + i * 3000.0,
+                "ended": T0 - 86400 * 365 + i * 3000.0 + 6000,
+                "dose_mg": float(20 + i % 40),
+                "created_by": "bench",
+            }
+            for i in range(count)
+        ]
         ids = [r.id for r in conn.execute(insert(schema.sessions).returning(schema.sessions.c.id), sessions)]
         rows = []
         for sid in ids:
             fig = {"peak_sbp_rise": float(rng.integers(-5, 60)), "min_spo2": float(rng.integers(85, 99))}
-            rows.append({"session_id": sid, "version": data.SUMMARY_VERSION, "computed": T0, "duration_s": 6000.0,
-                         "peak_sbp_rise": fig["peak_sbp_rise"], "min_spo2": fig["min_spo2"],
-                         "alarms_high": int(rng.integers(0, 3)), "alarms_medium": int(rng.integers(0, 6)),
-                         "alarms_low": int(rng.integers(0, 4)), "alarms_technical": 0, "figures": json.dumps(fig)})
+            rows.append(
+                {
+                    "session_id": sid,
+                    "version": data.SUMMARY_VERSION,
+                    "computed": T0,
+                    "duration_s": 6000.0,
+                    "peak_sbp_rise": fig["peak_sbp_rise"],
+                    "min_spo2": fig["min_spo2"],
+                    "alarms_high": int(rng.integers(0, 3)),
+                    "alarms_medium": int(rng.integers(0, 6)),
+                    "alarms_low": int(rng.integers(0, 4)),
+                    "alarms_technical": 0,
+                    "figures": json.dumps(fig),
+                }
+            )
         conn.execute(insert(schema.session_summaries), rows)
 
 
@@ -148,8 +201,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--open", type=int, default=12, help="sessions in progress (default 12)")
-    parser.add_argument("--nibp-every", type=int, default=1, metavar="S",
-                        help="NIBP every S seconds (default 1: every vital at 1 Hz; a real cuff: 300)")
+    parser.add_argument(
+        "--nibp-every",
+        type=int,
+        default=1,
+        metavar="S",
+        help="NIBP every S seconds (default 1: every vital at 1 Hz; a real cuff: 300)",
+    )
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory()
     url = args.db or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
@@ -184,6 +242,7 @@ def main() -> int:
     results.append(("  of which: load from storage", best, med, f"{len(record.readings)} readings", None))
     best, med, s = timed(lambda: data.summary_of(record, rules), r)
     results.append(("summary (pandas/numpy)", best, med, f"peak rise {s.peak_sbp_rise:.1f} mmHg", None))
+
     def export(fmt: str) -> bytes:
         table = exports.readings_table(repo.session_readings(engine, sid))
         return exports.encode(table, fmt, session_id=sid, name="readings")
@@ -198,10 +257,13 @@ def main() -> int:
         ("list: newest first, page of 100", {}),
         ("list: by peak rise, page of 100", {"sort": "peak_sbp_rise"}),
         ("list: chair + patient prefix filter", {"bed": "chair-3", "patient_ref": "P-002"}),
-        ("list: date range, by lowest SpO2", {"start": T0 - 86400 * 200, "end": T0 - 86400 * 100,
-                                              "sort": "min_spo2", "descending": False}),
+        (
+            "list: date range, by lowest SpO2",
+            {"start": T0 - 86400 * 200, "end": T0 - 86400 * 100, "sort": "min_spo2", "descending": False},
+        ),
         ("list: last page (offset 9,900)", {"offset": 9900}),
     ):
+
         def page(kw: dict[str, Any] = kwargs) -> tuple[int, list[dict[str, Any]]]:
             # As the API does: one SQL page, then live figures for the open sessions on it.
             total, rows = summaries.list_sessions(engine, limit=100, **kw)

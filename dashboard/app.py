@@ -46,8 +46,10 @@ def create_app(service: Service) -> FastAPI:
             # No default password: the first admin comes through a one-time link printed on the console.
             token, app.state.setup_token = SetupToken.issue()
             http = service.settings.http
-            print(f"ivmon: no users yet. Create the first admin within 1 h: {setup_link(http.host, http.port, token)}",
-                  flush=True)
+            print(
+                f"ivmon: no users yet. Create the first admin within 1 h: {setup_link(http.host, http.port, token)}",
+                flush=True,
+            )
         try:
             yield
         finally:
@@ -60,7 +62,18 @@ def create_app(service: Service) -> FastAPI:
     app.state.setup_token = None
     app.state.auth = Auth(service.engine, service.settings.http.session_hours)
     for module in (
-        system, beds, sessions, alarm_stats, alarms, audit, live, trends, rules, discharge, history, setup_api
+        system,
+        beds,
+        sessions,
+        alarm_stats,
+        alarms,
+        audit,
+        live,
+        trends,
+        rules,
+        discharge,
+        history,
+        setup_api,
     ):
         app.include_router(module.router)
     ops.install(app, service, hub)  # /metrics, body-size limit, commands refused by the ingest

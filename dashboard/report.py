@@ -77,8 +77,9 @@ def _charts(fig: Figure, record: SessionRecord, summary: Any, top: float, bottom
     height = (top - bottom) / len(PANELS)
     axes: list[Axes] = []
     for i, (label, lines) in enumerate(PANELS):
-        ax = fig.add_axes((0.09, top - (i + 1) * height + 0.012, 0.86, height - 0.018),
-                          sharex=axes[0] if axes else None)
+        ax = fig.add_axes(
+            (0.09, top - (i + 1) * height + 0.012, 0.86, height - 0.018), sharex=axes[0] if axes else None
+        )
         axes.append(ax)
         for p in phases:
             ax.axvspan(_x(p["start"]), _x(p["end"]), color=PHASE_COLOURS.get(p["phase"], "#eeeeee"), lw=0)
@@ -88,8 +89,16 @@ def _charts(fig: Figure, record: SessionRecord, summary: Any, top: float, bottom
                 continue
             times = _x(part["ts"].to_numpy())
             nibp = vital in ("sbp", "dbp", "map")
-            ax.plot(times, part["value"].to_numpy(), color=colour, lw=0.9, label=name, rasterized=True,
-                    marker="o" if nibp else None, ms=2.5)
+            ax.plot(
+                times,
+                part["value"].to_numpy(),
+                color=colour,
+                lw=0.9,
+                label=name,
+                rasterized=True,
+                marker="o" if nibp else None,
+                ms=2.5,
+            )
             base = summary.baselines.get(vital)
             if base is not None and vital != "map":
                 ax.axhline(base, color=colour, lw=0.7, ls=":", alpha=0.8)
@@ -98,8 +107,14 @@ def _charts(fig: Figure, record: SessionRecord, summary: Any, top: float, bottom
             if a.vital is None or a.vital.value not in vitals:
                 continue
             end = a.ended if a.ended is not None else summary.ended
-            ax.axvspan(_x(a.started), _x(max(end, a.started + 1)), ymin=0.92, ymax=1.0,
-                       color=PRIORITY_COLOURS.get(a.priority.value, "#999"), lw=0)
+            ax.axvspan(
+                _x(a.started),
+                _x(max(end, a.started + 1)),
+                ymin=0.92,
+                ymax=1.0,
+                color=PRIORITY_COLOURS.get(a.priority.value, "#999"),
+                lw=0,
+            )
         for ts in (summary.infusion_start, summary.infusion_stop):
             if ts is not None:
                 ax.axvline(_x(ts), color="#333", lw=0.8, ls="--")
@@ -113,9 +128,15 @@ def _charts(fig: Figure, record: SessionRecord, summary: Any, top: float, bottom
     axes[-1].xaxis.set_major_locator(mdates.AutoDateLocator(tz=UTC))  # type: ignore[no-untyped-call]
     axes[-1].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=UTC))  # type: ignore[no-untyped-call]
     axes[-1].set_xlabel("time (UTC)", fontsize=6)
-    fig.text(0.09, bottom - 0.035, "Shaded: baseline blue, infusion orange, recovery green. Bars at the top: alarm "
-             "episodes (red high, yellow medium, cyan low).\nDashed: infusion start/stop. Dotted: baseline.",
-             fontsize=6, color="#444", va="top")
+    fig.text(
+        0.09,
+        bottom - 0.035,
+        "Shaded: baseline blue, infusion orange, recovery green. Bars at the top: alarm "
+        "episodes (red high, yellow medium, cyan low).\nDashed: infusion start/stop. Dotted: baseline.",
+        fontsize=6,
+        color="#444",
+        va="top",
+    )
 
 
 def _table(fig: Figure, rows: list[list[str]], top: float, col_x: list[float], size: float = 6.5) -> float:
@@ -131,8 +152,11 @@ def render_report(record: SessionRecord, rules: list[Rule]) -> bytes:
     """The report as PDF bytes."""
     s = record.session
     out = io.BytesIO()
-    meta = {"Title": f"ivmon session {s.id} report", "Subject": f"Session {s.id}, {s.bed}, patient {s.patient_ref}",
-            "Creator": "ivmon"}
+    meta = {
+        "Title": f"ivmon session {s.id} report",
+        "Subject": f"Session {s.id}, {s.bed}, patient {s.patient_ref}",
+        "Creator": "ivmon",
+    }
     with PdfPages(out, metadata=meta) as pdf:
         for fig in report_pages(record, rules):
             pdf.savefig(fig)
@@ -159,28 +183,50 @@ def report_pages(record: SessionRecord, rules: list[Rule]) -> list[Figure]:
     _charts(fig, record, summary, top=0.88, bottom=0.43)
     b = summary.baselines
     peak = summary.peaks
-    rows = [["Figure", "Value", "Figure", "Value"],
-            ["Baseline HR", f"{_num(b.get('hr'))} bpm", "Peak HR", _peak(peak, "hr", "bpm")],
-            ["Baseline BP", f"{_num(b.get('sbp'))}/{_num(b.get('dbp'))} mmHg", "Peak systolic",
-             _peak(peak, "sbp", "mmHg")],
-            ["Peak systolic rise", f"{_num(summary.peak_sbp_rise)} mmHg at {_hms(summary.peak_sbp_rise_ts)}",
-             "Peak diastolic rise", f"{_num(summary.peak_dbp_rise)} mmHg at {_hms(summary.peak_dbp_rise_ts)}"],
-            ["Baseline SpO2", f"{_num(b.get('spo2'))} %", "Lowest SpO2", _peak(summary.lows, "spo2", "%")],
-            ["Time SpO2 < 94 %", _dur(summary.spo2_below_s.get("94")), "Time SpO2 < 90 %",
-             _dur(summary.spo2_below_s.get("90"))],
-            ["Alarms high/medium/low", "{high}/{medium}/{low}".format(**summary.alarm_counts),
-             "Technical alarms", str(summary.alarm_counts["technical"])],
-            ["Discharge-ready at", _hms(summary.discharge_ready_ts), "Time to readiness",
-             _dur(summary.time_to_ready_s)]]
+    rows = [
+        ["Figure", "Value", "Figure", "Value"],
+        ["Baseline HR", f"{_num(b.get('hr'))} bpm", "Peak HR", _peak(peak, "hr", "bpm")],
+        ["Baseline BP", f"{_num(b.get('sbp'))}/{_num(b.get('dbp'))} mmHg", "Peak systolic", _peak(peak, "sbp", "mmHg")],
+        [
+            "Peak systolic rise",
+            f"{_num(summary.peak_sbp_rise)} mmHg at {_hms(summary.peak_sbp_rise_ts)}",
+            "Peak diastolic rise",
+            f"{_num(summary.peak_dbp_rise)} mmHg at {_hms(summary.peak_dbp_rise_ts)}",
+        ],
+        ["Baseline SpO2", f"{_num(b.get('spo2'))} %", "Lowest SpO2", _peak(summary.lows, "spo2", "%")],
+        [
+            "Time SpO2 < 94 %",
+            _dur(summary.spo2_below_s.get("94")),
+            "Time SpO2 < 90 %",
+            _dur(summary.spo2_below_s.get("90")),
+        ],
+        [
+            "Alarms high/medium/low",
+            "{high}/{medium}/{low}".format(**summary.alarm_counts),
+            "Technical alarms",
+            str(summary.alarm_counts["technical"]),
+        ],
+        ["Discharge-ready at", _hms(summary.discharge_ready_ts), "Time to readiness", _dur(summary.time_to_ready_s)],
+    ]
     for lt in summary.bp_limits:
         if lt.seconds > 0:
             rows.append([f"Time {lt.vital} {lt.op} {lt.limit:g} ({lt.rule_id})", _dur(lt.seconds), "", ""])
-    fig.text(0.06, 0.355, "Summary (sample-and-hold of valid readings; see the review page for definitions)",
-             fontsize=8, weight="bold")
+    fig.text(
+        0.06,
+        0.355,
+        "Summary (sample-and-hold of valid readings; see the review page for definitions)",
+        fontsize=8,
+        weight="bold",
+    )
     y = _table(fig, rows[:18], 0.335, [0.06, 0.30, 0.52, 0.76])
     if summary.adverse_notes:
-        fig.text(0.06, y - 0.01, "Adverse events: " + "; ".join(
-            f"{_hms(n['ts'])} {n['text']}" for n in summary.adverse_notes)[:160], fontsize=7, color="#a00")
+        fig.text(
+            0.06,
+            y - 0.01,
+            "Adverse events: " + "; ".join(f"{_hms(n['ts'])} {n['text']}" for n in summary.adverse_notes)[:160],
+            fontsize=7,
+            color="#a00",
+        )
     pages.append(fig)
 
     fig = Figure(figsize=A4)
@@ -188,9 +234,17 @@ def report_pages(record: SessionRecord, rules: list[Rule]) -> list[Figure]:
     alarm_rows = [["Start", "End", "Rule", "Priority", "Worst", "Acknowledged", "After"]]
     for a in record.alarms:
         wait = None if a.acknowledged_at is None else a.acknowledged_at - a.started
-        alarm_rows.append([_hms(a.started), _hms(a.ended), a.rule_id[:22], a.priority.value,
-                           _num(a.worst, 1) if a.worst is not None else "-",
-                           f"{_hms(a.acknowledged_at)} {a.acknowledged_by or ''}".strip(), _dur(wait)])
+        alarm_rows.append(
+            [
+                _hms(a.started),
+                _hms(a.ended),
+                a.rule_id[:22],
+                a.priority.value,
+                _num(a.worst, 1) if a.worst is not None else "-",
+                f"{_hms(a.acknowledged_at)} {a.acknowledged_by or ''}".strip(),
+                _dur(wait),
+            ]
+        )
     shown = alarm_rows[: MAX_LOG_ROWS // 2]
     y = _table(fig, shown, 0.93, [0.06, 0.16, 0.26, 0.47, 0.57, 0.66, 0.86])
     if len(alarm_rows) > len(shown):
@@ -206,8 +260,13 @@ def report_pages(record: SessionRecord, rules: list[Rule]) -> list[Figure]:
     y = _table(fig, shown, y - 0.04, [0.06, 0.16, 0.26, 0.40, 0.52])
     if len(event_rows) > len(shown):
         fig.text(0.06, y, f"... {len(event_rows) - len(shown)} more events in the event export", fontsize=6.5)
-    fig.text(0.06, 0.02, f"Generated {_fmt_time(float(np.floor(datetime.now(UTC).timestamp())))} by ivmon. "
-             "Times in UTC.", fontsize=6, color="#555")
+    fig.text(
+        0.06,
+        0.02,
+        f"Generated {_fmt_time(float(np.floor(datetime.now(UTC).timestamp())))} by ivmon. Times in UTC.",
+        fontsize=6,
+        color="#555",
+    )
     pages.append(fig)
     return pages
 

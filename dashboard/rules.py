@@ -41,9 +41,7 @@ def save_override(engine: Engine, session_id: int, rules: Sequence[Rule] | None,
     """Append the session's new rules (None: back to the clinic rules); the latest row wins."""
     text = "" if rules is None else json.dumps([r.to_toml_dict() for r in rules])
     with engine.begin() as conn:
-        conn.execute(
-            insert(schema.rule_overrides).values(session_id=session_id, rules=text, user=user, ts=time.time())
-        )
+        conn.execute(insert(schema.rule_overrides).values(session_id=session_id, rules=text, user=user, ts=time.time()))
 
 
 def load_overrides(engine: Engine, session_ids: Sequence[int]) -> dict[int, list[Rule] | None]:

@@ -48,9 +48,7 @@ def parse_time(text: str | None, name: str) -> float | None:
     try:
         stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise HTTPException(
-            422, f"{name}: not POSIX seconds or an ISO 8601 time: {text!r}"
-        ) from None
+        raise HTTPException(422, f"{name}: not POSIX seconds or an ISO 8601 time: {text!r}") from None
     if stamp.tzinfo is None:
         return (stamp - datetime(1970, 1, 1)).total_seconds()
     return stamp.timestamp()
@@ -87,8 +85,16 @@ async def review_list(
     start, end = parse_time(from_, "from"), parse_time(to, "to")
 
     def run() -> tuple[int, list[dict[str, Any]]]:
-        args: dict[str, Any] = dict(start=start, end=end, bed=bed or None, patient_ref=patient_ref or None,
-                                    sort=sort, descending=order == "desc", limit=limit, offset=offset)
+        args: dict[str, Any] = dict(
+            start=start,
+            end=end,
+            bed=bed or None,
+            patient_ref=patient_ref or None,
+            sort=sort,
+            descending=order == "desc",
+            limit=limit,
+            offset=offset,
+        )
         total, rows = summaries.list_sessions(svc.engine, **args)
         ids = [r["id"] for r in rows if r["ended"] is not None and r["version"] != data.SUMMARY_VERSION]
         if ids and data.fill_missing(svc.engine, svc.alarms, ids, limit=FILL_PER_REQUEST):
@@ -127,8 +133,9 @@ def _series(readings: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
     return series, flagged
 
 
-def review_payload(record: data.SessionRecord, rules: list[Any], history: list[dict[str, Any]],
-                   stored: dict[str, Any] | None = None) -> dict[str, Any]:
+def review_payload(
+    record: data.SessionRecord, rules: list[Any], history: list[dict[str, Any]], stored: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Everything the review page draws and lists, in one document (``stored``: the summary kept at close)."""
     figures = stored if stored is not None else data.summary_of(record, rules).to_json()
     end = float(figures["ended"])
@@ -137,11 +144,19 @@ def review_payload(record: data.SessionRecord, rules: list[Any], history: list[d
     for rule in rules:
         base = figures["baselines"].get(rule.vital.value)
         limit = rule.limit_for(base)
-        limits.append({
-            "rule": rule.id, "vital": rule.vital.value, "op": rule.op, "limit": limit,
-            "priority": rule.priority.value, "phases": sorted(rule.phases), "message": rule.message,
-            "relative": rule.relative, "inactive": None if limit is not None else f"no {rule.vital.value} baseline",
-        })
+        limits.append(
+            {
+                "rule": rule.id,
+                "vital": rule.vital.value,
+                "op": rule.op,
+                "limit": limit,
+                "priority": rule.priority.value,
+                "phases": sorted(rule.phases),
+                "message": rule.message,
+                "relative": rule.relative,
+                "inactive": None if limit is not None else f"no {rule.vital.value} baseline",
+            }
+        )
     acks = {a.id: [e for e in record.alarm_events if e["alarm_id"] == a.id] for a in record.alarms}
     alarms = []
     for a in record.alarms:
@@ -203,10 +218,14 @@ Format = Literal["csv", "parquet", "json"]
 
 def _download(body: bytes, fmt: str, session_id: int, what: str) -> Response:
     media, ext = exports.FORMATS[fmt]
-    return Response(body, media_type=media, headers={
-        "Content-Disposition": f'attachment; filename="session-{session_id}-{what}.{ext}"',
-        "Cache-Control": "no-store",
-    })
+    return Response(
+        body,
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="session-{session_id}-{what}.{ext}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/api/sessions/{session_id}/readings")
@@ -224,8 +243,7 @@ async def export_readings(
     wanted = [v.strip() for v in vitals.split(",") if v.strip()] if vitals else None
     known = {v.value for v in Vital}
     if wanted and (bad := sorted(set(wanted) - known)):
-        raise HTTPException(422,
-                            f"unknown vital(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
+        raise HTTPException(422, f"unknown vital(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
     start, end = parse_time(from_, "from"), parse_time(to, "to")
     session = await asyncio.to_thread(repo.get_session, svc.engine, session_id)
     if session is None:
@@ -233,12 +251,22 @@ async def export_readings(
 
     def run() -> tuple[bytes, int]:
         readings = repo.session_readings(svc.engine, session_id, wanted, start, end)
-        return exports.encode(exports.readings_table(readings), format, session_id=session_id,
-                              name="readings"), len(readings)
+        return exports.encode(exports.readings_table(readings), format, session_id=session_id, name="readings"), len(
+            readings
+        )
 
     body, rows = await asyncio.to_thread(run)
-    await audit(request, user.username, "export_readings", f"session:{session_id}", format=format,
-                vitals=wanted, start=start, end=end, rows=rows)
+    await audit(
+        request,
+        user.username,
+        "export_readings",
+        f"session:{session_id}",
+        format=format,
+        vitals=wanted,
+        start=start,
+        end=end,
+        rows=rows,
+    )
     return _download(body, format, session_id, "readings")
 
 
@@ -247,8 +275,9 @@ async def export_alarms(session_id: int, request: Request, user: ReviewUser, for
     """The session's alarms with acknowledgement (who, when, time to acknowledge)."""
     record = await _record(request, session_id)
     body = exports.encode(exports.alarms_table(record.alarms), format, session_id=session_id, name="alarms")
-    await audit(request, user.username, "export_alarms", f"session:{session_id}", format=format,
-                rows=len(record.alarms))
+    await audit(
+        request, user.username, "export_alarms", f"session:{session_id}", format=format, rows=len(record.alarms)
+    )
     return _download(body, format, session_id, "alarms")
 
 
@@ -272,9 +301,14 @@ async def report_pdf(session_id: int, request: Request, user: ReviewUser) -> Res
     rules = await asyncio.to_thread(data.rules_for, svc.engine, svc.alarms, session_id)
     pdf = await asyncio.to_thread(render_report, record, rules)
     await audit(request, user.username, "report_download", f"session:{session_id}", bytes=len(pdf))
-    return Response(pdf, media_type="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="session-{session_id}-report.pdf"', "Cache-Control": "no-store",
-    })
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="session-{session_id}-report.pdf"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 # -- pages and the chart library ---------------------------------------------------------
@@ -325,5 +359,3 @@ def install(app: Any, service: Any) -> None:
     """Wire the review side into the app: routes, and the summary computed when a session closes."""
     app.include_router(router)
     service.sessions.add_listener(data.SummaryKeeper(service.engine, service.alarms))
-
-

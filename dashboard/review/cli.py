@@ -42,8 +42,9 @@ def _tables(engine: Engine, record: SessionRecord, what: str) -> dict[str, pd.Da
     if what in ("all", "alarms"):
         out["alarms"] = exports.alarms_table(record.alarms)
     if what in ("all", "events"):
-        out["events"] = exports.events_table(record.session, record.notes, record.devices, record.alarm_events,
-                                             record.alarms)
+        out["events"] = exports.events_table(
+            record.session, record.notes, record.devices, record.alarm_events, record.alarms
+        )
     return out
 
 

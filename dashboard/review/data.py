@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 #: Bump when the summary's definitions change: stored summaries of another version are recomputed.
 SUMMARY_VERSION = 1
 
+
 @dataclass(slots=True)
 class SessionRecord:
     """Everything stored about one session (``readings``: ts, vital, value, quality; see :func:`read_series`)."""
@@ -106,7 +107,6 @@ class _ClosedReadings:
                 self._items.popitem(last=False)
         return frame
 
-
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
@@ -124,7 +124,8 @@ def load_record(engine: Engine, session_id: int, *, cached: bool = True) -> Sess
     return SessionRecord(
         session=session,
         closed_at=closed_at,
-        readings=closed_readings.get(engine, session_id) if closed_at is not None and cached
+        readings=closed_readings.get(engine, session_id)
+        if closed_at is not None and cached
         else read_series(engine, session_id),
         alarms=alarms,
         alarm_events=repo.alarm_history(engine, [a.id for a in alarms]) if alarms else [],
@@ -150,8 +151,14 @@ def rules_for(engine: Engine, alarm_stage: Any, session_id: int, clinic: list[Ru
 
 
 def summary_of(record: SessionRecord, rules: list[Rule], now: float | None = None) -> SessionSummary:
-    return summarise(record.session, record.readings, record.alarms, rules, record.notes,
-                     now=None if record.closed_at is not None else (time.time() if now is None else now))
+    return summarise(
+        record.session,
+        record.readings,
+        record.alarms,
+        rules,
+        record.notes,
+        now=None if record.closed_at is not None else (time.time() if now is None else now),
+    )
 
 
 def _finite(x: float | None) -> float | None:
@@ -201,8 +208,9 @@ def open_figures(engine: Engine, ids: list[int]) -> dict[int, dict[str, Any]]:
         figures["peak_sbp_rise"] = None
         if session is not None and len(session.phases) > 1 and session.phases[0].phase == Phase.BASELINE:
             start, end = session.phases[0].ts, session.phases[1].ts
-            base = baseline_of(Vital.SBP, [t for t, _ in cuff if start <= t < end],
-                               [v for t, v in cuff if start <= t < end])
+            base = baseline_of(
+                Vital.SBP, [t for t, _ in cuff if start <= t < end], [v for t, v in cuff if start <= t < end]
+            )
             after = [v for t, v in cuff if t >= end]
             if base is not None and after:
                 figures["peak_sbp_rise"] = max(after) - base
@@ -250,6 +258,7 @@ def phases_json(record: SessionRecord, end: float) -> list[dict[str, Any]]:
 
 
 def end_of(record: SessionRecord, now: float | None = None) -> float:
-    end, _ = session_end(record.session, record.readings, None if record.closed_at is not None else
-                         (time.time() if now is None else now))
+    end, _ = session_end(
+        record.session, record.readings, None if record.closed_at is not None else (time.time() if now is None else now)
+    )
     return end

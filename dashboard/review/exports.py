@@ -94,8 +94,25 @@ def alarms_table(alarms: Iterable[Alarm]) -> pd.DataFrame:
                 "escalated": a.escalated,
             }
         )
-    columns = ["id", "rule", "kind", "priority", "vital", "message", "started", "ended", "duration_s", "worst",
-               "limit", "unit", "state", "acknowledged_by", "acknowledged_at", "time_to_ack_s", "escalated"]
+    columns = [
+        "id",
+        "rule",
+        "kind",
+        "priority",
+        "vital",
+        "message",
+        "started",
+        "ended",
+        "duration_s",
+        "worst",
+        "limit",
+        "unit",
+        "state",
+        "acknowledged_by",
+        "acknowledged_at",
+        "time_to_ack_s",
+        "escalated",
+    ]
     frame = pd.DataFrame(rows, columns=columns)
     for col in ("started", "ended", "acknowledged_at"):
         frame[f"{col}_time"] = [_iso_or_none(x) if pd.notna(x) else None for x in frame[col]]
@@ -115,16 +132,37 @@ def events_table(
     for ch in session.phases:
         rows.append({"epoch_s": ch.ts, "kind": "phase", "what": ch.phase.value, "user": ch.user, "detail": ""})
     for n in notes:
-        rows.append({"epoch_s": n["ts"], "kind": n.get("kind", "note"), "what": "note", "user": n.get("user"),
-                     "detail": n.get("text", "")})
+        rows.append(
+            {
+                "epoch_s": n["ts"],
+                "kind": n.get("kind", "note"),
+                "what": "note",
+                "user": n.get("user"),
+                "detail": n.get("text", ""),
+            }
+        )
     for d in devices:
         detail = " ".join(x for x in (d.get("vital") or "", d.get("detail") or "") if x)
-        rows.append({"epoch_s": d["ts"], "kind": "device", "what": d["state"], "user": None,
-                     "detail": f"{d['source']} {detail}".strip()})
+        rows.append(
+            {
+                "epoch_s": d["ts"],
+                "kind": "device",
+                "what": d["state"],
+                "user": None,
+                "detail": f"{d['source']} {detail}".strip(),
+            }
+        )
     for e in alarm_events:
         rule, priority = rules.get(e["alarm_id"], ("?", "?"))
-        rows.append({"epoch_s": e["ts"], "kind": "alarm", "what": e["transition"], "user": e.get("user"),
-                     "detail": f"{rule} ({priority}) alarm {e['alarm_id']}"})
+        rows.append(
+            {
+                "epoch_s": e["ts"],
+                "kind": "alarm",
+                "what": e["transition"],
+                "user": e.get("user"),
+                "detail": f"{rule} ({priority}) alarm {e['alarm_id']}",
+            }
+        )
     frame = pd.DataFrame(rows, columns=["epoch_s", "kind", "what", "user", "detail"])
     frame = frame.sort_values("epoch_s", kind="stable").reset_index(drop=True)
     frame.insert(0, "time", iso_times(frame["epoch_s"]) if len(frame) else pd.Series(dtype="object"))
@@ -153,7 +191,8 @@ def encode(frame: pd.DataFrame, fmt: str, *, session_id: int, name: str) -> byte
         return str(text.to_csv(index=False, lineterminator="\n")).encode()
     if fmt == "json":
         records = text.astype(object).where(text.notna(), None).to_dict(orient="records")
-        body: bytes = orjson.dumps({"session": session_id, "units": UNITS, name: records},
-                                   option=orjson.OPT_SERIALIZE_NUMPY)
+        body: bytes = orjson.dumps(
+            {"session": session_id, "units": UNITS, name: records}, option=orjson.OPT_SERIALIZE_NUMPY
+        )
         return body
     raise ValueError(f"unknown format {fmt!r} (csv, parquet or json)")

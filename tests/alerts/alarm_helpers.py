@@ -24,8 +24,16 @@ def _toml(v: object) -> str:
     return str(v)
 
 
-def reading(vital: Vital | str, value: float, ts: float, *, session: int | None = 1, quality: Quality = Quality.VALID,
-            bed: str | None = BED, source: str = "mon-1") -> Reading:
+def reading(
+    vital: Vital | str,
+    value: float,
+    ts: float,
+    *,
+    session: int | None = 1,
+    quality: Quality = Quality.VALID,
+    bed: str | None = BED,
+    source: str = "mon-1",
+) -> Reading:
     return Reading(Vital(vital), value, "", ts, source, quality, bed, session)
 
 
@@ -39,8 +47,9 @@ class Feeder:
 
     def __init__(self, engine: AlarmEngine, start: float = 0.0, phase: Phase = Phase.INFUSION) -> None:
         self.engine = engine
-        self.session = Session(id=1, bed=BED, patient_ref="p", phase=phase, started=start,
-                               phases=[PhaseChange(phase, start, "nurse")])
+        self.session = Session(
+            id=1, bed=BED, patient_ref="p", phase=phase, started=start, phases=[PhaseChange(phase, start, "nurse")]
+        )
         engine.register_session(self.session)
         self.changes: list[AlarmChange] = []
 
@@ -52,13 +61,22 @@ class Feeder:
         self.changes += out
         return out
 
-    def feed(self, vital: Vital | str, values: list[float], start: float = 0.0, step: float = 1.0,
-             quality: Quality = Quality.VALID) -> list[AlarmChange]:
+    def feed(
+        self,
+        vital: Vital | str,
+        values: list[float],
+        start: float = 0.0,
+        step: float = 1.0,
+        quality: Quality = Quality.VALID,
+    ) -> list[AlarmChange]:
         out: list[AlarmChange] = []
         for i, v in enumerate(values):
             t = start + i * step
-            sid = self.session.id if self.session.phase_at(t) in (Phase.BASELINE, Phase.INFUSION, Phase.RECOVERY) \
+            sid = (
+                self.session.id
+                if self.session.phase_at(t) in (Phase.BASELINE, Phase.INFUSION, Phase.RECOVERY)
                 else None
+            )
             out += self.engine.judge([reading(vital, v, t, session=sid, quality=quality)])
         self.changes += out
         return out

@@ -30,8 +30,9 @@ def traces(draw: st.DrawFn) -> tuple[dict[str, np.ndarray], list[Rule], list[tup
     for vital in VITALS:
         values = draw(st.lists(st.one_of(st.none(), st.integers(85, 95).map(float)), min_size=n, max_size=n))
         frame[vital] = np.array([math.nan if v is None else v for v in values])
-        qualities = draw(st.lists(st.sampled_from(["valid", "valid", "valid", "questionable", "invalid"]),
-                                  min_size=n, max_size=n))
+        qualities = draw(
+            st.lists(st.sampled_from(["valid", "valid", "valid", "questionable", "invalid"]), min_size=n, max_size=n)
+        )
         frame[f"{vital}_quality"] = np.array(qualities, dtype=object)
     rules = []
     for i in range(draw(st.integers(1, 4))):
@@ -55,11 +56,27 @@ def traces(draw: st.DrawFn) -> tuple[dict[str, np.ndarray], list[Rule], list[tup
         rules.append(rule(**fields))
     if draw(st.booleans()):
         return frame, rules, None
-    names = draw(st.sampled_from([["baseline", "infusion", "recovery", "discharged"], ["baseline", "infusion"],
-                                  ["infusion", "recovery"], ["baseline", "aborted"], ["baseline"]]))
+    names = draw(
+        st.sampled_from(
+            [
+                ["baseline", "infusion", "recovery", "discharged"],
+                ["baseline", "infusion"],
+                ["infusion", "recovery"],
+                ["baseline", "aborted"],
+                ["baseline"],
+            ]
+        )
+    )
     span = float(ts[-1] - ts[0]) + 20
-    times = sorted(draw(st.lists(st.floats(-10, span, allow_nan=False).map(lambda x: round(x * 2) / 2),
-                                 min_size=len(names), max_size=len(names))))
+    times = sorted(
+        draw(
+            st.lists(
+                st.floats(-10, span, allow_nan=False).map(lambda x: round(x * 2) / 2),
+                min_size=len(names),
+                max_size=len(names),
+            )
+        )
+    )
     if draw(st.booleans()):  # land some changes exactly on reading timestamps
         times = sorted(float(ts[min(int(t) % n, n - 1)]) for t in times)
     return frame, rules, [(p, float(ts[0]) + t if t > 0 else t) for p, t in zip(names, times, strict=True)]
@@ -67,8 +84,9 @@ def traces(draw: st.DrawFn) -> tuple[dict[str, np.ndarray], list[Rule], list[tup
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(traces())
-def test_live_and_offline_agree_on_random_traces(case: tuple[dict[str, np.ndarray], list[Rule],
-                                                             list[tuple[str, float]] | None]) -> None:
+def test_live_and_offline_agree_on_random_traces(
+    case: tuple[dict[str, np.ndarray], list[Rule], list[tuple[str, float]] | None],
+) -> None:
     frame, rules, phases = case
     phases = sorted(phases, key=lambda p: p[1]) if phases else None
     assert live_replay(frame, rules, phases) == replay(frame, rules, phases)
@@ -78,13 +96,30 @@ def _shared_traces(root: Path) -> list[tuple[str, pd.DataFrame, bool]]:
     out = []
     for path in sorted((root / "traces").glob("*.csv")):
         if path.name.startswith("mimic2wdb"):
-            frame = load_trace(path, {"HR_bpm": "hr", "PULSE_bpm": "pr", "SpO2_pct": "spo2", "NBPSys_mmHg": "sbp",
-                                      "NBPDias_mmHg": "dbp", "NBPMean_mmHg": "map", "RESP_per_min": "rr",
-                                      "elapsed_s": "ts"})
+            frame = load_trace(
+                path,
+                {
+                    "HR_bpm": "hr",
+                    "PULSE_bpm": "pr",
+                    "SpO2_pct": "spo2",
+                    "NBPSys_mmHg": "sbp",
+                    "NBPDias_mmHg": "dbp",
+                    "NBPMean_mmHg": "map",
+                    "RESP_per_min": "rr",
+                    "elapsed_s": "ts",
+                },
+            )
             out.append((path.name, frame, True))  # MIMIC numerics: 0 = sensor off
         else:
-            out.append((path.name, load_trace(path, {"HR": "hr", "NISysABP": "sbp", "NIDiasABP": "dbp",
-                                                     "NIMAP": "map", "RespRate": "rr"}), False))
+            out.append(
+                (
+                    path.name,
+                    load_trace(
+                        path, {"HR": "hr", "NISysABP": "sbp", "NIDiasABP": "dbp", "NIMAP": "map", "RespRate": "rr"}
+                    ),
+                    False,
+                )
+            )
     return out
 
 
@@ -95,8 +130,15 @@ def test_live_and_offline_agree_on_every_shared_trace(shared_data: Path) -> None
     for name, frame, zero in cases:
         span = float(frame["ts"].max() - frame["ts"].min())
         t0 = float(frame["ts"].min())
-        for phases in (None, [("baseline", t0), ("infusion", t0 + span * 0.2), ("recovery", t0 + span * 0.6),
-                              ("discharged", t0 + span * 0.9)]):
+        for phases in (
+            None,
+            [
+                ("baseline", t0),
+                ("infusion", t0 + span * 0.2),
+                ("recovery", t0 + span * 0.6),
+                ("discharged", t0 + span * 0.9),
+            ],
+        ):
             offline = replay(frame, default_rules(), phases, zero_is_missing=zero)
             live = live_replay(frame, default_rules(), phases, zero_is_missing=zero)
             assert live == offline, name
@@ -109,10 +151,13 @@ def test_agreement_on_a_long_noisy_trace(hyst: float) -> None:
     rng = np.random.default_rng(7)
     n = 20_000
     ts = np.cumsum(rng.choice([0.0, 1.0, 1.0, 2.0, 40.0], n))
-    frame = {"ts": ts, "spo2": np.round(rng.normal(92, 3, n)), "hr": np.where(rng.random(n) < 0.3, np.nan,
-                                                                              np.round(rng.normal(100, 25, n))),
-             "pr": np.round(rng.normal(100, 25, n)), "sbp": np.where(rng.random(n) < 0.9, np.nan,
-                                                                     np.round(rng.normal(150, 30, n)))}
+    frame = {
+        "ts": ts,
+        "spo2": np.round(rng.normal(92, 3, n)),
+        "hr": np.where(rng.random(n) < 0.3, np.nan, np.round(rng.normal(100, 25, n))),
+        "pr": np.round(rng.normal(100, 25, n)),
+        "sbp": np.where(rng.random(n) < 0.9, np.nan, np.round(rng.normal(150, 30, n))),
+    }
     rules = [*default_rules(), rule(id="h", vital="spo2", op="<=", limit=90, hysteresis=hyst, delay_s=3)]
     phases = [("baseline", 0.0), ("infusion", ts[n // 5]), ("recovery", ts[n // 2]), ("discharged", ts[-100])]
     offline = replay(frame, rules, phases)

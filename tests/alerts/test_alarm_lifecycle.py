@@ -29,8 +29,11 @@ def test_acknowledge_marks_user_and_time() -> None:
     _, alarm_id = _started(engine)
     (ack,) = engine.acknowledge(alarm_id, "nurse", 12)
     assert ack.transition == "acknowledged" and ack.user == "nurse"
-    assert (ack.alarm.state, ack.alarm.acknowledged_by, ack.alarm.acknowledged_at) == (AlarmState.ACKNOWLEDGED,
-                                                                                       "nurse", 12)
+    assert (ack.alarm.state, ack.alarm.acknowledged_by, ack.alarm.acknowledged_at) == (
+        AlarmState.ACKNOWLEDGED,
+        "nurse",
+        12,
+    )
     assert engine.acknowledge(alarm_id, "nurse", 13) == []
     with pytest.raises(KeyError):
         engine.acknowledge("nope", "nurse", 1)

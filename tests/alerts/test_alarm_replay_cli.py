@@ -49,8 +49,9 @@ def test_zero_is_missing_and_default_phase_is_infusion(tmp_path: Path) -> None:
 
 
 def test_iso_timestamps_parquet_and_rule_file(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"ts": ["2026-01-01T10:00:00Z", "2026-01-01T10:00:30Z", "2026-01-01T10:01:00Z"],
-                          "hr": [100.0, 120.0, 125.0]})
+    frame = pd.DataFrame(
+        {"ts": ["2026-01-01T10:00:00Z", "2026-01-01T10:00:30Z", "2026-01-01T10:01:00Z"], "hr": [100.0, 120.0, 125.0]}
+    )
     path = tmp_path / "t.parquet"
     frame.to_parquet(path)
     rules = tmp_path / "r.toml"
@@ -75,10 +76,14 @@ def test_errors_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_module_entry_prints_csv_to_stdout(tmp_path: Path) -> None:
     trace = tmp_path / "t.csv"
     trace.write_text("ts,spo2\n0,80\n5,97\n")
-    done = subprocess.run([sys.executable, "-m", "alerts.cli", str(trace)], capture_output=True, text=True,
-                          check=True, cwd=Path(__file__).resolve().parents[2])
-    assert done.stdout.splitlines() == ["rule_id,vital,priority,start_s,end_s,worst",
-                                        "spo2-critical,spo2,high,0,5,80"]
+    done = subprocess.run(
+        [sys.executable, "-m", "alerts.cli", str(trace)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.stdout.splitlines() == ["rule_id,vital,priority,start_s,end_s,worst", "spo2-critical,spo2,high,0,5,80"]
 
 
 def test_simulator_csv_phases_and_patients(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,8 +99,18 @@ def test_simulator_csv_phases_and_patients(tmp_path: Path, capsys: pytest.Captur
     assert {"bp-rise", "bp-severe-sys"} <= fired
     # an explicit --phases wins over the column: all baseline, so only the pre-start rules can fire
     rows = _run(tmp_path, str(sim), "--patient", "1", "--phases", "baseline=0")
-    assert {line.split(",")[0] for line in rows[1:]} <= {"bp-prestart-review-sys", "bp-prestart-review-dia",
-                                                         "bp-prestart-stop-sys", "bp-prestart-stop-dia",
-                                                         "spo2-borderline", "spo2-critical", "spo2-low", "hr-high",
-                                                         "hr-low", "hr-high-critical", "hr-low-critical",
-                                                         "bp-low", "bp-low-critical"}
+    assert {line.split(",")[0] for line in rows[1:]} <= {
+        "bp-prestart-review-sys",
+        "bp-prestart-review-dia",
+        "bp-prestart-stop-sys",
+        "bp-prestart-stop-dia",
+        "spo2-borderline",
+        "spo2-critical",
+        "spo2-low",
+        "hr-high",
+        "hr-low",
+        "hr-high-critical",
+        "hr-low-critical",
+        "bp-low",
+        "bp-low-critical",
+    }

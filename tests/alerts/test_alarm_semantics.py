@@ -60,16 +60,18 @@ def test_clause_6_hysteresis_band_ends_a_pending_run() -> None:
 
 
 def test_upper_limits_inclusive_and_strict() -> None:
-    f = Feeder(AlarmEngine([rule(id="ge", vital="sbp", op=">=", limit=180), rule(id="gt", vital="sbp", op=">",
-                                                                                  limit=180)]))
+    f = Feeder(
+        AlarmEngine([rule(id="ge", vital="sbp", op=">=", limit=180), rule(id="gt", vital="sbp", op=">", limit=180)])
+    )
     assert transitions(f.feed("sbp", [180], start=0)) == [("ge", "started", 0)]
     assert transitions(f.feed("sbp", [181], start=300)) == [("gt", "started", 300)]
     assert sorted(transitions(f.feed("sbp", [179], start=600))) == [("ge", "resolved", 600), ("gt", "resolved", 600)]
 
 
 def test_clause_8_baseline_relative_rule_inactive_without_baseline() -> None:
-    engine = AlarmEngine([rule(id="rise", vital="sbp", op=">=", limit=None, baseline_delta=40,
-                               phases=["infusion", "recovery"])])
+    engine = AlarmEngine(
+        [rule(id="rise", vital="sbp", op=">=", limit=None, baseline_delta=40, phases=["infusion", "recovery"])]
+    )
     f = Feeder(engine, phase=Phase.BASELINE)
     f.feed("sbp", [120], start=0)  # one cuff reading: not enough for an NIBP baseline
     f.phase(Phase.INFUSION, 600)
@@ -79,10 +81,12 @@ def test_clause_8_baseline_relative_rule_inactive_without_baseline() -> None:
 
 
 def test_clause_8_baseline_is_median_of_baseline_phase() -> None:
-    engine = AlarmEngine([rule(id="rise", vital="sbp", op=">=", limit=None, baseline_delta=40,
-                               phases=["infusion", "recovery"]),
-                          rule(id="hr-ratio", vital="hr", op=">", limit=None, baseline_ratio=1.2,
-                               phases=["infusion"])])
+    engine = AlarmEngine(
+        [
+            rule(id="rise", vital="sbp", op=">=", limit=None, baseline_delta=40, phases=["infusion", "recovery"]),
+            rule(id="hr-ratio", vital="hr", op=">", limit=None, baseline_ratio=1.2, phases=["infusion"]),
+        ]
+    )
     f = Feeder(engine, phase=Phase.BASELINE)
     f.feed("sbp", [118, 130, 122], start=0, step=200)
     f.feed("hr", [70] * 30, start=0, step=1)  # 29 s of hr: too short for a continuous baseline
@@ -95,12 +99,17 @@ def test_clause_8_baseline_is_median_of_baseline_phase() -> None:
 
 
 def test_clause_9_two_rules_on_one_vital_are_independent() -> None:
-    engine = AlarmEngine([rule(id="low", limit=90, priority="high", delay_s=15),
-                          rule(id="border", limit=94, priority="medium")])
+    engine = AlarmEngine(
+        [rule(id="low", limit=90, priority="high", delay_s=15), rule(id="border", limit=94, priority="medium")]
+    )
     f = Feeder(engine)
     out = f.feed("spo2", [92, 88] + [88] * 15 + [93, 95])
-    assert transitions(out) == [("border", "started", 0), ("low", "started", 16), ("low", "resolved", 17),
-                                ("border", "resolved", 18)]
+    assert transitions(out) == [
+        ("border", "started", 0),
+        ("low", "started", 16),
+        ("low", "resolved", 17),
+        ("border", "resolved", 18),
+    ]
     assert [a.rule_id for a in engine.active_alarms()] == ["low"]  # latched high alarm, unacknowledged
 
 

@@ -66,24 +66,57 @@ def known_session() -> Known:
             v = 98.0 if s < 3000 else 97.0
         k.add(T0 + s, "spo2", v)
     nibp = [  # ts offset, sbp, dbp
-        (100, 120, 80), (400, 124, 84),
-        (600, 130, 85), (900, 150, 95), (1200, 165, 100), (1500, 171, 104), (2700, 140, 88),
-        (3000, 160, 85), (3300, 155, 85), (3600, 150, 85), (3900, 150, 85), (4200, 148, 85), (4500, 150, 85),
-        (4800, 147, 85), (5100, 140, 85), (5400, 130, 85), (5700, 128, 85),
+        (100, 120, 80),
+        (400, 124, 84),
+        (600, 130, 85),
+        (900, 150, 95),
+        (1200, 165, 100),
+        (1500, 171, 104),
+        (2700, 140, 88),
+        (3000, 160, 85),
+        (3300, 155, 85),
+        (3600, 150, 85),
+        (3900, 150, 85),
+        (4200, 148, 85),
+        (4500, 150, 85),
+        (4800, 147, 85),
+        (5100, 140, 85),
+        (5400, 130, 85),
+        (5700, 128, 85),
     ]
     for s, sbp, dbp in nibp:
         k.add(T0 + s, "sbp", float(sbp))
         k.add(T0 + s, "dbp", float(dbp))
         k.add(T0 + s, "map", round((sbp + 2 * dbp) / 3, 1))
 
-    def alarm(rule: str, kind: AlarmKind, prio: Priority, vital: Vital | None, start: float, end: float | None,
-              ack: float | None, worst: float | None = None, limit: float | None = None) -> Alarm:
-        return Alarm(id=f"{rule}-{int(start)}", rule_id=rule, kind=kind, priority=prio, message=rule,
-                     started=T0 + start, bed=BED, session_id=None, vital=vital,
-                     state=AlarmState.RESOLVED if end is not None else AlarmState.ACTIVE,
-                     ended=None if end is None else T0 + end, worst=worst, limit=limit,
-                     acknowledged_by="clinician" if ack is not None else None,
-                     acknowledged_at=None if ack is None else T0 + ack)
+    def alarm(
+        rule: str,
+        kind: AlarmKind,
+        prio: Priority,
+        vital: Vital | None,
+        start: float,
+        end: float | None,
+        ack: float | None,
+        worst: float | None = None,
+        limit: float | None = None,
+    ) -> Alarm:
+        return Alarm(
+            id=f"{rule}-{int(start)}",
+            rule_id=rule,
+            kind=kind,
+            priority=prio,
+            message=rule,
+            started=T0 + start,
+            bed=BED,
+            session_id=None,
+            vital=vital,
+            state=AlarmState.RESOLVED if end is not None else AlarmState.ACTIVE,
+            ended=None if end is None else T0 + end,
+            worst=worst,
+            limit=limit,
+            acknowledged_by="clinician" if ack is not None else None,
+            acknowledged_at=None if ack is None else T0 + ack,
+        )
 
     k.alarms = [
         alarm("bp-rise", AlarmKind.PHYSIOLOGICAL, Priority.MEDIUM, Vital.SBP, 1200, 2700, 1320, 171, 162),
@@ -99,16 +132,25 @@ def known_session() -> Known:
 async def seed(engine: Engine, k: Known, *, bed: str = BED, patient: str = PATIENT, dose: float = 35.0) -> int:
     """Store ``k`` as one session; returns its id."""
     phases = [PhaseChange(Phase(p), ts, "nurse") for p, ts in k.phases]
-    session = Session(id=0, bed=bed, patient_ref=patient, phase=Phase.BASELINE, started=phases[0].ts,
-                      weight_kg=70.0, dose_mg=dose, rate_mg_per_h=dose, phases=phases[:1])
+    session = Session(
+        id=0,
+        bed=bed,
+        patient_ref=patient,
+        phase=Phase.BASELINE,
+        started=phases[0].ts,
+        weight_kg=70.0,
+        dose_mg=dose,
+        rate_mg_per_h=dose,
+        phases=phases[:1],
+    )
     sid = repo.insert_session(engine, session, "nurse")
     for ch in phases[1:]:
         repo.record_phase(engine, sid, ch)
     writer = BatchWriter(engine, max_delay_s=0.005)
     writer.start()
-    writer.add_readings([
-        Reading(Vital(v), value, UNITS[v], ts, "monitor-2", Quality(q), bed, sid) for ts, v, value, q in k.readings
-    ])
+    writer.add_readings(
+        [Reading(Vital(v), value, UNITS[v], ts, "monitor-2", Quality(q), bed, sid) for ts, v, value, q in k.readings]
+    )
     changes: list[AlarmChange] = []
     for a in k.alarms:
         a.session_id = sid

@@ -48,8 +48,14 @@ class ReviewServer:
         settings.hl7.enabled = False
         service = build_service(settings)
         ensure_demo_users(service)
-        config = uvicorn.Config(create_app(service), host="127.0.0.1", port=self.port, log_level="warning",
-                                ws="websockets", timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            create_app(service),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            ws="websockets",
+            timeout_graceful_shutdown=2,
+        )
         self._server = uvicorn.Server(config)
         await self._server.serve()
 

@@ -54,8 +54,14 @@ def _chromium() -> tuple[Playwright, Browser]:
     pw = sync_playwright().start()
     browser = pw.chromium.launch(
         executable_path=str(CHROMIUM),
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-              "--disable-sync", "--no-first-run"],
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
     )
     return pw, browser
 

@@ -14,10 +14,17 @@ def lane(max_important: int = 5000) -> ClientLane:
     return ClientLane(None, "nurse", token="t", max_important=max_important)  # type: ignore[arg-type]
 
 
-def reading(bed: str | None, vitals: dict[str, float], ts: float, quality: dict[str, str] | None = None,
-            source: str = "dev") -> dict[str, Any]:
-    event: dict[str, Any] = {"type": "reading", "bed": bed, "session": None, "ts": ts, "vitals": vitals,
-                             "quality": quality or {}}
+def reading(
+    bed: str | None, vitals: dict[str, float], ts: float, quality: dict[str, str] | None = None, source: str = "dev"
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "reading",
+        "bed": bed,
+        "session": None,
+        "ts": ts,
+        "vitals": vitals,
+        "quality": quality or {},
+    }
     if bed is None:
         event["source"] = source
     return event

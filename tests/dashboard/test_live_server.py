@@ -54,8 +54,15 @@ def test_anonymous_requests_get_401_and_a_nurse_may_neither_read_the_audit_log_n
     assert svc is not None
     session = server.call(lambda: svc.sessions.start("chair-1", "PT-1", "nurse"))
     with httpx.Client(base_url=server.base) as anon:
-        for path in ("/api/beds", "/api/alarms", "/api/audit", "/api/beds/chair-1/trend",
-                     f"/api/sessions/{session.id}/rules", f"/api/sessions/{session.id}/alarm-history", "/api/me"):
+        for path in (
+            "/api/beds",
+            "/api/alarms",
+            "/api/audit",
+            "/api/beds/chair-1/trend",
+            f"/api/sessions/{session.id}/rules",
+            f"/api/sessions/{session.id}/alarm-history",
+            "/api/me",
+        ):
             assert anon.get(path).status_code == 401, path
         assert anon.get("/api/health").status_code == 200
         assert anon.get("/", follow_redirects=False).status_code == 303
@@ -80,9 +87,7 @@ def test_anonymous_requests_get_401_and_a_nurse_may_neither_read_the_audit_log_n
         audit = clinician.get("/api/audit").json()
     change = next(a for a in audit if a["action"] == "rules_change")
     assert change["user"] == "clinician" and change["target"] == f"session:{session.id}"
-    assert {"login_failed", "rules_change", "login", "session_start"} - {a["action"] for a in audit} == {
-        "login_failed"
-    }
+    assert {"login_failed", "rules_change", "login", "session_start"} - {a["action"] for a in audit} == {"login_failed"}
 
 
 def test_failed_logins_are_throttled_and_audited(server: LiveServer) -> None:
@@ -134,8 +139,10 @@ def test_logout_closes_that_logins_sockets_only(server: LiveServer) -> None:
     second = stack.enter_context(login(server.base, "nurse"))
 
     async def run() -> None:
-        async with websockets.connect(url, additional_headers={"Cookie": cookie_header(first)}) as a, \
-                websockets.connect(url, additional_headers={"Cookie": cookie_header(second)}) as b:
+        async with (
+            websockets.connect(url, additional_headers={"Cookie": cookie_header(first)}) as a,
+            websockets.connect(url, additional_headers={"Cookie": cookie_header(second)}) as b,
+        ):
             await a.recv()
             await b.recv()
             assert (await asyncio.to_thread(first.post, "/api/logout")).status_code == 200
@@ -204,8 +211,10 @@ def test_a_client_that_never_reads_does_not_delay_another_clients_alarm(server: 
             latency, blocked = asyncio.run(_alarm_latency_with_a_stalled_client(server, cookie_header(nurse), hub))
         finally:
             stalled.close()
-    print(f"alarm start -> arrival at the reading client, with a stalled client and a 12 MB backlog: "
-          f"{latency * 1000:.0f} ms")
+    print(
+        f"alarm start -> arrival at the reading client, with a stalled client and a 12 MB backlog: "
+        f"{latency * 1000:.0f} ms"
+    )
     assert blocked, "the stalled client must really be stuck (else this test proves nothing)"
     assert latency < 2.0, f"the alarm took {latency:.2f} s to reach a healthy screen"
 
@@ -219,8 +228,9 @@ async def _alarm_latency_with_a_stalled_client(server: LiveServer, cookie: str, 
 
         async def flood() -> None:
             for i in range(3000):  # 12 MB: far beyond what the stalled socket's buffers hold
-                svc.pipeline.publish({"type": "note", "bed": "chair-2", "ts": time.time(), "text": note, "i": i},
-                                     persist=False)
+                svc.pipeline.publish(
+                    {"type": "note", "bed": "chair-2", "ts": time.time(), "text": note, "i": i}, persist=False
+                )
                 if i % 100 == 0:
                     await asyncio.sleep(0)
 
@@ -297,13 +307,20 @@ def test_a_reading_flood_reaches_a_client_coalesced_in_at_most_one_frame_per_tic
     async def flood() -> None:
         for round_ in range(40):  # 40 rounds x 200 beds in ~0.4 s
             for bed in range(200):
-                svc.bus.publish({"type": "reading", "bed": f"flood-{bed}", "session": None, "ts": time.time(),
-                                 "vitals": {"hr": 60 + round_}, "quality": {}})
+                svc.bus.publish(
+                    {
+                        "type": "reading",
+                        "bed": f"flood-{bed}",
+                        "session": None,
+                        "ts": time.time(),
+                        "vitals": {"hr": 60 + round_},
+                        "quality": {},
+                    }
+                )
             await asyncio.sleep(0.01)
 
     async def run(cookie: str) -> tuple[int, int, float, dict[str, float]]:
-        async with websockets.connect(ws_url(server.base), additional_headers={"Cookie": cookie},
-                                      max_size=None) as ws:
+        async with websockets.connect(ws_url(server.base), additional_headers={"Cookie": cookie}, max_size=None) as ws:
             await ws.recv()
             started = time.monotonic()
             await asyncio.to_thread(server.call, flood)

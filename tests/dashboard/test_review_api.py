@@ -100,8 +100,14 @@ def test_csv_and_parquet_exports_read_back_equal_the_stored_readings(
     body = r.json()
     assert body["units"]["sbp"] == "mmHg"
     assert [(x["vital"], x["value"]) for x in body["readings"]] == [
-        ("sbp", 130.0), ("dbp", 85.0), ("sbp", 150.0), ("dbp", 95.0), ("sbp", 165.0), ("dbp", 100.0),
-        ("sbp", 171.0), ("dbp", 104.0),
+        ("sbp", 130.0),
+        ("dbp", 85.0),
+        ("sbp", 150.0),
+        ("dbp", 95.0),
+        ("sbp", 165.0),
+        ("dbp", 100.0),
+        ("sbp", 171.0),
+        ("dbp", 104.0),
     ]
     r = client.get(f"/api/sessions/{sid}/readings?format=json&vitals=sbp&from=2025-11-13T02:23:20%2B00:00")
     assert r.json()["readings"][0]["epoch_s"] == T0 + 600
@@ -125,13 +131,19 @@ def test_alarm_and_event_exports(client: TestClient, seeded: tuple[str, int, int
     assert len(pq) == len(events)
 
 
-def test_nurse_is_refused_and_exports_are_audited(client: TestClient, service: Service,
-                                                  seeded: tuple[str, int, int]) -> None:
+def test_nurse_is_refused_and_exports_are_audited(
+    client: TestClient, service: Service, seeded: tuple[str, int, int]
+) -> None:
     sid = seeded[1]
     login(client, "nurse")
-    for url in (f"/api/sessions/{sid}/readings?format=csv", f"/api/sessions/{sid}/alarms",
-                f"/api/sessions/{sid}/events", f"/api/sessions/{sid}/report.pdf", "/api/review/sessions",
-                f"/api/review/sessions/{sid}"):
+    for url in (
+        f"/api/sessions/{sid}/readings?format=csv",
+        f"/api/sessions/{sid}/alarms",
+        f"/api/sessions/{sid}/events",
+        f"/api/sessions/{sid}/report.pdf",
+        "/api/review/sessions",
+        f"/api/review/sessions/{sid}",
+    ):
         assert client.get(url).status_code == 403, url
     page = client.get(f"/sessions/{sid}", follow_redirects=False)
     assert page.status_code == 403 and "clinicians and admins" in page.text
@@ -206,8 +218,9 @@ def test_plotly_is_served_from_the_installed_package_gzipped(client: TestClient)
     assert again.status_code == 304
 
 
-def test_ivmon_export_writes_the_same_tables_and_the_report(seeded: tuple[str, int, int], tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_ivmon_export_writes_the_same_tables_and_the_report(
+    seeded: tuple[str, int, int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from monitor.cli import main
 
     url, sid, _ = seeded
@@ -219,15 +232,31 @@ def test_ivmon_export_writes_the_same_tables_and_the_report(seeded: tuple[str, i
     want = repo.session_readings(engine, sid)
     got = pd.read_csv(tmp_path / "s.readings.csv")
     assert got["value"].tolist() == want["value"].tolist() and got["epoch_s"].tolist() == want["ts"].tolist()
-    assert main(["export", str(sid), "--db", url, "--format", "parquet", "--what", "readings",
-                 "--out", str(tmp_path / "r.parquet")]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(sid),
+                "--db",
+                url,
+                "--format",
+                "parquet",
+                "--what",
+                "readings",
+                "--out",
+                str(tmp_path / "r.parquet"),
+            ]
+        )
+        == 0
+    )
     assert pd.read_parquet(tmp_path / "r.parquet")["value"].tolist() == want["value"].tolist()
     assert main(["export", str(sid), "--db", url, "--format", "pdf", "--out", str(tmp_path / "r.pdf")]) == 0
     text = pypdf.PdfReader(tmp_path / "r.pdf").pages[0].extract_text()
     assert PATIENT in text and f"session {sid}" in text
     assert main(["export", "999", "--db", url]) == 2
-    assert ("cli", "export_cli", f"session:{sid}") in [(a["user"], a["action"], a["target"])
-                                                        for a in repo.read_audit(engine)]
+    assert ("cli", "export_cli", f"session:{sid}") in [
+        (a["user"], a["action"], a["target"]) for a in repo.read_audit(engine)
+    ]
     engine.dispose()
 
 

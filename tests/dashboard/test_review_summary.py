@@ -25,7 +25,10 @@ from tests.dashboard.review_seed import T0, Known, known_session, readings_of, s
 HOLD = {"hr": 30, "pr": 30, "spo2": 30, "sbp": 1020, "dbp": 1020, "map": 1020}
 _SORTED: dict[tuple[int, str], tuple[list[float], list[tuple[float, float, str]]]] = {}
 OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
 }
 
 
@@ -66,13 +69,17 @@ def limit_of(rule: Rule, k: Known) -> float:
 def ready_time(k: Known) -> float | None:
     """The recovery tile's own rule (alerts.discharge) asked at every second, with the alarms active then."""
     stop, end = T0 + 3000, T0 + 6000
-    session = Session(1, "chair-2", "P", Phase.DISCHARGED, T0,
-                      phases=[PhaseChange(Phase(p), ts, "nurse") for p, ts in k.phases])
+    session = Session(
+        1, "chair-2", "P", Phase.DISCHARGED, T0, phases=[PhaseChange(Phase(p), ts, "nurse") for p, ts in k.phases]
+    )
     base = {Vital(v): baseline(k, v) for v in ("sbp", "dbp", "hr")}
     readings = [Reading(Vital(v), x, "", ts, "m", Quality(q)) for ts, v, x, q in sorted(k.readings)]
     for s in range(int(stop + 1800), int(end) + 1):
-        active = [replace(a, state=AlarmState.ACTIVE, session_id=1) for a in k.alarms
-                  if a.started <= s < (a.ended if a.ended is not None else float("inf"))]
+        active = [
+            replace(a, state=AlarmState.ACTIVE, session_id=1)
+            for a in k.alarms
+            if a.started <= s < (a.ended if a.ended is not None else float("inf"))
+        ]
         window = [r for r in readings if s - 3600 <= r.ts <= s]  # the rule looks back 5 min and two cuffs
         if discharge_readiness(session, base, window, float(s), active).ready:
             return float(s)

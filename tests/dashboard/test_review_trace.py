@@ -29,9 +29,15 @@ from monitor.service import build_service
 from monitor.store import repo, summaries
 
 TRACE = "traces/mimic2wdb_s25047_numerics_1perMin_72min_HR_NBP_SpO2_RESP.csv"
-COLUMNS = {"HR_bpm": ("hr", "bpm"), "PULSE_bpm": ("pr", "bpm"), "SpO2_pct": ("spo2", "%"),
-           "NBPSys_mmHg": ("sbp", "mmHg"), "NBPDias_mmHg": ("dbp", "mmHg"), "NBPMean_mmHg": ("map", "mmHg"),
-           "RESP_per_min": ("rr", "/min")}
+COLUMNS = {
+    "HR_bpm": ("hr", "bpm"),
+    "PULSE_bpm": ("pr", "bpm"),
+    "SpO2_pct": ("spo2", "%"),
+    "NBPSys_mmHg": ("sbp", "mmHg"),
+    "NBPDias_mmHg": ("dbp", "mmHg"),
+    "NBPMean_mmHg": ("map", "mmHg"),
+    "RESP_per_min": ("rr", "/min"),
+}
 T0 = 1_763_100_000.0
 INFUSION, RECOVERY, DISCHARGE = T0 + 1200, T0 + 3000, T0 + 4300
 HOLD = {"sbp": 1020, "dbp": 1020, "map": 1020}
@@ -88,9 +94,7 @@ def grid_seconds(rows: pd.DataFrame, vital: str, hit: object, windows: list[tupl
     return float(total)
 
 
-async def test_real_trace_session_summary_matches_independent_figures(
-    trace: pd.DataFrame, tmp_path: Path
-) -> None:
+async def test_real_trace_session_summary_matches_independent_figures(trace: pd.DataFrame, tmp_path: Path) -> None:
     service, sid = await replay(f"sqlite:///{tmp_path / 'trace.db'}", trace)
     engine = service.engine  # type: ignore[attr-defined]
     figures = summaries.load_summary(engine, sid, SUMMARY_VERSION)
@@ -122,8 +126,7 @@ async def test_real_trace_session_summary_matches_independent_figures(
     limits = {b["rule_id"]: b for b in figures["bp_limits"]}
     rise = limits["bp-rise"]
     assert rise["limit"] == base("sbp") + 40
-    assert rise["seconds"] == grid_seconds(rows, "sbp", lambda v: v >= rise["limit"],
-                                           [(INFUSION, DISCHARGE)])
+    assert rise["seconds"] == grid_seconds(rows, "sbp", lambda v: v >= rise["limit"], [(INFUSION, DISCHARGE)])
     severe = limits["bp-severe-dia"]
     assert severe["seconds"] == grid_seconds(rows, "dbp", lambda v: v >= 110, [(INFUSION, DISCHARGE)]) > 0
 
