@@ -1,8 +1,8 @@
 """Offline replay vs live engine on the same readings, with the clinic's default rules.
 
-Tiles the real shared traces (MIMIC-II numerics, PhysioNet Challenge 2012; see
-shared/data/SOURCES.md) end to end until there are at least 10 million
-readings (a synthetic noisy trace stands in when shared/data is absent, and
+Tiles the real recorded traces (MIMIC-II numerics, PhysioNet Challenge 2012; see
+tests/fixtures/SOURCES.md) end to end until there are at least 10 million
+readings (a synthetic noisy trace stands in when they are absent, and
 the output says so). Prints readings/s offline, the live engine's rate on a
 slice of the same readings (extrapolated per reading), their ratio and the
 live cost in microseconds per reading. Goals: >= 20 M readings/s offline,
@@ -14,7 +14,6 @@ live cost in microseconds per reading. Goals: >= 20 M readings/s offline,
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -44,7 +43,7 @@ CHALLENGE = {"HR": "hr", "NISysABP": "sbp", "NIDiasABP": "dbp", "NIMAP": "map", 
 
 
 def base_traces() -> tuple[list[dict[str, np.ndarray]], str]:
-    root = Path(os.environ.get("IVMON_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    root = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
     traces = []
     for path in sorted((root / "traces").glob("*.csv")):
         mimic = path.name.startswith("mimic2wdb")
@@ -57,7 +56,7 @@ def base_traces() -> tuple[list[dict[str, np.ndarray]], str]:
             cols[v] = x
         traces.append(cols)
     if traces:
-        return traces, f"real shared traces from {root}/traces ({len(traces)} files), tiled"
+        return traces, f"real recorded traces from {root}/traces ({len(traces)} files), tiled"
     rng = np.random.default_rng(1)
     n = 100_000
     cols = {
@@ -69,7 +68,7 @@ def base_traces() -> tuple[list[dict[str, np.ndarray]], str]:
     }
     for v, mu in (("sbp", 130), ("dbp", 80), ("map", 95)):
         cols[v] = np.where(np.arange(n) % 300 == 0, np.round(rng.normal(mu, 25, n)), np.nan)
-    return [cols], "SYNTHETIC noisy trace (shared data absent), tiled"
+    return [cols], "SYNTHETIC noisy trace (tests/fixtures/traces absent), tiled"
 
 
 def tile(traces: list[dict[str, np.ndarray]], want: int) -> tuple[dict[str, np.ndarray], int]:

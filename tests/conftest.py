@@ -1,4 +1,10 @@
-"""Fixtures shared by the whole suite: the shared real-data folder, databases, a running server."""
+"""Fixtures shared by the whole suite: databases, free ports, and the rule that CI runs everything.
+
+The recordings the tests read are in ``tests/fixtures`` (see its SOURCES.md): a clone alone passes.
+Under CI (``CI=true``, or ``IVMON_REQUIRE_SERVICES=1``, which ``.ci/run`` sets) a required service that is
+missing (PostgreSQL; Chromium fails everywhere) fails the test instead of skipping it, and a run that
+skipped anything fails: a green CI means every test ran.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -17,13 +24,27 @@ from monitor.store import database
 PG_ADMIN_URL = os.environ.get("IVMON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The real recorded data beside the checkout (../shared/data); skips when absent."""
-    root = Path(os.environ.get("IVMON_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-    if not root.is_dir():
-        pytest.skip(f"shared test data not found at {root} (set IVMON_SHARED_DATA)")
-    return root
+def services_required() -> bool:
+    """True on CI: a missing service is an error there, not a reason to skip."""
+    flags = (os.environ.get("CI", ""), os.environ.get("IVMON_REQUIRE_SERVICES", ""))
+    return any(flag.strip().lower() in ("1", "true", "yes") for flag in flags)
+
+
+def missing_service(reason: str) -> NoReturn:
+    """Skip on a developer's machine, fail on CI."""
+    if services_required():
+        pytest.fail(f"{reason} (required under CI)", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """On CI a skipped test fails the run: otherwise CI could pass with a part of the suite never run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
+    if services_required() and skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if reporter is not None:
+            reporter.write_line(f"FAILED: {skipped} test(s) skipped under CI; every test must run there", red=True)
 
 
 _handed_out: set[int] = set()
@@ -65,7 +86,7 @@ def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     problem = _pg_reachable()
     if problem is not None:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({problem}); set IVMON_TEST_PG_URL")
+        missing_service(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({problem}); set IVMON_TEST_PG_URL")
     name = f"ivmon_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

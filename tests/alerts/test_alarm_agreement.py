@@ -16,6 +16,7 @@ from alerts.feed import live_replay
 from alerts.replay import replay
 from alerts.rules import Rule, default_rules
 from alerts.trace import load_trace
+from tests.fixtures import FIXTURES
 
 VITALS = ["hr", "pr", "spo2", "sbp"]
 PHASE_NAMES = ["baseline", "infusion", "recovery", "unassigned"]
@@ -92,7 +93,7 @@ def test_live_and_offline_agree_on_random_traces(
     assert live_replay(frame, rules, phases) == replay(frame, rules, phases)
 
 
-def _shared_traces(root: Path) -> list[tuple[str, pd.DataFrame, bool]]:
+def _recorded_traces(root: Path) -> list[tuple[str, pd.DataFrame, bool]]:
     out = []
     for path in sorted((root / "traces").glob("*.csv")):
         if path.name.startswith("mimic2wdb"):
@@ -123,8 +124,8 @@ def _shared_traces(root: Path) -> list[tuple[str, pd.DataFrame, bool]]:
     return out
 
 
-def test_live_and_offline_agree_on_every_shared_trace(shared_data: Path) -> None:
-    cases = _shared_traces(shared_data)
+def test_live_and_offline_agree_on_every_recorded_trace() -> None:
+    cases = _recorded_traces(FIXTURES)
     assert len(cases) >= 5
     total = 0
     for name, frame, zero in cases:

@@ -27,8 +27,9 @@ from monitor.config import load_settings
 from monitor.model import Phase, Reading, Vital
 from monitor.service import build_service
 from monitor.store import repo, summaries
+from tests.fixtures import FIXTURES
 
-TRACE = "traces/mimic2wdb_s25047_numerics_1perMin_72min_HR_NBP_SpO2_RESP.csv"
+TRACE = FIXTURES / "traces/mimic2wdb_s25047_numerics_1perMin_72min_HR_NBP_SpO2_RESP.csv"
 COLUMNS = {
     "HR_bpm": ("hr", "bpm"),
     "PULSE_bpm": ("pr", "bpm"),
@@ -44,8 +45,8 @@ HOLD = {"sbp": 1020, "dbp": 1020, "map": 1020}
 
 
 @pytest.fixture
-def trace(shared_data: Path) -> pd.DataFrame:
-    return pd.read_csv(shared_data / TRACE)
+def trace() -> pd.DataFrame:
+    return pd.read_csv(TRACE)
 
 
 async def replay(url: str, trace: pd.DataFrame) -> tuple[object, int]:

@@ -1,4 +1,4 @@
-"""Fuzzing: random bytes and mutated real messages never crash or hang the listener.
+"""Fuzzing: random bytes and mutated vendor-shaped messages (tests/fixtures/hl7) never crash or hang the listener.
 
 Property: whatever a connection sent before, a good frame sent after it on the
 same connection is answered ``AA`` (the framer resynchronises), and a fresh
@@ -11,7 +11,6 @@ import asyncio
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +20,7 @@ from adapters.hl7.listener import MllpListener
 from adapters.hl7.mllp import Frame, MllpFramer, frame
 from monitor.config import Hl7Settings
 from tests.adapters.hl7.hl7_helpers import RecordingSink
+from tests.fixtures import FIXTURES
 
 GOOD = (
     "MSH|^~\\&|FUZZ^0A1B2CFFFE00FFFF^EUI-64|F|||20250101120000+0000||ORU^R01^ORU_R01|{cid}|P|2.6\r"
@@ -81,8 +81,8 @@ def background() -> Iterator[Background]:
 
 
 @pytest.fixture(scope="module")
-def real_messages(shared_data: Path) -> list[bytes]:
-    return [p.read_bytes() for p in sorted((shared_data / "hl7").glob("*.hl7"))]
+def vendor_messages() -> list[bytes]:
+    return [p.read_bytes() for p in sorted((FIXTURES / "hl7").glob("*.hl7"))]
 
 
 def exchange(bg: Background, junk: bytes) -> None:
@@ -101,8 +101,8 @@ def test_random_bytes_then_a_good_frame(background: Background, junk: bytes) -> 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_mutated_real_messages(background: Background, real_messages: list[bytes], data: st.DataObject) -> None:
-    msg = bytearray(data.draw(st.sampled_from(real_messages)))
+def test_mutated_vendor_messages(background: Background, vendor_messages: list[bytes], data: st.DataObject) -> None:
+    msg = bytearray(data.draw(st.sampled_from(vendor_messages)))
     for _ in range(data.draw(st.integers(1, 8))):
         pos = data.draw(st.integers(0, len(msg)))
         op = data.draw(st.sampled_from(["insert", "delete", "replace"]))

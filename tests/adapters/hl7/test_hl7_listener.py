@@ -17,6 +17,7 @@ from monitor.config import Hl7Binding, Hl7Settings
 from monitor.model import DeviceState, DeviceStatus, IngestItem, Vital
 from monitor.store import schema
 from tests.adapters.hl7.hl7_helpers import Conn, StoredSink, msa
+from tests.fixtures import FIXTURES
 
 
 def message(
@@ -252,12 +253,10 @@ def test_registered_as_mllp_scheme() -> None:
     )
 
 
-async def test_pcd04_alarm_is_stored_as_a_device_alarm(
-    shared_data: Path, listener: MllpListener, sink: StoredSink
-) -> None:
+async def test_pcd04_alarm_is_stored_as_a_device_alarm(listener: MllpListener, sink: StoredSink) -> None:
     conn = await Conn.open(listener.port)
-    await conn.write(frame((shared_data / "hl7" / "mindray_bedside_oru_r40_alarm_1.hl7").read_bytes()))
-    assert msa(await conn.ack()) == ("AA", "1")
+    await conn.write(frame((FIXTURES / "hl7" / "ivmon_mindray_style_alarm_r40.hl7").read_bytes()))
+    assert msa(await conn.ack()) == ("AA", "7")
     await conn.close()
     c = schema.alarms.c
     with sink.engine.connect() as db:

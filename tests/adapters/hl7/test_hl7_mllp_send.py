@@ -1,4 +1,4 @@
-"""An independent client: python-hl7's ``mllp_send`` tool sends real messages to the running listener."""
+"""An independent client: python-hl7's ``mllp_send`` sends the test messages (tests/fixtures/hl7) to the listener."""
 
 from __future__ import annotations
 
@@ -8,24 +8,23 @@ from pathlib import Path
 
 from adapters.hl7.listener import MllpListener
 from tests.adapters.hl7.hl7_helpers import StoredSink
+from tests.fixtures import FIXTURES
 
 WHOLE_MESSAGES = [
-    "comen_nc_monitor_vitals_v26_1.hl7",
-    "continua_phd_bp_cdog_v26_1.hl7",
-    "ge_b40_example1_header_fragment.hl7",
-    "mindray_bedside_oru_r01_waveform_1.hl7",
-    "mindray_bedside_oru_r40_alarm_1.hl7",
-    "mindray_egateway_dummy_waveform_v231.hl7",
-    "sllmdilab_dordriver_pcd01_waveform_multi_obr.hl7",
+    "ivmon_comen_style_vitals_v26.hl7",
+    "ivmon_continua_style_bp_v26.hl7",
+    "ivmon_ge_style_header_fragment.hl7",
+    "ivmon_mindray_style_waveform_r01.hl7",
+    "ivmon_mindray_style_alarm_r40.hl7",
+    "ivmon_egateway_style_waveform_v231.hl7",
+    "ivmon_pcd01_style_waveform_multi_obr.hl7",
 ]
-CONTROL_IDS = ["202506100151270003", "msgId0", "004097134535", "1227", "1", "MSGID1234", "9879790004"]
+CONTROL_IDS = ["202503010830150007", "ivmon-bp-1", "004097112233", "4711", "7", "EGW0001", "5550000001"]
 
 
-async def test_mllp_send_gets_aa_for_every_message(
-    shared_data: Path, tmp_path: Path, listener: MllpListener, sink: StoredSink
-) -> None:
+async def test_mllp_send_gets_aa_for_every_message(tmp_path: Path, listener: MllpListener, sink: StoredSink) -> None:
     blob = tmp_path / "messages.hl7"
-    blob.write_bytes(b"\n".join((shared_data / "hl7" / name).read_bytes() for name in WHOLE_MESSAGES))
+    blob.write_bytes(b"\n".join((FIXTURES / "hl7" / name).read_bytes() for name in WHOLE_MESSAGES))
     tool = Path(sys.executable).with_name("mllp_send")
     proc = await asyncio.create_subprocess_exec(
         str(tool),

@@ -1,16 +1,15 @@
-"""Real captures decoded to the values they carry, whole and in random chunks.
+"""Recorded device output decoded to the values it carries, whole and in random chunks.
 
-Captures (see shared/data/SOURCES.md): Ivy 450C ANSAR-B bytes from OpenICE
-(mdpnp/mdpnp, BSD-2-Clause); Masimo Rad-8 ASCII 1 lines from the
-yahnatan/pulseox README; Datex AS/3 numerics decoded by VSCapture
-(anaesthetic-health-chart/anaesthetic-adaptor-vscapture).
+Recordings (tests/fixtures/SOURCES.md): the real Ivy 450C ANSAR-B bytes from OpenICE (mdpnp/mdpnp,
+BSD-2-Clause); Masimo Rad-8 ASCII 1 lines and a table of Datex AS/3 numerics written by the project in
+the devices' documented formats (the real captures they replace carry no licence that allows
+redistribution).
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,10 +18,11 @@ from adapters.serial.ivy import IvyFramer, parse_text
 from adapters.serial.protocol import DecoderStats, make_decoder
 from monitor.model import DeviceAlarm, DeviceState, DeviceStatus, IngestItem, Quality, Reading, Vital
 from simulators.emit.serial_devices import DatexEmulator
+from tests.fixtures import FIXTURES
 
-IVY = "serial/ivy450c_ansarB_raw_serial__mdpnp_Ivy450C.1.data"
-MASIMO = "serial/masimo_rad8_ascii1_excerpt__yahnatan-pulseox_README.txt"
-DATEX_CSV = "serial/datex_as3_vscapture_decoded_numerics__anaesthetic-adaptor-vscapture_AS3ExampleData.csv"
+IVY = FIXTURES / "serial/ivy450c_ansarB_raw_serial__mdpnp_Ivy450C.1.data"
+MASIMO = FIXTURES / "serial/ivmon_masimo_ascii1_5s.txt"
+DATEX_CSV = FIXTURES / "serial/ivmon_datex_numerics_13x5s.csv"
 
 
 def summary(items: list[IngestItem]) -> list[tuple[object, ...]]:
@@ -51,8 +51,8 @@ def feed_chunks(
 # --- Ivy 450C ---------------------------------------------------------------------------------------
 
 
-def test_ivy_every_message_carries_the_simulator_values(shared_data: Path) -> None:
-    data = (shared_data / IVY).read_bytes()
+def test_ivy_every_message_carries_the_simulator_values() -> None:
+    data = IVY.read_bytes()
     stats = DecoderStats()
     texts = IvyFramer(stats).feed(data)
     assert len(texts) == 27  # as OpenICE's own test expects
@@ -67,8 +67,8 @@ def test_ivy_every_message_carries_the_simulator_values(shared_data: Path) -> No
     assert stats.bytes_skipped == data.index(b"\xffANSAR-B ")
 
 
-def test_ivy_stream_yields_readings_one_nibp_and_the_device_alarm(shared_data: Path) -> None:
-    items, stats = feed_chunks("ivy-ansarb", (shared_data / IVY).read_bytes(), [])
+def test_ivy_stream_yields_readings_one_nibp_and_the_device_alarm() -> None:
+    items, stats = feed_chunks("ivy-ansarb", IVY.read_bytes(), [])
     readings = [i for i in items if isinstance(i, Reading)]
     by_vital: dict[Vital, list[Reading]] = {}
     for r in readings:
@@ -89,8 +89,8 @@ def test_ivy_stream_yields_readings_one_nibp_and_the_device_alarm(shared_data: P
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cuts=st.lists(st.integers(min_value=0, max_value=20_000), max_size=200))
-def test_ivy_chunking_does_not_change_the_result(shared_data: Path, cuts: list[int]) -> None:
-    data = (shared_data / IVY).read_bytes()
+def test_ivy_chunking_does_not_change_the_result(cuts: list[int]) -> None:
+    data = IVY.read_bytes()
     whole, whole_stats = feed_chunks("ivy-ansarb", data, [])
     chunked, chunked_stats = feed_chunks("ivy-ansarb", data, cuts)
     assert summary(chunked) == summary(whole)
@@ -100,20 +100,20 @@ def test_ivy_chunking_does_not_change_the_result(shared_data: Path, cuts: list[i
 # --- Masimo Rad-8 -----------------------------------------------------------------------------------
 
 
-def test_masimo_capture_decodes_spo2_and_pulse_rate(shared_data: Path) -> None:
-    items, stats = feed_chunks("masimo-ascii1", (shared_data / MASIMO).read_bytes(), [])
+def test_masimo_capture_decodes_spo2_and_pulse_rate() -> None:
+    items, stats = feed_chunks("masimo-ascii1", MASIMO.read_bytes(), [])
     got = [(i.vital, i.value, i.quality) for i in items if isinstance(i, Reading)]
     assert got == [
+        (Vital.SPO2, 97.0, Quality.VALID),
+        (Vital.PR, 72.0, Quality.VALID),
+        (Vital.SPO2, 97.0, Quality.VALID),
+        (Vital.PR, 71.0, Quality.VALID),
         (Vital.SPO2, 98.0, Quality.VALID),
-        (Vital.PR, 97.0, Quality.VALID),
-        (Vital.SPO2, 98.0, Quality.VALID),
-        (Vital.PR, 96.0, Quality.VALID),
-        (Vital.SPO2, 98.0, Quality.VALID),
-        (Vital.PR, 96.0, Quality.VALID),
-        (Vital.SPO2, 98.0, Quality.VALID),
-        (Vital.PR, 96.0, Quality.VALID),
-        (Vital.SPO2, 98.0, Quality.VALID),
-        (Vital.PR, 97.0, Quality.VALID),
+        (Vital.PR, 71.0, Quality.VALID),
+        (Vital.SPO2, 97.0, Quality.VALID),
+        (Vital.PR, 73.0, Quality.VALID),
+        (Vital.SPO2, 96.0, Quality.VALID),
+        (Vital.PR, 74.0, Quality.VALID),
     ]
     assert not [i for i in items if not isinstance(i, Reading)]  # EXC=000800 is the normal state
     assert stats.frames_ok == 5 and stats.bytes_skipped == 0
@@ -121,8 +121,8 @@ def test_masimo_capture_decodes_spo2_and_pulse_rate(shared_data: Path) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cuts=st.lists(st.integers(min_value=0, max_value=700), max_size=80))
-def test_masimo_chunking_does_not_change_the_result(shared_data: Path, cuts: list[int]) -> None:
-    data = (shared_data / MASIMO).read_bytes()
+def test_masimo_chunking_does_not_change_the_result(cuts: list[int]) -> None:
+    data = MASIMO.read_bytes()
     assert summary(feed_chunks("masimo-ascii1", data, cuts)[0]) == summary(feed_chunks("masimo-ascii1", data, [])[0])
 
 
@@ -178,10 +178,10 @@ def test_masimo_skips_and_counts_lines_that_are_not_ascii1() -> None:
 # --- Datex AS/3 (decoded numerics -> frames -> decoder) -----------------------------------------------
 
 
-def test_datex_as3_numerics_round_trip_through_emulator_and_decoder(shared_data: Path) -> None:
-    """The AS/3 CSV holds what VSCapture decoded from a real monitor; re-encoding each row as the
-    monitor would send it and decoding it again must give the same HR and SpO2, and no NIBP ('-')."""
-    rows = list(csv.reader((shared_data / DATEX_CSV).read_text(encoding="utf-8-sig").splitlines()[3:]))
+def test_datex_as3_numerics_round_trip_through_emulator_and_decoder() -> None:
+    """A table of AS/3 numerics at 5 s (HR, SpO2, no cuff measurement '-'); encoding each row as the
+    monitor sends it and decoding it again must give the same HR and SpO2, and no NIBP."""
+    rows = list(csv.reader(DATEX_CSV.read_text(encoding="utf-8").splitlines()[1:]))
     assert len(rows) == 13
     emulator = DatexEmulator()
     decoder = make_decoder("datex-s5", "serial:datex", "chair-4")
@@ -189,7 +189,7 @@ def test_datex_as3_numerics_round_trip_through_emulator_and_decoder(shared_data:
     assert emulator.interval_s == 5
     stream = b""
     for n, row in enumerate(rows):
-        hr, sbp, spo2 = row[2], row[3], row[6]
+        hr, sbp, spo2 = row[1], row[2], row[3]
         assert sbp == "-"
         vitals = {Vital.HR: float(hr), Vital.SPO2: float(spo2)}
         stream += emulator.emit(vitals, 1463316656.0 + 5 * n)
@@ -197,7 +197,7 @@ def test_datex_as3_numerics_round_trip_through_emulator_and_decoder(shared_data:
     got = [(i.vital, i.value) for i in items if isinstance(i, Reading)]
     expected: list[tuple[Vital, float]] = []
     for row in rows:
-        expected += [(Vital.HR, float(row[2])), (Vital.SPO2, float(row[6]))]
+        expected += [(Vital.HR, float(row[1])), (Vital.SPO2, float(row[3]))]
     assert got == expected
     assert decoder.stats.frames_ok == 13 and decoder.stats.checksum_errors == 0
 
@@ -230,8 +230,8 @@ def test_datex_chunking_across_escapes_does_not_change_the_result(cuts: list[int
     assert chunked_stats == whole_stats
 
 
-def test_ivy_truncated_message_and_stray_markers_are_dropped_and_counted(shared_data: Path) -> None:
-    data = (shared_data / IVY).read_bytes()
+def test_ivy_truncated_message_and_stray_markers_are_dropped_and_counted() -> None:
+    data = IVY.read_bytes()
     first = data.index(b"\xffANSAR-B ")
     second = data.index(b"\xffANSAR-B ", first + 1)
     message = data[first:second]  # one whole message, 0xFF ... 0xFE
