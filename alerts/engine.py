@@ -18,6 +18,7 @@ when the bed had no valid ``hr`` reading in the last 30 s
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -344,7 +345,7 @@ class AlarmEngine:
     def on_device_alarm(self, alarm: DeviceAlarm) -> list[AlarmChange]:
         """A monitor's own alarm, relayed as such (kind ``device``), opened and ended by the device."""
         out: list[AlarmChange] = []
-        rule_id = f"device:{alarm.code or alarm.message}"
+        rule_id = device_rule_id(alarm.code or alarm.message)
         bed = alarm.bed if alarm.bed is not None else f"?{alarm.source}"
         key: AlarmKey = (AlarmKind.DEVICE.value, rule_id, bed, alarm.vital.value if alarm.vital else None)
         if not alarm.active:
@@ -453,3 +454,19 @@ def _phase_start(session: Session | None, t: float) -> float:
             break
         start = change.ts
     return start
+
+
+#: Width of ``alarms.rule_id`` (monitor/store/schema.py).
+RULE_ID_WIDTH = 64
+
+
+def device_rule_id(name: str) -> str:
+    """``device:<code>``; a name too long for the column is replaced by its digest (same name, same id).
+
+    The adapters bound what they take, but a rule id longer than its column stalled every write on
+    PostgreSQL once (issue 13): the engine never builds one.
+    """
+    rule_id = f"device:{name}"
+    if len(rule_id) <= RULE_ID_WIDTH:
+        return rule_id
+    return "device:sha1:" + hashlib.sha1(name.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()

@@ -35,6 +35,9 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
     return load_settings(Path(config) if config else None, **overrides)
 
 
+#: Seconds open HTTP requests and WebSockets get to finish when the service is asked to stop.
+GRACEFUL_HTTP_S = 2
+
 #: Allocations between collections of the youngest generation in a serving process (default 700).
 GC_YOUNG_THRESHOLD = 50_000
 
@@ -58,6 +61,9 @@ def _serve_app(settings: Settings, build: object = None, *, banner: list[str] | 
         log_level="warning",
         lifespan="on",
         ws="websockets-sansio",
+        # A stop (SIGINT/SIGTERM) must end within 10 s in every state: open screens and requests get
+        # this long, the writer its own bound (monitor/service.py STOP_WRITER_S).
+        timeout_graceful_shutdown=GRACEFUL_HTTP_S,
     )
     server = uvicorn.Server(config)
 

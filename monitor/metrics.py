@@ -66,6 +66,11 @@ class ServiceCollector(Collector):
         yield GaugeMetricFamily("ivmon_db_healthy", "1 while commits succeed", value=1.0 if w.healthy else 0.0)
         yield GaugeMetricFamily("ivmon_write_queue_depth", "Rows waiting for the next commit", value=w.queue_depth)
         yield CounterMetricFamily("ivmon_db_commits", "Transactions committed by the batch writer", value=w.commits)
+        yield CounterMetricFamily(
+            "ivmon_db_refused_submissions",
+            "Submissions the database refused for their data (each alone; the rest of its batch stored)",
+            value=w.refused_submissions,
+        )
         yield GaugeMetricFamily("ivmon_event_seq", "Last event sequence number on this process", value=svc.bus.last_seq)
 
         bus_health = svc.bus.health() if hasattr(svc.bus, "health") else None

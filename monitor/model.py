@@ -143,6 +143,21 @@ class SubmitResult:
     errors: tuple[str, ...] = ()  # one reason per rejected reading
 
 
+class DataRefused(Exception):
+    """The database refused a submission's data for good (a submit raises it): nothing of it is stored.
+
+    Only that submission is refused; everything stored with it in the same batch is kept.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason  # the database error's class and first line: no row values
+
+
+class StorageUnavailable(Exception):
+    """The service stopped before a submission could be stored (a submit raises it); it was not acknowledged."""
+
+
 @dataclass(slots=True)
 class PhaseChange:
     phase: Phase

@@ -32,7 +32,7 @@ from monitor.model import (
     Vital,
 )
 from monitor.sessions import SessionManager
-from monitor.store.writer import BatchWriter
+from monitor.store.writer import BatchWriter, DataRefused
 from monitor.validate import ReadingRejected, check_ids, check_nibp_pair, normalise
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,9 @@ class Pipeline:
                 await asyncio.shield(pending)
                 return SubmitResult(0, 0, duplicate=True)
 
+        # What this submission adds from here on is its own: a row the database refuses for good
+        # refuses this submission alone (monitor/store/writer.py).
+        self.writer.segment()
         readings: list[Reading] = []
         errors: list[str] = []
         changes: list[AlarmChange] = []
@@ -131,21 +134,26 @@ class Pipeline:
         if readings or dedupe_key is not None:
             self.writer.add_readings(readings, dedupe_key)
             self.counts["stored"] += len(readings)
+        if readings:
+            try:
+                changes.extend(self.judge.judge(readings))
+            except Exception:
+                # The readings are stored and shown either way; a judging bug must not turn a
+                # stored message into a refused one (the sender would resend it for nothing).
+                self.counts["judge_errors"] += 1
+                log.exception("alarm stage failed on %d reading(s)", len(readings))
+            self._publish_readings(readings)
+        self._alarm_changes(changes)
+        # After the alarm changes: they belong to this submission (refused with it if their rows are).
         durable = self.writer.durable()
         if dedupe_key is not None:
             self._pending_keys[dedupe_key] = durable
         try:
-            if readings:
-                try:
-                    changes.extend(self.judge.judge(readings))
-                except Exception:
-                    # The readings are stored and shown either way; a judging bug must not turn a
-                    # stored message into a refused one (the sender would resend it for nothing).
-                    self.counts["judge_errors"] += 1
-                    log.exception("alarm stage failed on %d reading(s)", len(readings))
-                self._publish_readings(readings)
-            self._alarm_changes(changes)
-            await asyncio.shield(durable)
+            try:
+                await asyncio.shield(durable)
+            except DataRefused:
+                self.counts["refused_by_storage"] += 1
+                raise
         finally:
             if dedupe_key is not None:
                 self._pending_keys.pop(dedupe_key, None)

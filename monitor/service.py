@@ -24,6 +24,10 @@ from monitor.store.writer import BatchWriter, prune_keys_loop, recent_keys
 
 log = logging.getLogger(__name__)
 
+#: Seconds a stop waits for the writer to store what it holds: the database unreachable, it gives up
+#: (nothing of that was acknowledged; the monitors send it again) so that a stop ends within 10 s.
+STOP_WRITER_S = 4.0
+
 #: Message keys loaded into memory at start (the writer checks older ones against the database).
 DEDUPE_WINDOW_S = 3600
 
@@ -69,7 +73,7 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        await self.writer.close()
+        await self.writer.close(timeout_s=STOP_WRITER_S)
 
     def add_adapter(self, adapter: Adapter) -> None:
         self.adapters.append(adapter)
@@ -119,6 +123,7 @@ class Service:
                 "queue_depth": self.writer.queue_depth,
                 "commits": self.writer.commits,
                 "readings_written": self.writer.rows_written,
+                "refused_submissions": self.writer.refused_submissions,
                 "writer_process": {"pid": self.writer.process_pid, "restarts": self.writer.process_restarts},
             },
             "adapters": {a.name: a.health() for a in self.adapters},

@@ -80,7 +80,9 @@ def build_ack(
     ver = version if version[:2] == "2." and len(version) <= 8 else "2.6"
     msg_type = f"ACK^{trigger}^ACK" if trigger else "ACK"
     ack_id = f"IVM{int(now * 1000) % 10**12}{next(_counter) % 10**5:05d}"
-    receiving_app, receiving_facility = _clean(receiving_app), _clean(receiving_facility)
+    # Echoed fields are cut to HL7's lengths: a sender's megabyte MSH-3 must not come back in every ACK.
+    receiving_app, receiving_facility = _clean(receiving_app[:227]), _clean(receiving_facility[:227])
+    control_id = control_id[:199]
     segments = [
         f"MSH|^~\\&|{app}|{app}|{receiving_app}|{receiving_facility}|{_stamp(now)}||{msg_type}|{ack_id}|P|{ver}",
     ]

@@ -29,7 +29,7 @@ from adapters.hl7.mllp import Event, Frame, MllpFramer, frame
 from adapters.hl7.pcd01 import Refused, check_supported, interpret, read_header
 from adapters.hl7.rawlog import RawLog
 from monitor.config import Hl7Settings
-from monitor.model import DeviceState, DeviceStatus, IngestItem, Reading
+from monitor.model import DataRefused, DeviceState, DeviceStatus, IngestItem, Reading
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,12 @@ class MllpListener:
         server.close()
         for conn in list(self._connections):
             conn.close()
-        await server.wait_closed()
+        try:
+            async with asyncio.timeout(2.0):
+                await server.wait_closed()
+        except TimeoutError:  # a peer that reads nothing keeps its socket open: cut it
+            for conn in list(self._connections):
+                conn.abort()
 
     async def run(self, sink: IngestSink) -> None:
         await self.start(sink)
@@ -258,6 +263,19 @@ class MllpListener:
             ]
             try:
                 stored = await self._sink_submit([*new, *items], header.dedupe_key)
+            except DataRefused as exc:
+                # This message's data will never be stored (the database refuses it for good); the
+                # rest of its batch was stored. Resending it cannot help: AE with the reason.
+                self.counters["refused_by_storage"] += 1
+                return self._refuse(
+                    "AE",
+                    INTERNAL_ERROR,
+                    f"the database refused this message's data: {exc.reason}"[:200],
+                    payload,
+                    host,
+                    header.control_id,
+                    reply,
+                )
             except Exception as exc:
                 self.counters["storage_errors"] += 1
                 self.last_error = f"storage failed: {exc.__class__.__name__}"
@@ -437,6 +455,10 @@ class _Connection(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
 
 
 @register("mllp")

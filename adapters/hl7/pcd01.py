@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 
+from adapters.hl7 import limits
 from adapters.hl7.binding import Binder, location_keys
 from adapters.hl7.codes import SENTINELS, CodeError, CodeMap
 from adapters.hl7.message import Message, TimestampError, parse_segments, parse_ts
@@ -116,6 +117,22 @@ def check_supported(header: Header) -> None:
         raise Refused("AR", 203, f"unsupported HL7 version {header.version or 'none'} (accepted: 2.3 to 2.8)")
     if not header.control_id:
         raise Refused("AE", 101, "MSH-10 (message control id) is empty")
+    for name, value, limit in (
+        ("MSH-10 (message control id)", header.control_id, limits.MAX_CONTROL_ID),
+        ("MSH-3 (sending application)", header.sending_app, limits.MAX_SENDER),
+        ("MSH-4 (sending facility)", header.sending_facility, limits.MAX_SENDER),
+        ("MSH-7 (message time)", header.sent, limits.MAX_TIME),
+    ):
+        problem = limits.too_long(name, value, limit)
+        if problem is not None:
+            raise Refused("AE", 102, problem)
+
+
+def _device_problem(source: str) -> str | None:
+    problem = limits.too_long("device id", source, limits.MAX_DEVICE_ID)
+    if problem is None and limits.has_control(source):
+        problem = "device id holds control characters"
+    return problem
 
 
 def device_id(value: str, component: str = "^") -> str:
@@ -227,12 +244,37 @@ def interpret(
                 return group_devices[best]
         return msh_device or "unknown"
 
+    # Device ids are few per message: each is checked once against the limits (adapters/hl7/limits.py).
+    device_problems: dict[str, str | None] = {}
+
+    def device_refused(source: str, seg: list[str]) -> bool:
+        if source in device_problems:
+            problem = device_problems[source]
+        else:
+            problem = device_problems[source] = _device_problem(source)
+        if problem is not None:
+            out.errors.append(f"OBX {_where(seg)}: {problem}")
+            return True
+        return False
+
+    def add_alarm(alarm: DeviceAlarm, seg: list[str]) -> None:
+        if device_refused(alarm.source, seg):
+            return
+        problem = limits.too_long("alarm code", alarm.code, limits.MAX_ALARM_CODE)
+        if problem is None and limits.has_control(alarm.code):
+            problem = "alarm code holds control characters"
+        if problem is not None:
+            out.errors.append(f"OBX {_where(seg)}: {problem}")
+            return
+        alarm.message = limits.display_text(alarm.message)
+        alarm.bed = bed_for(alarm.source)
+        out.items.append(alarm)
+
     def flush_alarms() -> None:
         for rows in alarm_rows.values():
             alarm = _device_alarm(rows, cs, codes, row_time, row_device)
             if alarm is not None:
-                alarm.bed = bed_for(alarm.source)
-                out.items.append(alarm)
+                add_alarm(alarm, rows["1"])
         alarm_rows.clear()
 
     for seg in msg.segments:
@@ -259,8 +301,7 @@ def interpret(
                 if vtype in ("TX", "ST", "CWE", "CE") and "ALERT" in _coding_system(seg, cs):
                     alarm = _text_alarm(seg, msg, row_time, row_device(seg, path))
                     if alarm is not None:
-                        alarm.bed = bed_for(alarm.source)
-                        out.items.append(alarm)
+                        add_alarm(alarm, seg)
                         continue
                 out.skipped += 1  # waveform arrays, coded and text rows
                 continue
@@ -296,6 +337,8 @@ def interpret(
             if ts is None:
                 continue
             source = row_device(seg, path)
+            if device_refused(source, seg):
+                continue
             key = (vital, ts, source)
             if key in seen:
                 out.skipped += 1  # a second channel of the same vital: the first one counts
@@ -313,6 +356,9 @@ def interpret(
                 alarm_rows.setdefault("", {})  # marks an alarm group for the rows that follow
         elif name == "PV1":
             raw = seg[3] if len(seg) > 3 else ""
+            too_long = limits.too_long("PV1-3 (location)", raw, limits.MAX_LOCATION)
+            if too_long is not None:
+                raise Refused("AE", 102, too_long)
             out.location = raw
             locations = location_keys(raw, cs, enc.subcomponent)
             beds.clear()

@@ -17,6 +17,10 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+#: Bytes of a failed frame kept in memory (the whole frame goes to the file, when a folder is set).
+MEMORY_BYTES = 65_536
+
+
 @dataclass(slots=True, frozen=True)
 class RawEntry:
     ts: float
@@ -38,7 +42,8 @@ class RawLog:
         if not self.capacity:
             return
         now = time.time()
-        self.entries.append(RawEntry(now, peer, reason, data))
+        # In memory each frame is cut (200 frames of 1 MiB would be 200 MiB); the file keeps it whole.
+        self.entries.append(RawEntry(now, peer, reason, data[:MEMORY_BYTES]))
         if self.directory is None or not self._open():
             return
         self._seq += 1

@@ -36,6 +36,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import cast
 
+from monitor.store.failures import FailureKind
 from monitor.store.transaction import BatchRows, Written
 
 log = logging.getLogger(__name__)
@@ -45,16 +46,25 @@ _LENGTH = struct.Struct("!i")
 
 
 class WriteFailed(RuntimeError):
-    """The child could not write a batch (nothing of it was committed, or it was and will be found so)."""
+    """The child could not write a batch (nothing of it was committed, or it was and will be found so).
+
+    ``kind`` is the child's reading of the error (:func:`monitor.store.failures.classify`): the
+    exception itself stays in the child.
+    """
+
+    def __init__(self, text: str, kind: FailureKind = "transient") -> None:
+        super().__init__(text)
+        self.kind: FailureKind = kind
 
 
 def _serve(conn: Connection, url: str) -> None:
-    """The child: answer each batch with ``("ok", Written)`` or ``("error", text)`` until the pipe closes."""
+    """The child: answer each batch with ``("ok", Written)`` or ``(kind, text)`` until the pipe closes."""
     # Ctrl-C and a service stop signal the whole process group: the child must outlive them, so
     # that the service can write what it still holds; it leaves when the pipe closes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from monitor.store import database  # imported in the child: it holds its own engine
+    from monitor.store.failures import classify, describe
     from monitor.store.transaction import write_rows
 
     engine = database.make_engine(url)
@@ -69,8 +79,10 @@ def _serve(conn: Connection, url: str) -> None:
         try:
             answer: tuple[str, object] = ("ok", write_rows(engine, rows))
         except Exception as exc:
-            answer = ("error", f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
-            engine.dispose()  # a broken connection must not be handed out again
+            kind = classify(exc)
+            answer = (kind, describe(exc))
+            if kind != "data":
+                engine.dispose()  # a broken connection must not be handed out again
         try:
             conn.send(answer)
         except (BrokenPipeError, OSError):
@@ -130,13 +142,14 @@ class WriteProcess:
         await self.stop()
         await self.start()
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Close the pipe; the child exits after its current batch, or is killed after ``grace_s``."""
         pipe, self._pipe = self._pipe, None
         if pipe is not None:
             pipe.close()  # the child sees EOF and exits after its current batch
         process, self._process = self._process, None
         if process is not None:
-            await asyncio.to_thread(_join, process)
+            await asyncio.to_thread(_join, process, grace_s)
 
 
 class _Pipe(asyncio.Protocol):
@@ -171,7 +184,8 @@ class _Pipe(asyncio.Protocol):
         if status == "ok" and isinstance(result, Written):
             done(result, None)
         else:
-            done(None, WriteFailed(str(result)))
+            kind: FailureKind = status if status in ("data", "unknown") else "transient"
+            done(None, WriteFailed(str(result), kind))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -184,8 +198,8 @@ class _Pipe(asyncio.Protocol):
             self.transport.close()
 
 
-def _join(process: BaseProcess) -> None:
-    process.join(10)
+def _join(process: BaseProcess, grace_s: float) -> None:
+    process.join(grace_s)
     if process.is_alive():
         process.kill()
         process.join(5)

@@ -1,10 +1,17 @@
 """The batched writer: many submissions, one transaction.
 
 Adapters await the future of their submission; it resolves only after the
-transaction holding it committed. That is what an HL7 ``AA`` waits for. A
-failed commit is retried with backoff while the futures keep waiting (so
-nothing is acknowledged that is not stored); the writer reports itself
-unhealthy meanwhile.
+transaction holding it committed. That is what an HL7 ``AA`` waits for.
+
+A commit that fails for the database's sake (connection lost, lock, timeout)
+is retried with backoff while the futures keep waiting (so nothing is
+acknowledged that is not stored); the writer reports itself unhealthy
+meanwhile. A commit that fails for the data's sake (a constraint, a value too
+long, text the database cannot encode: :mod:`monitor.store.failures`) would
+fail at every retry: the batch is split in halves, again and again, so that
+everything else commits and only the submission holding the offending rows is
+refused (its future raises :class:`DataRefused` with the reason). No single
+submission can stall the queue.
 """
 
 from __future__ import annotations
@@ -13,20 +20,37 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select
 
-from monitor.model import Alarm, AlarmChange, DeviceStatus, Reading
+from monitor.model import Alarm, AlarmChange, DataRefused, DeviceStatus, Reading, StorageUnavailable
 from monitor.store import schema
+from monitor.store.failures import FailureKind, classify, describe
 from monitor.store.transaction import BATCH_KEY_PREFIX, EVENTS_CHANNEL, BatchRows, ReadingRow, Written, write_rows
-from monitor.store.write_process import WriteProcess
+from monitor.store.write_process import WriteFailed, WriteProcess
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EVENTS_CHANNEL", "BatchWriter", "prune_keys", "prune_keys_loop", "recent_keys"]
+__all__ = [
+    "EVENTS_CHANNEL",
+    "BatchWriter",
+    "DataRefused",
+    "StorageUnavailable",
+    "prune_keys",
+    "prune_keys_loop",
+    "recent_keys",
+]
+
+#: Failed attempts of an unrecognised cause before the rows are suspected (and the batch split).
+UNKNOWN_FAILURE_RETRIES = 3
+
+
+#: Where one submission's rows end in a batch: readings, statuses, alarm events, events, message keys.
+_Bound = tuple[int, int, int, int, int]
 
 
 @dataclass(slots=True)
@@ -39,15 +63,26 @@ class _Batch:
     #: (dedupe key, when, first and end index of its readings in ``readings``)
     keys: list[tuple[str, float, int, int]] = field(default_factory=list)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    #: The end of each submission's rows and its waiter (None: rows added outside a submission, such
+    #: as the alarm ticker's). Read only when a data failure splits the batch.
+    marks: list[tuple[_Bound, asyncio.Future[None] | None]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.readings) + len(self.statuses) + len(self.alarm_events) + len(self.events) + len(self.keys)
 
+    def bound(self) -> _Bound:
+        return (len(self.readings), len(self.statuses), len(self.alarm_events), len(self.events), len(self.keys))
+
+    def mark(self, waiter: asyncio.Future[None] | None) -> None:
+        bound = self.bound()
+        if waiter is None and (bound == (self.marks[-1][0] if self.marks else (0, 0, 0, 0, 0))):
+            return  # nothing added since the last mark
+        self.marks.append((bound, waiter))
+
     def rows(self) -> BatchRows:
         """The batch as plain data, with a key of its own (a retried batch is written once)."""
         return BatchRows(
-            # Time first (they sort together, at the end of the key index), then random (unique).
-            batch_key=f"{BATCH_KEY_PREFIX}{time.time_ns():020d}-{uuid.uuid4().hex[:12]}",
+            batch_key=_batch_key(),
             ts=time.time(),
             readings=self.readings,
             statuses=self.statuses,
@@ -56,6 +91,66 @@ class _Batch:
             events=list(self.events.values()),
             keys=self.keys,
         )
+
+
+def _batch_key() -> str:
+    # Time first (they sort together, at the end of the key index), then random (unique).
+    return f"{BATCH_KEY_PREFIX}{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(slots=True)
+class _Piece:
+    """Submissions ``lo`` to ``hi`` of a batch in flight (all of it, unless a data failure split it)."""
+
+    rows: BatchRows
+    waiters: list[asyncio.Future[None]]
+    lo: int = 0
+    hi: int = -1  # -1: the whole batch, not yet split into submissions
+    unknown_failures: int = 0
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A batch being written: its pieces still to commit, in order (one, unless it was split)."""
+
+    batch: _Batch
+    whole: BatchRows
+    todo: deque[_Piece]
+    #: Submission boundaries (from 0 to the batch's end) and waiters, computed at the first split.
+    bounds: list[_Bound] = field(default_factory=list)
+    seg_waiters: list[asyncio.Future[None] | None] = field(default_factory=list)
+
+
+def _segments(batch: _Batch) -> tuple[list[_Bound], list[asyncio.Future[None] | None]]:
+    bounds: list[_Bound] = [(0, 0, 0, 0, 0)]
+    waiters: list[asyncio.Future[None] | None] = []
+    for bound, waiter in batch.marks:
+        bounds.append(bound)
+        waiters.append(waiter)
+    end = batch.bound()
+    if end != bounds[-1] or (batch.alarms and not waiters):
+        bounds.append(end)  # rows added after the last submission (timers, ticker)
+        waiters.append(None)
+    return bounds, waiters
+
+
+def _slice(whole: BatchRows, bounds: list[_Bound], lo: int, hi: int) -> BatchRows:
+    """The rows of submissions ``lo`` to ``hi`` (exclusive), with a batch key of their own."""
+    (r0, s0, a0, e0, k0), (r1, s1, a1, e1, k1) = bounds[lo], bounds[hi]
+    alarm_events = whole.alarm_events[a0:a1]
+    ids = {ev["alarm_id"] for ev in alarm_events}
+    if hi == len(bounds) - 1:  # alarms no event of the batch names go with its last submission
+        ids |= {a["id"] for a in whole.alarms} - {ev["alarm_id"] for ev in whole.alarm_events}
+    return BatchRows(
+        batch_key=_batch_key(),
+        ts=whole.ts,
+        readings=whole.readings[r0:r1],
+        statuses=whole.statuses[s0:s1],
+        alarms=[a for a in whole.alarms if a["id"] in ids],
+        alarm_events=alarm_events,
+        events=whole.events[e0:e1],
+        keys=[(key, ts, start - r0, end - r0) for key, ts, start, end in whole.keys[k0:k1]],
+    )
 
 
 def alarm_row(alarm: Alarm) -> dict[str, Any]:
@@ -99,7 +194,9 @@ class BatchWriter:
         self._starting: asyncio.Task[None] | None = None
         self._ready = False  # the writer process (if any) is up
         #: The batch being written and its rows (None: idle); retried as it is until it commits.
-        self._inflight: tuple[_Batch, BatchRows] | None = None
+        self._inflight: _Flight | None = None
+        self._retry: asyncio.TimerHandle | None = None
+        self._stopped = False  # closed with the database unavailable: nothing more is written
         self._kick_pending = False
         self._timer: asyncio.TimerHandle | None = None
         self._idle = asyncio.Event()  # nothing in flight, nothing gathered
@@ -107,6 +204,9 @@ class BatchWriter:
         self._backoff = 0.1
         self.healthy = True
         self.last_error: str | None = None
+        #: Submissions the database refused for their data (each refused alone, the rest stored).
+        self.refused_submissions = 0
+        self.refused_rows = 0
         self.rows_written = 0
         self.duplicates_skipped = 0
         self.commits = 0
@@ -171,11 +271,21 @@ class BatchWriter:
         self._poke()
 
     def durable(self) -> asyncio.Future[None]:
-        """A future resolving when everything added so far is committed."""
+        """A future resolving when everything added so far is committed.
+
+        It closes a submission: if the database refuses data of this batch for good, the
+        future raises :class:`DataRefused` only when the offending rows were added since the
+        previous :meth:`segment` or :meth:`durable` call.
+        """
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._batch.waiters.append(fut)
+        self._batch.mark(fut)
         self._poke()
         return fut
+
+    def segment(self) -> None:
+        """A submission begins: rows added before (timers, the alarm ticker) are not held against it."""
+        self._batch.mark(None)
 
     @property
     def queue_depth(self) -> int:
@@ -209,15 +319,46 @@ class BatchWriter:
         self._ready = True
         self._kick()
 
-    async def close(self) -> None:
-        """Write what is pending, then stop."""
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Write what is pending, then stop; after ``timeout_s`` (the database unreachable) give up.
+
+        What could not be written is refused (:class:`StorageUnavailable`): nothing of it was
+        acknowledged, so the monitors send it again to the next run.
+        """
+        clean = True
         if self._loop is not None:
-            if self._starting is not None:
-                await self._starting
-            self._kick()
-            await self._idle.wait()
+            try:
+                async with asyncio.timeout(timeout_s):
+                    if self._starting is not None:
+                        await asyncio.shield(self._starting)
+                    self._kick()
+                    await self._idle.wait()
+            except TimeoutError:
+                clean = False
+                self._abandon()
         if self._process is not None:
-            await self._process.stop()
+            await self._process.stop(grace_s=10.0 if clean else 1.0)
+
+    def _abandon(self) -> None:
+        """Stop writing: every waiting submission is told its data was not stored."""
+        self._stopped = True
+        if self._retry is not None:
+            self._retry.cancel()
+        waiters = list(self._batch.waiters)
+        if self._inflight is not None:
+            for piece in self._inflight.todo:
+                waiters.extend(piece.waiters)
+            waiters.extend(self._inflight.batch.waiters)
+        self._inflight = None
+        self._batch = _Batch()
+        unstored = 0
+        for w in waiters:
+            if not w.done():
+                unstored += 1
+                w.set_exception(StorageUnavailable("storage unavailable: the service stopped before writing"))
+                w.exception()  # retrieved here: nobody may be waiting any more
+        log.error("stopping with the database unavailable: %d submission(s) not stored (not acknowledged)", unstored)
+        self._idle.set()
 
     def _poke(self) -> None:
         """Something was added: commit soon (at once when someone waits, else within max_delay_s)."""
@@ -237,7 +378,7 @@ class BatchWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._inflight is not None or not self._ready:
+        if self._inflight is not None or not self._ready or self._stopped:
             return
         batch, self._batch = self._batch, _Batch()
         if len(batch) == 0 and not batch.alarms:
@@ -247,12 +388,15 @@ class BatchWriter:
             self._idle.set()
             return
         self._idle.clear()
-        self._inflight = (batch, batch.rows())
+        rows = batch.rows()
+        self._inflight = _Flight(batch, rows, deque([_Piece(rows, batch.waiters)]))
         self._send()
 
     def _send(self) -> None:
-        assert self._inflight is not None and self._loop is not None
-        rows = self._inflight[1]
+        self._retry = None
+        if self._inflight is None or self._loop is None:
+            return  # abandoned while a retry was due
+        rows = self._inflight.todo[0].rows
         self.writing_since = time.perf_counter()
         try:
             if self._process is not None:
@@ -268,34 +412,88 @@ class BatchWriter:
 
     def _done(self, written: Written | None, error: BaseException | None = None) -> None:
         """The answer to the transaction in flight (on the loop)."""
-        assert self._inflight is not None and self._loop is not None
+        flight = self._inflight
+        if flight is None or self._loop is None:
+            return  # abandoned at shutdown: nobody waits for this answer any more
         started, self.writing_since = self.writing_since, None
+        piece = flight.todo[0]
         if error is not None or written is None:
-            # The database is down or locked: keep the batch (its senders keep waiting), retry.
-            self.healthy = False
-            self.last_error = f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
-            log.error("database write failed, retrying in %.1fs: %s", self._backoff, self.last_error)
-            self._loop.call_later(self._backoff, self._send)
-            self._backoff = min(self._backoff * 2, 5.0)
+            error = error or WriteFailed("no answer from the writer")
+            if self._failure_kind(piece, error) == "data":
+                self._isolate(flight, describe_failure(error))
+            else:
+                # The database is down or locked: keep the rows (their senders keep waiting), retry.
+                self.healthy = False
+                self.last_error = describe_failure(error)
+                log.error("database write failed, retrying in %.1fs: %s", self._backoff, self.last_error)
+                self._retry = self._loop.call_later(self._backoff, self._send)
+                self._backoff = min(self._backoff * 2, 5.0)
+                return
+        else:
+            if started is not None:
+                self.last_commit_s = time.perf_counter() - started
+                if self.commit_observer is not None:
+                    self.commit_observer(self.last_commit_s)
+            self._backoff = 0.1
+            self.healthy = True
+            self.commits += 1
+            self.duplicates_skipped += written.duplicates_skipped
+            self.rows_written += written.readings
+            flight.todo.popleft()
+            for w in piece.waiters:
+                if not w.done():
+                    w.set_result(None)
+        if flight.todo:
+            self._send()  # the next piece of a split batch
             return
-        if started is not None:
-            self.last_commit_s = time.perf_counter() - started
-            if self.commit_observer is not None:
-                self.commit_observer(self.last_commit_s)
-        batch = self._inflight[0]
         self._inflight = None
-        self._backoff = 0.1
-        self.healthy = True
-        self.commits += 1
-        self.duplicates_skipped += written.duplicates_skipped
-        self.rows_written += written.readings
-        for w in batch.waiters:
-            if not w.done():
-                w.set_result(None)
         if len(self._batch) or self._batch.waiters or self._batch.alarms:
             self._kick()
         else:
             self._idle.set()
+
+    @staticmethod
+    def _failure_kind(piece: _Piece, error: BaseException) -> FailureKind:
+        kind = error.kind if isinstance(error, WriteFailed) else classify(error)
+        if kind == "unknown":
+            piece.unknown_failures += 1
+            return "data" if piece.unknown_failures >= UNKNOWN_FAILURE_RETRIES else "transient"
+        return kind
+
+    def _isolate(self, flight: _Flight, reason: str) -> None:
+        """A data failure: split the failed piece in halves, or refuse it when it is one submission."""
+        piece = flight.todo.popleft()
+        if not flight.bounds:
+            flight.bounds, flight.seg_waiters = _segments(flight.batch)
+        hi = len(flight.seg_waiters) if piece.hi < 0 else piece.hi
+        if hi - piece.lo <= 1:
+            self._refuse(piece, reason)
+            return
+        mid = (piece.lo + hi) // 2
+        halves = [
+            _Piece(_slice(flight.whole, flight.bounds, lo, up), waiters, lo, up)
+            for lo, up in ((piece.lo, mid), (mid, hi))
+            for waiters in [[w for w in flight.seg_waiters[lo:up] if w is not None]]
+        ]
+        flight.todo.extendleft(reversed(halves))
+
+    def _refuse(self, piece: _Piece, reason: str) -> None:
+        self.refused_submissions += 1
+        self.refused_rows += len(piece.rows.readings) + len(piece.rows.statuses) + len(piece.rows.alarm_events)
+        log.error(
+            "the database refused one submission's data (%d reading(s), %d alarm change(s)); "
+            "everything else is stored: %s",
+            len(piece.rows.readings),
+            len(piece.rows.alarm_events),
+            reason,
+        )
+        for w in piece.waiters:
+            if not w.done():
+                w.set_exception(DataRefused(reason))
+
+
+def describe_failure(error: BaseException) -> str:
+    return str(error) if isinstance(error, WriteFailed) else describe(error)
 
 
 #: Message keys are kept this long: a sender retransmits within minutes, a gateway replays its
