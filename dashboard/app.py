@@ -11,7 +11,20 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from dashboard import ops
-from dashboard.api import alarm_stats, alarms, audit, beds, discharge, history, live, rules, sessions, system, trends
+from dashboard.api import (
+    alarm_stats,
+    alarms,
+    audit,
+    beds,
+    chart,
+    discharge,
+    history,
+    live,
+    rules,
+    sessions,
+    system,
+    trends,
+)
 from dashboard.api import setup as setup_api
 from dashboard.auth import SESSION_COOKIE, Auth
 from dashboard.hub import Hub
@@ -65,6 +78,7 @@ def create_app(service: Service) -> FastAPI:
         system,
         beds,
         sessions,
+        chart,
         alarm_stats,
         alarms,
         audit,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -76,6 +76,48 @@ class AlarmSettings(BaseModel):
     nibp_cycle_recovery_s: float = 900.0
 
 
+class EhrHl7Settings(BaseModel):
+    """An HL7 v2 interface engine taking ORU^R01 over MLLP (empty url: not configured)."""
+
+    url: str = ""  # mllp://host:port
+    sending_application: str = "IVMON"
+    sending_facility: str = ""
+    receiving_application: str = ""
+    receiving_facility: str = ""
+    #: PID-3.4: the namespace of the patient references (the clinic's MRN authority).
+    assigning_authority: str = "IVMON"
+    #: MSH-10 is this prefix and the outbox entry's number (unique per database).
+    control_id_prefix: str = "IVM"
+    ack_timeout_s: float = 30.0
+
+
+class EhrFhirSettings(BaseModel):
+    """A FHIR R4 server taking transaction Bundles (empty base_url: not configured)."""
+
+    base_url: str = ""
+    token: SecretStr = SecretStr("")
+    patient_system: str = "urn:ivmon:patient"
+    observation_system: str = "urn:ivmon:chart"
+    user_system: str = "urn:ivmon:user"
+    timeout_s: float = 30.0
+
+
+class EhrSettings(BaseModel):
+    """Charting: the draft chart's intervals and the EHR destinations (README, Charting)."""
+
+    hl7: EhrHl7Settings = Field(default_factory=EhrHl7Settings)
+    fhir: EhrFhirSettings = Field(default_factory=EhrFhirSettings)
+    #: Charting interval per phase (a protocol may set its own), and the look-up window of a value.
+    interval_baseline_s: float = Field(default=900.0, gt=0)
+    interval_infusion_s: float = Field(default=300.0, gt=0)
+    interval_recovery_s: float = Field(default=900.0, gt=0)
+    window_s: float = Field(default=60.0, gt=0)
+    #: Retry backoff of a destination that is down, and when that becomes a site-wide notice.
+    retry_first_s: float = Field(default=1.0, gt=0)
+    retry_max_s: float = Field(default=60.0, gt=0)
+    down_notice_s: float = Field(default=300.0, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IVMON_", env_nested_delimiter="__", extra="forbid")
 
@@ -86,6 +128,7 @@ class Settings(BaseSettings):
     hl7: Hl7Settings = Field(default_factory=Hl7Settings)
     serial: list[SerialPort] = Field(default_factory=list)
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
+    ehr: EhrSettings = Field(default_factory=EhrSettings)
     #: Extra adapters by URL-like spec (``sim://?beds=3``).
     adapters: list[str] = Field(default_factory=list)
     #: Beds (chairs) of the clinic: id -> label. Empty: created as devices bind to them.

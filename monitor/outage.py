@@ -41,7 +41,9 @@ class OutageAlarm:
         live: LiveState,
         writer: BatchWriter | None = None,
         after_s: float = 2.0,
+        rule_id: str = STORAGE_RULE,
     ) -> None:
+        self.rule_id = rule_id
         self.prefix = prefix
         self.message = message
         self.publish = publish
@@ -59,7 +61,7 @@ class OutageAlarm:
             if self.alarm is None and now - self.failing_since >= self.after_s:
                 self.alarm = Alarm(
                     id=f"{self.prefix}-{int(self.failing_since * 1000)}",
-                    rule_id=STORAGE_RULE,
+                    rule_id=self.rule_id,
                     kind=AlarmKind.TECHNICAL,
                     priority=Priority.MEDIUM,
                     message=self.message,
@@ -74,7 +76,7 @@ class OutageAlarm:
                 alarm, self.alarm = self.alarm, None
                 alarm.state = AlarmState.RESOLVED
                 alarm.ended = now
-                log.warning("technical alarm resolved: storage is back")
+                log.warning("technical alarm resolved: %s", self.rule_id)
                 self._emit(AlarmChange(alarm, "resolved", now))
 
     def _emit(self, change: AlarmChange) -> None:

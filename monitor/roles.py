@@ -34,7 +34,7 @@ from monitor.model import (
 )
 from monitor.outage import INGEST_MESSAGE, WEB_MESSAGE, OutageAlarm, watch, writer_failing
 from monitor.pipeline import Pipeline, alarm_json, session_json
-from monitor.service import Service, _restore_live
+from monitor.service import Service, _restore_live, attach_charting
 from monitor.sessions import SessionError, SessionManager
 from monitor.store import database, repo, schema
 from monitor.store.writer import BatchWriter
@@ -329,6 +329,7 @@ def build_web_service(settings: Settings) -> Service:
     service = Service(settings, engine, writer, bus, live, sessions, RemoteAlarms(live), pipeline, role="web")
     outage = OutageAlarm(prefix=f"web-db-{id(service) % 10_000}", message=WEB_MESSAGE, publish=bus.publish, live=live)
     service.background += [bus.run, lambda: watch(lambda: not bus.db_ok, outage)]
+    attach_charting(service, senders=False)  # the ingest process files what this one queues
     return service
 
 

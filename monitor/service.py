@@ -53,6 +53,8 @@ class Service:
     started_at: float = field(default_factory=time.time)
     #: "all", "ingest" or "web" (monitor.roles): what this process does.
     role: str = "all"
+    #: Charting to the EHR (monitor.charting.runtime.Charting), set by :func:`attach_charting`.
+    charting: Any = None
     #: Extra long-running jobs started with the service (LISTEN, commands, log pruning, outage watch).
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -217,4 +219,66 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
         from adapters.serial.transport import SerialTransport
 
         service.adapters.append(SerialTransport.from_config(port))
+    attach_charting(service, senders=True)
     return service
+
+
+def attach_charting(service: Service, *, senders: bool) -> None:
+    """Charting for this process: the chart context and FHIR encoder; with ``senders`` (the ingest or
+    the single process) one outbox sender per configured destination, each watched for a long outage."""
+    from adapters.ehr.destinations import FhirDestination, MllpDestination
+    from adapters.ehr.fhir_bundle import FhirIdentity, bundle_json, transaction
+    from adapters.ehr.hl7_oru import Hl7Identity
+    from monitor.charting.chart import ChartContext
+    from monitor.charting.filing import Backoff, Destination, OutboxSender
+    from monitor.charting.runtime import Charting, destination_names, plan_from_settings
+    from monitor.outage import OutageAlarm, watch
+
+    ehr = service.settings.ehr
+    identity = FhirIdentity(ehr.fhir.patient_system, ehr.fhir.observation_system, ehr.fhir.user_system)
+    charting = Charting(
+        ctx=ChartContext(plan_from_settings(ehr), destination_names(ehr)),
+        fhir_bundle=lambda payloads: bundle_json(transaction(payloads, identity)),
+    )
+    service.charting = charting
+    if not senders:
+        return
+    destinations: list[Destination] = []
+    if ehr.hl7.url:
+        hl7 = ehr.hl7
+        hl7_identity = Hl7Identity(
+            hl7.sending_application,
+            hl7.sending_facility,
+            hl7.receiving_application,
+            hl7.receiving_facility,
+            hl7.assigning_authority,
+            hl7.control_id_prefix,
+        )
+        destinations.append(MllpDestination(hl7.url, hl7_identity, timeout_s=hl7.ack_timeout_s))
+    if ehr.fhir.base_url:
+        destinations.append(
+            FhirDestination(
+                ehr.fhir.base_url, ehr.fhir.token.get_secret_value(), identity, timeout_s=ehr.fhir.timeout_s
+            )
+        )
+    for destination in destinations:
+        sender = OutboxSender(service.engine, destination, backoff=Backoff(ehr.retry_first_s, ehr.retry_max_s))
+        charting.senders.append(sender)
+        notice = OutageAlarm(
+            prefix=f"ehr-{destination.name}",
+            message=f"EHR ({destination.name.upper()}) not reachable: validated chart rows are waiting to be filed",
+            publish=service.pipeline.publish,
+            live=service.live,
+            writer=service.writer,
+            after_s=ehr.down_notice_s,
+            rule_id="ehr_unreachable",
+        )
+        service.background.append(sender.run)
+        service.background.append(_outage_watch(sender, notice, watch))
+
+
+def _outage_watch(sender: Any, notice: Any, watch: Any) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        await watch(lambda: sender.failing_since is not None, notice, every_s=1.0)
+
+    return run

@@ -249,3 +249,45 @@ session_summaries = Table(
     Column("time_to_ready_s", Float),
     Column("figures", Text, nullable=False),
 )
+
+#: The nurse's decision on a chart row (monitor/charting): absent = still a draft. ``values`` is what
+#: is charted now (JSON: vital -> {value, ts, vital}), ``original`` what the monitor proposed at the
+#: first decision (kept when a nurse edits), ``version`` counts decisions that file something.
+chart_rows = Table(
+    "chart_rows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Integer, ForeignKey("sessions.id"), nullable=False),
+    Column("row_key", BigInteger, nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(12), nullable=False),  # accepted | edited | rejected
+    Column("version", Integer, nullable=False),
+    Column("values", Text, nullable=False),
+    Column("original", Text, nullable=False),
+    Column("reason", Text),
+    Column("user", String(64), nullable=False),
+    Column("decided_at", Float, nullable=False),
+    UniqueConstraint("session_id", "row_key", name="uq_chart_rows_session_row"),
+)
+
+#: The transactional outbox: one entry per (row version, destination), written in the transaction
+#: that accepts or edits the row; a sender per destination delivers entries in id order.
+ehr_outbox = Table(
+    "ehr_outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("destination", String(16), nullable=False),
+    Column("session_id", Integer, nullable=False),
+    Column("row_key", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(8), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("created", Float, nullable=False),
+    Column("done_at", Float),
+    Index("ix_ehr_outbox_destination_state_id", "destination", "state", "id"),
+    Index("ix_ehr_outbox_session_row", "session_id", "row_key"),
+)

@@ -1,0 +1,168 @@
+"""Delivery of the outbox: one sender per destination, in order, retried while the EHR is down.
+
+The outbox is the only queue: a sender holds nothing the database does not. It sends the oldest
+pending entry of its destination and moves on only when the destination has answered it:
+
+- accepted (HL7 ``AA``, HTTP 2xx): the entry is ``sent``;
+- refused for the data (HL7 ``AE``, HTTP 4xx): the entry is ``failed`` with the reason, shown on the
+  row, never retried blindly (the same message would be refused again);
+- not taken (HL7 ``AR``, HTTP 5xx, refused connection, timeout): retried with backoff, the same
+  message under the same identity (``MSH-10``, FHIR identifier), so a receiver that got it before
+  keeps one copy. Later entries wait: a patient's rows are filed in order.
+
+A restart resumes from the database. A destination failing longer than ``notice_after_s`` is a
+site-wide technical notice (``monitor.outage.OutageAlarm``, wired in ``monitor.service``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from monitor.store import charting as store
+from monitor.store.charting import OutboxEntry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a destination answered: ``ok``; else ``retry`` (transient) or not (refused for good)."""
+
+    ok: bool
+    retry: bool = False
+    reason: str = ""
+
+
+ACCEPTED = Outcome(ok=True)
+
+
+def refused(reason: str) -> Outcome:
+    return Outcome(ok=False, retry=False, reason=reason)
+
+
+def transient(reason: str) -> Outcome:
+    return Outcome(ok=False, retry=True, reason=reason)
+
+
+class Destination(Protocol):
+    """An EHR endpoint (``adapters.ehr``): encodes one outbox entry and delivers it."""
+
+    name: str
+
+    async def deliver(self, entry: OutboxEntry) -> Outcome: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential backoff with jitter between ``first_s`` and ``max_s``."""
+
+    first_s: float = 1.0
+    max_s: float = 60.0
+    failures: int = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.max_s, self.first_s * 2.0**self.failures)
+        self.failures += 1
+        return delay * random.uniform(0.8, 1.0)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class OutboxSender:
+    """Delivers one destination's outbox entries; run it as a background task."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        destination: Destination,
+        *,
+        poll_s: float = 0.5,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.destination = destination
+        self.poll_s = poll_s
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.sent = 0
+        self.failed = 0
+        self.retries = 0
+        #: Since when the destination has not taken anything (None: it is taking messages).
+        self.failing_since: float | None = None
+        self.last_error: str | None = None
+        self._wake = asyncio.Event()
+
+    @property
+    def name(self) -> str:
+        return self.destination.name
+
+    def wake(self) -> None:
+        """Something was queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    def down_for(self, now: float) -> float:
+        return 0.0 if self.failing_since is None else now - self.failing_since
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    entries = await asyncio.to_thread(store.pending, self.engine, self.name)
+                    for entry in entries:
+                        await self._deliver_until_answered(entry)
+                except Exception as exc:  # the database is away: the outbox waits for it
+                    log.warning("EHR outbox %s: database unavailable (%s)", self.name, type(exc).__name__)
+                    entries = []
+                if not entries:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_s)
+        finally:
+            await self.destination.close()
+
+    async def _deliver_until_answered(self, entry: OutboxEntry) -> None:
+        while True:
+            try:
+                outcome = await self.destination.deliver(entry)
+            except Exception as exc:  # an encoder bug must not stop every later row
+                log.exception("EHR %s: entry %d could not be encoded", self.name, entry.id)
+                outcome = refused(f"could not be encoded: {type(exc).__name__}")
+            now = self.clock()
+            if outcome.ok:
+                await asyncio.to_thread(store.mark_sent, self.engine, entry.id, now)
+                self.sent += 1
+                self._healthy()
+                return
+            if not outcome.retry:
+                log.warning("EHR %s refused entry %d: %s", self.name, entry.id, outcome.reason)
+                await asyncio.to_thread(store.mark_failed, self.engine, entry.id, outcome.reason[:2000], now)
+                self.failed += 1
+                self._healthy()  # it answered: the destination is up
+                return
+            self.retries += 1
+            self.last_error = outcome.reason
+            if self.failing_since is None:
+                self.failing_since = now
+                log.warning("EHR %s not taking messages: %s (retrying)", self.name, outcome.reason)
+            await asyncio.to_thread(store.note_attempt, self.engine, entry.id, outcome.reason)
+            await asyncio.sleep(self.backoff.next_delay())
+
+    def _healthy(self) -> None:
+        if self.failing_since is not None:
+            log.warning("EHR %s taking messages again", self.name)
+        self.failing_since = None
+        self.last_error = None
+        self.backoff.reset()
