@@ -95,9 +95,8 @@ def grid_times(session: Session, plan: ChartingPlan, until: float) -> tuple[np.n
         if not step or step <= 0:
             continue
         grid = start + step * np.arange(int(np.floor((end - start) / step)) + 1, dtype=np.float64)
-        grid = grid[grid <= end]
-        if phase is not Phase.RECOVERY:
-            grid = grid[grid < end]  # the next phase's first row stands at the boundary
+        # A phase that ended has no row at its end (the next phase's first row stands there).
+        grid = grid[grid <= end] if end >= until else grid[grid < end]
         times.append(grid)
         phases.append(np.full(grid.size, phase.value, dtype=object))
     if not times:
