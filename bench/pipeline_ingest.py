@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from monitor.config import load_settings
 from monitor.model import Reading, Vital
 from monitor.service import build_service
-from monitor.store import repo
+from monitor.store import readings as reading_store
 
 
 async def run(db_url: str, beds: int, seconds: int) -> None:
@@ -57,7 +57,7 @@ async def run(db_url: str, beds: int, seconds: int) -> None:
     sent = sum(await asyncio.gather(*(monitor(b) for b in range(beds))))
     elapsed = time.perf_counter() - started
     await service.writer.close()
-    stored = repo.count_readings(service.engine)
+    stored = reading_store.count_readings(service.engine)
     print(f"database: {service.engine.dialect.name}")
     print(f"readings sent: {sent}, stored: {stored} in {elapsed:.2f} s")
     print(f"stored readings/s (end to end, durable): {stored / elapsed:,.0f}")

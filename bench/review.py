@@ -46,6 +46,7 @@ from monitor.model import (
     Vital,
 )
 from monitor.store import database, repo, schema, summaries
+from monitor.store import readings as reading_store
 from monitor.store.writer import BatchWriter
 
 T0 = 1_763_000_000.0
@@ -244,7 +245,7 @@ def main() -> int:
     results.append(("summary (pandas/numpy)", best, med, f"peak rise {s.peak_sbp_rise:.1f} mmHg", None))
 
     def export(fmt: str) -> bytes:
-        table = exports.readings_table(repo.session_readings(engine, sid))
+        table = exports.readings_table(reading_store.session_readings(engine, sid))
         return exports.encode(table, fmt, session_id=sid, name="readings")
 
     best, med, pq = timed(lambda: export("parquet"), r)

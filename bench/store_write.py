@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from monitor.model import Reading, Vital  # noqa: E402
-from monitor.store import database, repo  # noqa: E402
+from monitor.store import database  # noqa: E402
+from monitor.store import readings as reading_store  # noqa: E402
 from monitor.store.writer import BatchWriter  # noqa: E402
 
 VITALS = [(Vital.HR, "bpm", 72.0), (Vital.SPO2, "%", 97.0), (Vital.PR, "bpm", 71.0)]
@@ -61,7 +62,7 @@ async def run(url: str, rows: list[Reading], batch: int, copy: bool) -> tuple[fl
     await asyncio.gather(*pending)
     elapsed = time.perf_counter() - started
     await writer.close()
-    stored = repo.count_readings(engine)
+    stored = reading_store.count_readings(engine)
     engine.dispose()
     return elapsed, stored, writer.commits
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from monitor.store import schema
+from monitor.store import readings as reading_store
 
 #: Above this many points per vital a trend is thinned (every n-th point): a screen cannot show more.
 MAX_POINTS = 4000
@@ -21,14 +21,7 @@ def bed_trend(
     Only valid readings are drawn: a questionable or invalid value must not
     shape a trend a nurse reads at a glance (they stay in the stored record).
     """
-    c = schema.readings.c
-    query = select(c.ts, c.vital, c.value).where(c.bed_id == bed, c.ts >= start, c.quality == "valid")
-    if end is not None:
-        query = query.where(c.ts <= end)
-    if vitals:
-        query = query.where(c.vital.in_(list(vitals)))
-    with engine.connect() as conn:
-        rows = conn.execute(query.order_by(c.ts, c.id)).all()
+    rows = reading_store.valid_points(engine, bed, start, end, vitals)
     out: dict[str, list[list[float]]] = {}
     for ts, vital, value in rows:
         out.setdefault(vital, []).append([ts, value])

@@ -20,6 +20,7 @@ from monitor.model import AlarmChange, Phase, Quality, Reading, Vital
 from monitor.pipeline import AlarmStage, Pipeline
 from monitor.sessions import SessionManager
 from monitor.store import database, repo, schema
+from monitor.store import readings as reading_store
 from monitor.store.writer import BatchWriter, prune_keys_loop, recent_keys
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ def _last_seq(engine: Engine) -> int:
 
 
 def _restore_live(engine: Engine, live: LiveState, since: float) -> None:
-    for row in repo.latest_readings(engine, since):
+    for row in reading_store.latest_readings(engine, since):
         live.update(
             Reading(Vital(row.vital), row.value, row.unit, row.ts, row.source, Quality(row.quality), row.bed_id)
         )
@@ -155,7 +156,7 @@ def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionMan
             register(session)
         infusion = session.phase_started(Phase.INFUSION)
         if load_baseline is not None and infusion is not None:
-            frame = repo.session_readings(engine, session.id, start=session.started, end=infusion)
+            frame = reading_store.session_readings(engine, session.id, start=session.started, end=infusion)
             frame = frame[frame["ts"] < infusion]
             load_baseline(
                 session.id,

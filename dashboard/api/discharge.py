@@ -12,7 +12,7 @@ from alerts.discharge import WINDOW_S, discharge_readiness
 from dashboard.auth import StaffUser
 from dashboard.deps import service_of
 from monitor.model import NIBP_VITALS, Quality, Reading, Vital
-from monitor.store import repo
+from monitor.store import readings as reading_store
 
 router = APIRouter()
 
@@ -28,9 +28,9 @@ async def discharge(session_id: int, request: Request, user: StaffUser) -> dict[
     now = time.time()
     # NIBP over the whole session (the last two cuff readings may be old); the rest over the last 5 min only.
     nibp = await asyncio.to_thread(
-        repo.session_readings, svc.engine, session_id, [v.value for v in NIBP_VITALS], session.started
+        reading_store.session_readings, svc.engine, session_id, [v.value for v in NIBP_VITALS], session.started
     )
-    recent = await asyncio.to_thread(repo.session_readings, svc.engine, session_id, _RECENT, now - WINDOW_S)
+    recent = await asyncio.to_thread(reading_store.session_readings, svc.engine, session_id, _RECENT, now - WINDOW_S)
     readings = [
         Reading(Vital(row.vital), row.value, row.unit, row.ts, row.source, Quality(row.quality))
         for frame in (nibp, recent)

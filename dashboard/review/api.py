@@ -27,6 +27,7 @@ from dashboard.deps import audit, service_of
 from dashboard.review import data, exports
 from monitor.model import Role, Vital
 from monitor.pipeline import alarm_json, session_json
+from monitor.store import readings as reading_store
 from monitor.store import repo, summaries
 
 router = APIRouter()
@@ -250,7 +251,7 @@ async def export_readings(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
 
     def run() -> tuple[bytes, int]:
-        readings = repo.session_readings(svc.engine, session_id, wanted, start, end)
+        readings = reading_store.session_readings(svc.engine, session_id, wanted, start, end)
         return exports.encode(exports.readings_table(readings), format, session_id=session_id, name="readings"), len(
             readings
         )

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monitor.store import readings as reading_store
+
 if TYPE_CHECKING:  # heavy imports wait until an export runs: every ``ivmon`` command builds this parser
     import pandas as pd
     from sqlalchemy import Engine
@@ -34,11 +36,10 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _tables(engine: Engine, record: SessionRecord, what: str) -> dict[str, pd.DataFrame]:
     from dashboard.review import exports
-    from monitor.store import repo
 
     out: dict[str, pd.DataFrame] = {}
     if what in ("all", "readings"):
-        out["readings"] = exports.readings_table(repo.session_readings(engine, record.session.id))
+        out["readings"] = exports.readings_table(reading_store.session_readings(engine, record.session.id))
     if what in ("all", "alarms"):
         out["alarms"] = exports.alarms_table(record.alarms)
     if what in ("all", "events"):

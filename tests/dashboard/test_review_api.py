@@ -19,6 +19,7 @@ from monitor.config import load_settings
 from monitor.demo import ensure_demo_users
 from monitor.service import Service, build_service
 from monitor.store import database, repo
+from monitor.store import readings as reading_store
 from tests.dashboard.review_seed import PATIENT, T0, known_session, seed
 
 
@@ -63,7 +64,7 @@ def login(client: TestClient, user: str) -> None:
 
 
 def stored(service: Service, sid: int) -> pd.DataFrame:
-    return repo.session_readings(service.engine, sid)
+    return reading_store.session_readings(service.engine, sid)
 
 
 def test_csv_and_parquet_exports_read_back_equal_the_stored_readings(
@@ -229,7 +230,7 @@ def test_ivmon_export_writes_the_same_tables_and_the_report(
     written = capsys.readouterr().out.split()
     assert sorted(Path(p).name for p in written) == ["s.alarms.csv", "s.events.csv", "s.readings.csv"]
     engine = database.make_engine(url)
-    want = repo.session_readings(engine, sid)
+    want = reading_store.session_readings(engine, sid)
     got = pd.read_csv(tmp_path / "s.readings.csv")
     assert got["value"].tolist() == want["value"].tolist() and got["epoch_s"].tolist() == want["ts"].tolist()
     assert (

@@ -26,6 +26,7 @@ from dashboard.review.data import SUMMARY_VERSION, SummaryKeeper
 from monitor.config import load_settings
 from monitor.model import Phase, Reading, Vital
 from monitor.service import build_service
+from monitor.store import readings as reading_store
 from monitor.store import repo, summaries
 from tests.fixtures import FIXTURES
 
@@ -100,7 +101,7 @@ async def test_real_trace_session_summary_matches_independent_figures(trace: pd.
     engine = service.engine  # type: ignore[attr-defined]
     figures = summaries.load_summary(engine, sid, SUMMARY_VERSION)
     assert figures is not None, "the summary is stored when the session closes"
-    rows = repo.session_readings(engine, sid)
+    rows = reading_store.session_readings(engine, sid)
     cells = trace[list(COLUMNS)]
     assert len(rows) == int((cells.notna() & (cells != 0)).to_numpy().sum())  # every reading stored
 

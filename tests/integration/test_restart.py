@@ -5,7 +5,7 @@ from __future__ import annotations
 from monitor.config import Hl7Settings, load_settings
 from monitor.model import Phase, Reading, Vital
 from monitor.service import build_service
-from monitor.store import repo
+from monitor.store import readings as reading_store
 
 
 async def test_restart_restores_sessions_baselines_and_alarms(sqlite_url: str) -> None:
@@ -34,6 +34,6 @@ async def test_restart_restores_sessions_baselines_and_alarms(sqlite_url: str) -
         assert alarm.id in second.live.alarms, "the alarm on screen survives a restart"
         assert any(a.id == alarm.id for a in second.alarms.active_alarms())
         assert second.alarms.baseline(session.id, Vital.SBP) == 122.0, "baselines are recomputed from storage"
-        assert repo.count_readings(second.engine) == len(baseline) + 1
+        assert reading_store.count_readings(second.engine) == len(baseline) + 1
     finally:
         second.engine.dispose()

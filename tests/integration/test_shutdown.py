@@ -15,7 +15,8 @@ from pathlib import Path
 
 from adapters.hl7.client import MllpClient
 from monitor.model import Vital
-from monitor.store import database, repo
+from monitor.store import database
+from monitor.store import readings as reading_store
 from simulators.emit.pcd01 import encode_pcd01
 from tests.conftest import free_port
 from tests.scale.procs import Server, write_config
@@ -73,5 +74,5 @@ def test_ctrl_c_stops_the_service_and_its_writer_process_cleanly(tmp_path: Path)
     assert "writer process" not in log or "is gone" not in log, log[-2000:]
     assert "database write failed" not in log, log[-2000:]
     engine = database.make_engine(db_url)
-    assert repo.count_readings(engine) == 40
+    assert reading_store.count_readings(engine) == 40
     engine.dispose()

@@ -24,6 +24,7 @@ from monitor.model import (
     Vital,
 )
 from monitor.store import database, repo, schema
+from monitor.store import readings as reading_store
 from monitor.store.writer import BatchWriter, prune_keys, recent_keys
 
 
@@ -50,7 +51,7 @@ async def test_writer_batches_many_submissions_into_few_commits(migrated_engine:
         futures.append(writer.durable())
     await asyncio.gather(*futures)
     await writer.close()
-    assert repo.count_readings(migrated_engine) == 200
+    assert reading_store.count_readings(migrated_engine) == 200
     assert writer.commits < 20, "readings must be written in batches, not one commit each"
 
 
@@ -59,9 +60,9 @@ async def test_durable_future_resolves_only_after_commit(migrated_engine: Engine
     writer.start()
     writer.add_readings([Reading(Vital.SPO2, 97.0, "%", 5.0, "dev-2")])
     fut = writer.durable()
-    assert repo.count_readings(migrated_engine) == 0  # nothing committed before the writer ran
+    assert reading_store.count_readings(migrated_engine) == 0  # nothing committed before the writer ran
     await fut
-    assert repo.count_readings(migrated_engine) == 1
+    assert reading_store.count_readings(migrated_engine) == 1
     await writer.close()
 
 
@@ -116,7 +117,7 @@ async def test_a_known_message_key_stores_its_readings_once(migrated_engine: Eng
     writer.add_readings(one(70.0), "MONITOR-1|MSG0001")  # retransmitted in a later transaction
     await writer.durable()
     await writer.close()
-    assert sorted(repo.values_from_source(migrated_engine, "MONITOR-1")) == [70.0, 71.0]
+    assert sorted(reading_store.values_from_source(migrated_engine, "MONITOR-1")) == [70.0, 71.0]
     assert writer.duplicates_skipped == 2
     assert list(recent_keys(migrated_engine, 0.0)) == ["MONITOR-1|MSG0001", "MONITOR-1|MSG0002"]
 
@@ -149,7 +150,7 @@ async def test_a_batch_whose_commit_reply_was_lost_is_stored_once_on_retry(
     assert lost and writer.healthy and writer.commits == 1
     with migrated_engine.connect() as conn:
         counts = [conn.scalar(select(func.count()).select_from(t)) for t in (schema.device_events, schema.events)]
-    assert repo.count_readings(migrated_engine) == 2 and counts == [1, 1]
+    assert reading_store.count_readings(migrated_engine) == 2 and counts == [1, 1]
 
 
 async def test_a_message_key_longer_than_its_column_is_stored_and_still_deduplicated(
@@ -167,7 +168,7 @@ async def test_a_message_key_longer_than_its_column_is_stored_and_still_deduplic
     await writer.durable()
     await writer.close()
     assert writer.healthy and writer.duplicates_skipped == 1
-    assert repo.values_from_source(migrated_engine, "MONITOR-9") == [96.0, 95.0]
+    assert reading_store.values_from_source(migrated_engine, "MONITOR-9") == [96.0, 95.0]
     assert all(len(key) <= 255 for key in recent_keys(migrated_engine, 0.0))
 
 
@@ -239,9 +240,9 @@ def test_session_readings_come_back_in_time_order(migrated_engine: Engine) -> No
     with migrated_engine.begin() as conn:
         conn.execute(schema.readings.insert(), rows)
         assert conn.scalar(select(func.count()).select_from(schema.readings)) == 3
-    frame = repo.session_readings(migrated_engine, 7)
+    frame = reading_store.session_readings(migrated_engine, 7)
     assert frame["ts"].tolist() == [10.0, 30.0]
-    assert repo.session_readings(migrated_engine, 7, vitals=["hr"])["value"].tolist() == [70.0]
+    assert reading_store.session_readings(migrated_engine, 7, vitals=["hr"])["value"].tolist() == [70.0]
 
 
 @pytest.mark.postgres

@@ -10,7 +10,8 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 
 from monitor.model import Reading, Vital
-from monitor.store import repo, schema
+from monitor.store import readings as reading_store
+from monitor.store import schema
 from monitor.store.transaction import BatchRows, write_rows
 from monitor.store.writer import BatchWriter
 
@@ -43,7 +44,7 @@ async def test_batches_are_written_by_another_process(migrated_engine: Engine) -
         await writer.durable()
     finally:
         await writer.close()
-    assert repo.values_from_source(migrated_engine, "MONITOR-1") == [70.0, 71.0]
+    assert reading_store.values_from_source(migrated_engine, "MONITOR-1") == [70.0, 71.0]
     assert (writer.rows_written, writer.duplicates_skipped, writer.healthy) == (2, 1, True)
     assert writer.process_pid is None  # stopped with the writer
 
@@ -65,7 +66,7 @@ async def test_a_killed_writer_process_is_replaced_and_nothing_is_lost(migrated_
         assert writer.process_pid not in (None, first) and writer.process_restarts == 1
     finally:
         await writer.close()
-    assert repo.values_from_source(migrated_engine, "MONITOR-1") == [60.0, 61.0, 62.0]
+    assert reading_store.values_from_source(migrated_engine, "MONITOR-1") == [60.0, 61.0, 62.0]
     assert writer.healthy
 
 

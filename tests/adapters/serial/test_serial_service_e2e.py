@@ -12,7 +12,8 @@ from sqlalchemy import Engine, select
 from monitor.config import load_settings
 from monitor.model import Vital
 from monitor.service import build_service
-from monitor.store import repo, schema
+from monitor.store import readings as reading_store
+from monitor.store import schema
 from simulators.emit.serial_devices import make_emulator
 from tests.adapters.serial.serial_pty_helpers import PtyDevice, run_device
 
@@ -54,11 +55,11 @@ async def test_serial_port_from_toml_config_stores_readings_and_disconnection(tm
     await service.start()
 
     def spo2_rows() -> list[Any]:
-        return [r for r in repo.latest_readings(service.engine, 0) if r.vital == "spo2"]
+        return [r for r in reading_store.latest_readings(service.engine, 0) if r.vital == "spo2"]
 
     feeder = asyncio.create_task(run_device(device, lambda n: {Vital.SPO2: 96.0, Vital.PR: 64.0 + n % 3}))
     try:
-        await _until(lambda: repo.count_readings(service.engine) >= 6)
+        await _until(lambda: reading_store.count_readings(service.engine) >= 6)
         [row] = spo2_rows()
         assert (row.value, row.unit, row.bed_id, row.source, row.quality) == (96.0, "%", "chair-3", source, "valid")
         health = service.health()["adapters"][source]
