@@ -1,0 +1,146 @@
+"""Beds, infusion sessions with their phase changes, and session notes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, insert, select, update
+
+from monitor.model import Phase, PhaseChange, Session
+from monitor.store import schema
+
+
+# -- beds ------------------------------------------------------------------------------
+def ensure_beds(engine: Engine, beds: dict[str, str]) -> None:
+    with engine.begin() as conn:
+        known = set(conn.scalars(select(schema.beds.c.id)))
+        new = [{"id": b, "label": label, "created": time.time()} for b, label in beds.items() if b not in known]
+        if new:
+            conn.execute(insert(schema.beds), new)
+
+
+def list_beds(engine: Engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        return {row.id: row.label for row in conn.execute(select(schema.beds).order_by(schema.beds.c.id))}
+
+
+# -- sessions ------------------------------------------------------------------------
+def _session_from_row(row: Any, changes: Iterable[Any]) -> Session:
+    return Session(
+        id=row.id,
+        bed=row.bed_id,
+        patient_ref=row.patient_ref,
+        phase=Phase(row.phase),
+        started=row.started,
+        weight_kg=row.weight_kg,
+        dose_mg=row.dose_mg,
+        rate_mg_per_h=row.rate_mg_per_h,
+        phases=[PhaseChange(Phase(c.phase), c.ts, c.user) for c in changes],
+    )
+
+
+def insert_session(engine: Engine, session: Session, user: str) -> int:
+    with engine.begin() as conn:
+        new_id = conn.execute(
+            insert(schema.sessions).values(
+                bed_id=session.bed,
+                patient_ref=session.patient_ref,
+                phase=session.phase.value,
+                started=session.started,
+                weight_kg=session.weight_kg,
+                dose_mg=session.dose_mg,
+                rate_mg_per_h=session.rate_mg_per_h,
+                created_by=user,
+            )
+        ).inserted_primary_key
+        assert new_id is not None
+        new_id = new_id[0]
+        for ch in session.phases:
+            conn.execute(
+                insert(schema.phase_changes).values(session_id=new_id, phase=ch.phase.value, ts=ch.ts, user=ch.user)
+            )
+        return int(new_id)
+
+
+def record_phase(engine: Engine, session_id: int, change: PhaseChange, reason: str | None = None) -> None:
+    closed = change.phase in (Phase.DISCHARGED, Phase.ABORTED)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(schema.phase_changes).values(
+                session_id=session_id, phase=change.phase.value, ts=change.ts, user=change.user
+            )
+        )
+        values: dict[str, Any] = {"phase": change.phase.value}
+        if closed:
+            values["ended"] = change.ts
+            values["end_reason"] = reason
+        conn.execute(update(schema.sessions).where(schema.sessions.c.id == session_id).values(**values))
+
+
+def _load_sessions(conn: Connection, where: Any, limit: int | None = None) -> list[Session]:
+    query = select(schema.sessions).where(where).order_by(schema.sessions.c.started.desc())
+    if limit:
+        query = query.limit(limit)
+    rows = list(conn.execute(query))
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    changes: dict[int, list[Any]] = {i: [] for i in ids}
+    for c in conn.execute(
+        select(schema.phase_changes)
+        .where(schema.phase_changes.c.session_id.in_(ids))
+        .order_by(schema.phase_changes.c.ts, schema.phase_changes.c.id)
+    ):
+        changes[c.session_id].append(c)
+    return [_session_from_row(r, changes[r.id]) for r in rows]
+
+
+def open_sessions(engine: Engine) -> list[Session]:
+    with engine.connect() as conn:
+        return _load_sessions(conn, schema.sessions.c.ended.is_(None))
+
+
+def get_session(engine: Engine, session_id: int) -> Session | None:
+    with engine.connect() as conn:
+        found = _load_sessions(conn, schema.sessions.c.id == session_id)
+        return found[0] if found else None
+
+
+def find_sessions(
+    engine: Engine,
+    *,
+    start: float | None = None,
+    end: float | None = None,
+    bed: str | None = None,
+    patient_ref: str | None = None,
+    limit: int = 1000,
+) -> list[Session]:
+    conds: list[Any] = []
+    c = schema.sessions.c
+    if start is not None:
+        conds.append(c.started >= start)
+    if end is not None:
+        conds.append(c.started < end)
+    if bed:
+        conds.append(c.bed_id == bed)
+    if patient_ref:
+        conds.append(c.patient_ref == patient_ref)
+    with engine.connect() as conn:
+        return _load_sessions(conn, and_(True, *conds), limit)
+
+
+def add_note(engine: Engine, session_id: int, ts: float, user: str, text: str, kind: str = "note") -> int:
+    with engine.begin() as conn:
+        key = conn.execute(
+            insert(schema.notes).values(session_id=session_id, ts=ts, user=user, text=text, kind=kind)
+        ).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+
+def session_notes(engine: Engine, session_id: int) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(schema.notes).where(schema.notes.c.session_id == session_id).order_by("ts"))
+        return [dict(r._mapping) for r in rows]
