@@ -32,10 +32,10 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine
 
 from monitor.bus import Event, InMemoryBus, Subscriber, Subscribers
-from monitor.store import schema
+from monitor.store import events as event_store
 from monitor.store.transaction import EVENTS_CHANNEL
 from monitor.store.writer import BatchWriter
 
@@ -63,13 +63,7 @@ class LoggedBus(InMemoryBus):
 def prune_events(engine: Engine, keep_s: float, now: float | None = None) -> int:
     """Drop transient events older than ``keep_s`` (never the newest event: it carries the seq on restart)."""
     cutoff = (time.time() if now is None else now) - keep_s
-    ev = schema.events
-    with engine.begin() as conn:
-        newest = conn.scalar(select(func.max(ev.c.seq)))
-        if newest is None:
-            return 0
-        result = conn.execute(delete(ev).where(ev.c.ts < cutoff, ev.c.type.in_(TRANSIENT_TYPES), ev.c.seq < newest))
-        return int(result.rowcount or 0)
+    return event_store.prune_events(engine, cutoff, TRANSIENT_TYPES)
 
 
 def log_epoch(engine: Engine) -> str:
@@ -119,7 +113,7 @@ class PgListener:
                 conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
                 async with conn:
                     for channel in self.handlers:
-                        await conn.execute(f"LISTEN {channel}")
+                        await event_store.listen(conn, channel)
                     self.connected, self.backend_pid, backoff = True, conn.info.backend_pid, 0.2
                     for channel in self.handlers:
                         self._dispatch(channel, None)
@@ -156,7 +150,7 @@ class PgEventBus:
         self.poll_s = poll_s
         self.max_replay = max_replay
         self.fetch_rows = fetch_rows
-        self._seq = _max_seq(engine) if start_seq is None else start_seq
+        self._seq = event_store.newest_seq(engine) if start_seq is None else start_seq
         self._ring: deque[Event] = deque(maxlen=keep)
         self._subscribers = Subscribers()
         self._wake = asyncio.Event()
@@ -241,12 +235,7 @@ class PgEventBus:
             return delivered
 
     def _fetch(self, after: int, limit: int) -> list[tuple[int, float, str]]:
-        ev = schema.events
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(ev.c.seq, ev.c.ts, ev.c.payload).where(ev.c.seq > after).order_by(ev.c.seq).limit(limit)
-            ).all()
-        return [(int(r[0]), float(r[1]), str(r[2])) for r in rows]
+        return event_store.events_after(self.engine, after, limit)
 
     def _deliver(self, rows: list[tuple[int, float, str]]) -> int:
         now = time.time()
@@ -302,11 +291,6 @@ def _decode(row: tuple[int, float, str]) -> Event:
     event["seq"] = seq
     event["_json"] = payload.encode()  # the hub sends the logged text as is (encoded once, by the ingest)
     return event
-
-
-def _max_seq(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.scalar(select(func.max(schema.events.c.seq))) or 0)
 
 
 async def prune_loop(engine: Engine, keep_s: float, every_s: float = 60.0) -> None:

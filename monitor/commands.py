@@ -24,9 +24,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy import Engine
 
-from monitor.store import schema
+from monitor.store import commands as command_store
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,6 @@ class CommandFailed(Exception):
 class IngestUnavailable(CommandFailed):
     def __init__(self, message: str) -> None:
         super().__init__(message, 503)
-
-
-def _notify(conn: Any, channel: str, payload: str) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_notify(:ch, :p)"), {"ch": channel, "p": payload})
 
 
 class CommandClient:
@@ -100,28 +95,13 @@ class CommandClient:
         task.add_done_callback(_log_failure)
 
     def _insert(self, kind: str, payload: dict[str, Any], user: str) -> int:
-        row = {"ts": time.time(), "kind": kind, "payload": orjson.dumps(payload).decode(), "user": user}
-        with self.engine.begin() as conn:
-            inserted = conn.execute(insert(schema.commands).values(status="pending", **row))
-            command_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
-            _notify(conn, COMMANDS_CHANNEL, str(command_id))
-        return command_id
+        return command_store.insert_command(self.engine, kind, payload, user, COMMANDS_CHANNEL)
 
     def _status(self, command_id: int) -> tuple[str, str | None]:
-        c = schema.commands.c
-        with self.engine.connect() as conn:
-            row = conn.execute(select(c.status, c.result).where(c.id == command_id)).one()
-        return str(row[0]), row[1]
+        return command_store.command_status(self.engine, command_id)
 
     def _withdraw(self, command_id: int) -> bool:
-        c = schema.commands.c
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                update(schema.commands)
-                .where(c.id == command_id, c.status == "pending")
-                .values(status="expired", done_ts=time.time(), result='{"error": "withdrawn: no answer in time"}')
-            )
-            return bool(result.rowcount)
+        return command_store.withdraw_command(self.engine, command_id)
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:
@@ -192,22 +172,7 @@ class CommandExecutor:
         return len(claimed)
 
     def _claim(self) -> list[tuple[int, float, str, str, str]]:
-        c = schema.commands.c
-        # One statement: a command withdrawn by its web process meanwhile is not taken.
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                update(schema.commands)
-                .where(c.status == "pending")
-                .values(status="running")
-                .returning(c.id, c.ts, c.kind, c.payload, c.user)
-            ).all()
-        return sorted((int(r[0]), float(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows)
+        return command_store.claim_commands(self.engine)
 
     def _finish(self, command_id: int, status: str, result: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(schema.commands)
-                .where(schema.commands.c.id == command_id)
-                .values(status=status, result=orjson.dumps(result).decode(), done_ts=time.time())
-            )
-            _notify(conn, DONE_CHANNEL, str(command_id))
+        command_store.finish_command(self.engine, command_id, status, result, DONE_CHANNEL)

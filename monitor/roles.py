@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine
 
 from monitor.bus import InMemoryBus
 from monitor.bus_pg import LoggedBus, PgEventBus, PgListener, prune_loop, psycopg_dsn
@@ -36,7 +36,8 @@ from monitor.outage import INGEST_MESSAGE, WEB_MESSAGE, OutageAlarm, watch, writ
 from monitor.pipeline import Pipeline, alarm_json, session_json
 from monitor.service import Service, _restore_live, attach_charting
 from monitor.sessions import SessionError, SessionManager
-from monitor.store import database, repo, schema
+from monitor.store import database, repo
+from monitor.store import events as event_store
 from monitor.store.writer import BatchWriter
 
 ROLES = ("all", "ingest", "web")
@@ -142,13 +143,9 @@ def fresh_seq_space(service: Service) -> None:
     process starts past this one's seqs even if this one is killed before its first commit.
     """
     start = service.bus.last_seq + SEQ_RESTART_GAP
-    marker = {"type": "heartbeat", "seq": start, "ts": time.time(), "restart": True}
-    with service.engine.begin() as conn:
-        conn.execute(
-            insert(schema.events).values(
-                seq=start, ts=marker["ts"], type="heartbeat", payload=orjson.dumps(marker).decode()
-            )
-        )
+    now = time.time()
+    marker = {"type": "heartbeat", "seq": start, "ts": now, "restart": True}
+    event_store.insert_event(service.engine, start, now, "heartbeat", orjson.dumps(marker).decode())
     bus = InMemoryBus(start_seq=start)
     service.bus = bus
     service.pipeline.publisher = bus

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from adapters.base import Adapter
 from monitor.bus import EventBus, InMemoryBus
@@ -19,7 +19,8 @@ from monitor.live import LiveState
 from monitor.model import AlarmChange, Phase, Quality, Reading, Vital
 from monitor.pipeline import AlarmStage, Pipeline
 from monitor.sessions import SessionManager
-from monitor.store import database, repo, schema
+from monitor.store import database, repo
+from monitor.store import events as event_store
 from monitor.store import readings as reading_store
 from monitor.store.writer import BatchWriter, prune_keys_loop, recent_keys
 
@@ -135,11 +136,6 @@ class Service:
         }
 
 
-def _last_seq(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.scalar(select(func.max(schema.events.c.seq))) or 0)
-
-
 def _restore_live(engine: Engine, live: LiveState, since: float) -> None:
     for row in reading_store.latest_readings(engine, since):
         live.update(
@@ -184,7 +180,7 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
     sessions.load()
     live = LiveState()
     _restore_live(engine, live, time.time() - 3600)
-    bus = InMemoryBus(start_seq=_last_seq(engine))
+    bus = InMemoryBus(start_seq=event_store.newest_seq(engine))
     in_memory = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
     writer = BatchWriter(
         engine,
