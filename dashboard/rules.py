@@ -8,15 +8,14 @@ e.g. SpO2 < 85) guard every patient; an override may not drop or change them.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine
 
 from alerts.rules import Rule, RuleError, parse_rules
 from monitor.model import UNASSIGNED
-from monitor.store import schema
+from monitor.store import alarms as alarm_store
 
 
 def protected(clinic: Sequence[Rule]) -> list[Rule]:
@@ -40,20 +39,16 @@ def parse_override(tables: Sequence[Mapping[str, Any]], clinic: Sequence[Rule], 
 def save_override(engine: Engine, session_id: int, rules: Sequence[Rule] | None, user: str) -> None:
     """Append the session's new rules (None: back to the clinic rules); the latest row wins."""
     text = "" if rules is None else json.dumps([r.to_toml_dict() for r in rules])
-    with engine.begin() as conn:
-        conn.execute(insert(schema.rule_overrides).values(session_id=session_id, rules=text, user=user, ts=time.time()))
+    alarm_store.insert_rule_override(engine, session_id, text, user)
 
 
 def load_overrides(engine: Engine, session_ids: Sequence[int]) -> dict[int, list[Rule] | None]:
     """The latest override of each session (None where it was cleared)."""
     if not session_ids:
         return {}
-    c = schema.rule_overrides.c
     out: dict[int, list[Rule] | None] = {}
-    with engine.connect() as conn:
-        rows = conn.execute(select(c.session_id, c.rules).where(c.session_id.in_(list(session_ids))).order_by(c.id))
-        for sid, text in rows:
-            out[sid] = parse_rules(json.loads(text), f"stored session {sid} rules") if text else None
+    for sid, text in alarm_store.rule_override_rows(engine, session_ids):
+        out[sid] = parse_rules(json.loads(text), f"stored session {sid} rules") if text else None
     return out
 
 
