@@ -96,14 +96,14 @@ def serve(port: int, db: str, beds: int, ws: str) -> None:
     from dashboard.auth import hash_password
     from monitor.config import load_settings
     from monitor.service import build_service
-    from monitor.store import repo
+    from monitor.store import auth as store_auth
 
     if os.environ.get("FANOUT_GC_LOG"):
         _log_gc_pauses()
     settings = load_settings(db_url=db)
     settings.hl7.enabled = False
     service = build_service(settings)
-    repo.upsert_user(service.engine, "bench", hash_password(PASSWORD), "nurse")
+    store_auth.save_user(service.engine, "bench", hash_password(PASSWORD), "nurse")
     service.add_adapter(BenchBeds(beds))
     app = create_app(service)
     if not os.environ.get("FANOUT_NO_GC_FREEZE"):  # as `ivmon serve` does (monitor/cli.py)

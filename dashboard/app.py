@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +30,7 @@ from dashboard.api import setup as setup_api
 from dashboard.auth import SESSION_COOKIE, Auth
 from dashboard.hub import Hub
 from dashboard.review.api import install as install_review
+from dashboard.revocation import watch_logins
 from dashboard.rules import restore_overrides
 from dashboard.setup import SetupToken, setup_link
 from monitor.service import Service
@@ -55,6 +57,7 @@ def create_app(service: Service) -> FastAPI:
         if hasattr(service.alarms, "set_session_rules"):
             restore_overrides(service.engine, service.alarms, list(service.sessions.by_id))
         await service.start()
+        login_watch = asyncio.create_task(watch_logins(app.state.auth, hub), name="login-watch")
         if repo.count_users(service.engine) == 0:
             # No default password: the first admin comes through a one-time link printed on the console.
             token, app.state.setup_token = SetupToken.issue()
@@ -66,6 +69,7 @@ def create_app(service: Service) -> FastAPI:
         try:
             yield
         finally:
+            login_watch.cancel()
             unsubscribe()
             await service.stop()
 
@@ -73,7 +77,8 @@ def create_app(service: Service) -> FastAPI:
     app.state.service = service
     app.state.hub = hub
     app.state.setup_token = None
-    app.state.auth = Auth(service.engine, service.settings.http.session_hours)
+    http = service.settings.http
+    app.state.auth = Auth(service.engine, http.session_hours, http.idle_timeout_min)
     for module in (
         system,
         beds,

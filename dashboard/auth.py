@@ -12,17 +12,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Annotated
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, HTTPException, Request, WebSocket, status
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine
 
 from monitor.model import Role
-from monitor.store import repo, schema
+from monitor.store import auth as store_auth
+from monitor.store import repo
 
 SESSION_COOKIE = "ivmon_session"
 CSRF_COOKIE = "ivmon_csrf"
@@ -58,42 +58,103 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+#: A login cached by a web process is read from the database again after this long: a logout,
+#: a role or password change or a disabled user reaches every process within it.
+RECHECK_S = 2.0
+#: Key prefixes of the shared throttle (monitor/store/auth.py).
+KNOWN = "known:"
+
+
 class LoginThrottle:
-    """Failed logins per user name and per address: after ``limit`` in ``window_s``, wait."""
+    """Growing delays on failed logins, decided before the password hash, shared through the database.
 
-    def __init__(self, limit: int = 5, window_s: float = 300.0) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+    Three counters: the address (guessing many accounts), the account at that address (guessing one
+    password), and the account everywhere (guessing from many addresses). The account-wide counter
+    does not apply at an address the account has logged in from before (``known_keep_s``): an
+    attacker elsewhere can slow down strangers' guesses on that account, not lock its user out.
+    """
 
-    def retry_after(self, *keys: str, now: float | None = None) -> float:
-        now = time.time() if now is None else now
-        wait = 0.0
-        for key in keys:
-            q = self._failures.get(key)
-            if not q:
-                continue
-            while q and q[0] < now - self.window_s:
-                q.popleft()
-            if len(q) >= self.limit:
-                wait = max(wait, q[0] + self.window_s - now)
-        return wait
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        per_pair: int = 5,
+        per_address: int = 10,
+        per_account: int = 20,
+        first_delay_s: float = 15.0,
+        max_delay_s: float = 300.0,
+        account_max_delay_s: float = 60.0,
+        forget_s: float = 900.0,
+        known_keep_s: float = 30 * 86_400.0,
+    ) -> None:
+        self.engine = engine
+        self.per_pair = per_pair
+        self.per_address = per_address
+        self.per_account = per_account
+        self.first_delay_s = first_delay_s
+        self.max_delay_s = max_delay_s
+        self.account_max_delay_s = account_max_delay_s
+        self.forget_s = forget_s
+        self.known_keep_s = known_keep_s
 
-    def failed(self, *keys: str, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        for key in keys:
-            self._failures[key].append(now)
+    def login_keys(self, username: str, address: str) -> list[store_auth.ThrottleKey]:
+        name = username.lower()
+        first = self.first_delay_s
+        return [
+            store_auth.ThrottleKey(f"ip:{address}", self.per_address, self.max_delay_s, first),
+            store_auth.ThrottleKey(f"pair:{name}|{address}", self.per_pair, self.max_delay_s, first),
+            store_auth.ThrottleKey(f"user:{name}", self.per_account, self.account_max_delay_s, first),
+        ]
 
-    def succeeded(self, username_key: str) -> None:
-        self._failures.pop(username_key, None)
+    def reserve_login(self, username: str, address: str, now: float | None = None) -> float:
+        """0.0: go ahead and check the password (the attempt is counted as failed until it succeeds);
+        else the seconds to wait."""
+        name = username.lower()
+        return store_auth.reserve_attempt(
+            self.engine,
+            self.login_keys(username, address),
+            time.time() if now is None else now,
+            forget_s=self.forget_s,
+            skip_if_known=(f"user:{name}", f"{KNOWN}{name}|{address}"),
+        )
+
+    def login_succeeded(self, username: str, address: str, now: float | None = None) -> None:
+        name = username.lower()
+        store_auth.attempt_succeeded(
+            self.engine,
+            self.login_keys(username, address),
+            f"pair:{name}|{address}",
+            time.time() if now is None else now,
+            known_marker=f"{KNOWN}{name}|{address}",
+            known_prefix=KNOWN,
+            known_keep_s=self.known_keep_s,
+        )
+
+    def reserve(self, key: str, budget: int = 5, now: float | None = None) -> float:
+        """A single counter (e.g. the first-run setup link per address)."""
+        keys = [store_auth.ThrottleKey(key, budget, self.max_delay_s, self.first_delay_s)]
+        return store_auth.reserve_attempt(
+            self.engine, keys, time.time() if now is None else now, forget_s=self.forget_s
+        )
+
+
+@dataclass(slots=True)
+class _Cached:
+    principal: Principal
+    checked: float
+    last_active: float
 
 
 class Auth:
-    def __init__(self, engine: Engine, session_hours: float = 12.0) -> None:
+    def __init__(self, engine: Engine, session_hours: float = 12.0, idle_minutes: float = 0.0) -> None:
         self.engine = engine
         self.session_s = session_hours * 3600
-        self.throttle = LoginThrottle()
-        self._cache: dict[str, Principal] = {}
+        #: Logins unused this long end (0: never); an open central view counts as use (dashboard/revocation.py).
+        self.idle_s = idle_minutes * 60
+        #: How often a login's last activity is written (the idle timeout is this precise).
+        self.touch_s = min(30.0, self.idle_s / 10) if self.idle_s else 0.0
+        self.throttle = LoginThrottle(engine)
+        self._cache: dict[str, _Cached] = {}
 
     def login(self, username: str, password: str) -> tuple[str, Principal] | None:
         user = repo.get_user(self.engine, username)
@@ -109,43 +170,67 @@ class Auth:
             token_hash=_digest(token),
             expires=now + self.session_s,
         )
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(schema.web_sessions).values(
-                    token_hash=principal.token_hash,
-                    username=principal.username,
-                    role=principal.role.value,
-                    csrf=principal.csrf,
-                    created=now,
-                    expires=principal.expires,
-                )
-            )
-        self._cache[principal.token_hash] = principal
+        store_auth.create_login(
+            self.engine,
+            principal.token_hash,
+            principal.username,
+            principal.role.value,
+            principal.csrf,
+            now,
+            principal.expires,
+        )
+        self._cache[principal.token_hash] = _Cached(principal, now, now)
         return token, principal
 
-    def principal(self, token: str | None) -> Principal | None:
+    def principal(self, token: str | None, now: float | None = None) -> Principal | None:
+        """The login behind a session cookie, if it still holds; a request with it counts as activity."""
         if not token:
             return None
+        now = time.time() if now is None else now
         digest = _digest(token)
-        p = self._cache.get(digest)
-        if p is None:
-            with self.engine.connect() as conn:
-                row = conn.execute(
-                    select(schema.web_sessions).where(schema.web_sessions.c.token_hash == digest)
-                ).first()
+        cached = self._cache.get(digest)
+        if cached is None or now - cached.checked > RECHECK_S:
+            row = store_auth.find_login(self.engine, digest)
             if row is None:
+                self._cache.pop(digest, None)
                 return None
-            p = Principal(row.username, Role(row.role), row.csrf, digest, row.expires)
-            self._cache[digest] = p
-        if p.expires < time.time():
+            cached = _Cached(
+                Principal(row.username, Role(row.role), row.csrf, digest, row.expires), now, row.last_active
+            )
+            self._cache[digest] = cached
+        p = cached.principal
+        if p.expires < now or (self.idle_s and now - cached.last_active > self.idle_s):
             self.logout(p)
             return None
+        if self.idle_s and now - cached.last_active > self.touch_s:
+            store_auth.touch_logins(self.engine, [digest], now)
+            cached.last_active = now
         return p
 
     def logout(self, principal: Principal) -> None:
         self._cache.pop(principal.token_hash, None)
-        with self.engine.begin() as conn:
-            conn.execute(delete(schema.web_sessions).where(schema.web_sessions.c.token_hash == principal.token_hash))
+        store_auth.end_login(self.engine, principal.token_hash)
+
+    def ended(self, token_hashes: set[str], in_use: set[str], now: float | None = None) -> set[str]:
+        """Of these logins (the open screens' ones), those that no longer hold: ended elsewhere,
+        expired, or idle. ``in_use`` (logins with a central view open) count as active now."""
+        now = time.time() if now is None else now
+        rows = store_auth.valid_logins(self.engine, token_hashes)
+        gone = {t for t in token_hashes if t not in rows or rows[t].expires < now}
+        if self.idle_s:
+            stale = {t for t, r in rows.items() if now - r.last_active > self.touch_s}
+            store_auth.touch_logins(self.engine, stale & (in_use - gone), now)
+            gone |= {t for t in stale - in_use if now - rows[t].last_active > self.idle_s}
+        for t in gone:
+            self._cache.pop(t, None)
+            store_auth.end_login(self.engine, t)
+        for t in in_use - gone:
+            if (cached := self._cache.get(t)) is not None:
+                cached.last_active = max(cached.last_active, now)
+        # Cached logins nobody used for a while leave the cache (it would otherwise only grow).
+        for t in [t for t, c in self._cache.items() if now - c.checked > 600]:
+            del self._cache[t]
+        return gone
 
 
 # -- FastAPI dependencies ------------------------------------------------------------------

@@ -40,6 +40,8 @@ class ClientLane:
         self.ws = ws
         self.user = user
         self.token = token  # the login session's token hash: logout closes that session's screens only
+        #: A central view: its open socket keeps the login from its idle timeout (dashboard/revocation.py).
+        self.central = False
         self.max_important = max_important
         self.readings: dict[Any, Event] = {}  # (bed or source) -> latest (merged) reading event
         self.important: deque[Event] = deque()
@@ -169,7 +171,14 @@ class Hub:
 
     async def close_user(self, username: str, token: str | None = None) -> None:
         """Logout closes the sockets of that login (``token``), or all of the user's with no token."""
-        for lane in [c for c in self.clients if c.user == username and (token is None or c.token == token)]:
+        await self.close_lanes([c for c in self.clients if c.user == username and (token is None or c.token == token)])
+
+    async def close_logins(self, tokens: set[str]) -> None:
+        """Close the sockets of logins that ended (elsewhere, expired or idle)."""
+        await self.close_lanes([c for c in self.clients if c.token in tokens])
+
+    async def close_lanes(self, lanes: list[ClientLane]) -> None:
+        for lane in lanes:
             lane.closed = True
             lane.wake.set()
             with contextlib.suppress(Exception):

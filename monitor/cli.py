@@ -149,7 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except RoleError as exc:
         print(f"ivmon: {exc}", file=sys.stderr)
         return 2
-    return _serve_app(settings, role=args.role, banner=[f"role: {args.role}"])
+    return _serve_app(settings, refuse_demo_users, role=args.role, banner=[f"role: {args.role}"])
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -161,13 +161,20 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_user_add(args: argparse.Namespace) -> int:
-    from dashboard.auth import hash_password
-    from monitor.store import database, repo
+def _user_engine(args: argparse.Namespace) -> Any:
+    from monitor.store import database
 
     settings = _settings(args)
     engine = database.make_engine(settings.database_url)
     database.upgrade(engine)
+    return engine
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from dashboard.auth import hash_password
+    from monitor.store import auth, repo
+
+    engine = _user_engine(args)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -178,10 +185,49 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     if len(password) < 8:
         print("a password needs at least 8 characters", file=sys.stderr)
         return 2
-    repo.upsert_user(engine, args.name, hash_password(password), args.role)
-    repo.write_audit(engine, "cli", "user_add", f"user:{args.name}", {"role": args.role})
-    print(f"user {args.name} ({args.role}) saved")
+    existed = auth.save_user(engine, args.name, hash_password(password), args.role)
+    repo.write_audit(engine, "cli", "user_add", f"user:{args.name}", {"role": args.role, "existed": existed})
+    ended = "; their logins ended everywhere" if existed else ""
+    print(f"user {args.name} ({args.role}) saved{ended}")
     return 0
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    from monitor.store import auth, repo
+
+    engine = _user_engine(args)
+    if not auth.disable_user(engine, args.name):
+        print(f"no user {args.name}", file=sys.stderr)
+        return 2
+    repo.write_audit(engine, "cli", "user_disable", f"user:{args.name}")
+    print(f"user {args.name} disabled; their logins ended everywhere (`ivmon user add` enables them again)")
+    return 0
+
+
+def cmd_user_remove_demo(args: argparse.Namespace) -> int:
+    from monitor.store import auth, repo
+
+    engine = _user_engine(args)
+    names = auth.remove_demo_users(engine)
+    if names:
+        repo.write_audit(engine, "cli", "user_remove_demo", None, {"users": names})
+    print(f"demo users removed: {', '.join(names)}" if names else "no demo users in this database")
+    return 0
+
+
+def refuse_demo_users(service: object) -> None:
+    """``ivmon serve`` never runs with the demo's logins (password "demo") in its database."""
+    from monitor.service import Service
+    from monitor.store import auth
+
+    assert isinstance(service, Service)
+    names = auth.demo_user_names(service.engine)
+    if names:
+        raise ValueError(
+            f"this database holds demo users ({', '.join(names)}, password 'demo'): ivmon serve will not start "
+            "on it. Remove them with `ivmon user remove-demo` (with the same --config or --db), "
+            "or give the demo a database of its own."
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,13 +272,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     user = sub.add_parser("user", help="user administration")
     user_sub = user.add_subparsers(dest="user_command", required=True)
-    add = user_sub.add_parser("add", help="create a user or reset a password")
+    add = user_sub.add_parser("add", help="create a user, or reset a password or role (their logins end)")
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.add_argument("--config")
     add.add_argument("--db")
     add.set_defaults(func=cmd_user_add)
+    disable = user_sub.add_parser("disable", help="end a user's logins everywhere and refuse new ones")
+    disable.add_argument("name")
+    disable.add_argument("--config")
+    disable.add_argument("--db")
+    disable.set_defaults(func=cmd_user_disable)
+    remove_demo = user_sub.add_parser("remove-demo", help="delete the demo's users (nurse, clinician, admin)")
+    remove_demo.add_argument("--config")
+    remove_demo.add_argument("--db")
+    remove_demo.set_defaults(func=cmd_user_remove_demo)
 
     from adapters.serial.cli import add_serial_arguments, serial_command
 

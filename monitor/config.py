@@ -24,6 +24,14 @@ class HttpSettings(BaseModel):
     #: Origins allowed to open the WebSocket (besides the server's own).
     allowed_origins: list[str] = Field(default_factory=list)
     session_hours: float = 12.0
+    #: A login unused this long ends (0: never). An open central view counts as use: a wall display
+    #: stays signed in, a review page left open does not (docs/security.md).
+    idle_timeout_min: float = 30.0
+    #: Reverse proxies (addresses or networks) whose X-Forwarded-For / -Proto headers are believed;
+    #: empty: none, the peer's own address is the client's (the login throttle and audit use it).
+    trusted_proxies: list[str] = Field(default_factory=list)
+    #: /docs, /redoc and /openapi.json: off (404) unless true, and then for logged-in staff only.
+    api_docs: bool = False
 
 
 class Hl7Binding(BaseModel):

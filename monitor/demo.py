@@ -8,7 +8,7 @@ from adapters.sim import SessionHook, SimAdapter
 from dashboard.auth import hash_password
 from monitor.model import Phase, Role
 from monitor.service import Service
-from monitor.store import repo
+from monitor.store import auth as store_auth
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,18 @@ def demo_beds(count: int) -> dict[str, str]:
 
 
 def ensure_demo_users(service: Service) -> None:
+    """The demo's logins, only in a database of the demo's own: never over real staff accounts."""
+    others = store_auth.other_user_names(service.engine)
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise ValueError(
+            f"the demo refuses this database: it holds real users ({shown}) and the demo would add logins "
+            "with the password 'demo'. Give the demo a database of its own (--db)."
+        )
+    present = set(store_auth.demo_user_names(service.engine))
     for role in Role:
-        repo.upsert_user(service.engine, role.value, hash_password(DEMO_PASSWORD), role.value)
+        if role.value not in present:
+            store_auth.save_user(service.engine, role.value, hash_password(DEMO_PASSWORD), role.value, demo=True)
 
 
 def session_hook(service: Service) -> SessionHook:

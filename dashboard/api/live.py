@@ -41,6 +41,7 @@ async def live(ws: WebSocket) -> None:
     same_server = ws.query_params.get("epoch") == hub.epoch
     replay = svc.bus.since(int(since)) if same_server and since and since.isdigit() else None
     lane = ClientLane(ws, user.username, token=user.token_hash)
+    lane.central = ws.query_params.get("view") == "central"
     if replay is not None and sum(e["type"] != "reading" for e in replay) > lane.max_important // 2:
         replay = None  # a backlog that would overflow the lane at once: a snapshot is smaller and current
     if replay is not None:

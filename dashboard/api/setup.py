@@ -12,6 +12,7 @@ from dashboard.auth import Auth, hash_password
 from dashboard.deps import audit, service_of
 from dashboard.setup import SetupToken
 from monitor.model import Role
+from monitor.store import auth as store_auth
 from monitor.store import repo
 
 router = APIRouter()
@@ -27,8 +28,8 @@ class SetupBody(BaseModel):
 async def setup(body: SetupBody, request: Request) -> dict[str, Any]:
     svc = service_of(request)
     auth: Auth = request.app.state.auth
-    ip = f"ip:{request.client.host if request.client else '?'}"
-    wait = auth.throttle.retry_after(ip)
+    ip = f"setup:{request.client.host if request.client else '?'}"
+    wait = await asyncio.to_thread(auth.throttle.reserve, ip)
     if wait > 0:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"too many attempts; try again in {int(wait) + 1} s")
     token: SetupToken | None = request.app.state.setup_token
@@ -36,11 +37,10 @@ async def setup(body: SetupBody, request: Request) -> dict[str, Any]:
         raise HTTPException(status.HTTP_409_CONFLICT, "setup is closed: users exist already (use ivmon user add)")
     problem = token.check(body.token)
     if problem is not None:
-        auth.throttle.failed(ip)
         await audit(request, None, "setup_refused", reason=problem)
         raise HTTPException(status.HTTP_403_FORBIDDEN, problem)
     token.used = True  # before the slow hash: a second request with the same token is refused
     password_hash = await asyncio.to_thread(hash_password, body.password)
-    await asyncio.to_thread(repo.upsert_user, svc.engine, body.username, password_hash, Role.ADMIN.value)
+    await asyncio.to_thread(store_auth.save_user, svc.engine, body.username, password_hash, Role.ADMIN.value)
     await audit(request, body.username, "setup_first_admin", f"user:{body.username}")
     return {"username": body.username, "role": Role.ADMIN.value}

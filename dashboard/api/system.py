@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -29,22 +30,22 @@ class LoginBody(BaseModel):
 async def login(body: LoginBody, request: Request, response: Response) -> dict[str, Any]:
     auth: Auth = request.app.state.auth
     ip = request.client.host if request.client else "?"
-    keys = (f"user:{body.username.lower()}", f"ip:{ip}")
-    wait = auth.throttle.retry_after(*keys)
+    # Decided before the password hash, atomically in the shared database: concurrent guesses
+    # cannot all slip past a check that only counted failures after hashing.
+    wait = await asyncio.to_thread(auth.throttle.reserve_login, body.username, ip)
     if wait > 0:
         await audit(request, body.username, "login_throttled")
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed logins; try again in {int(wait) + 1} s",
-            headers={"Retry-After": str(int(wait) + 1)},
+            f"too many failed logins; try again in {math.ceil(wait)} s",
+            headers={"Retry-After": str(math.ceil(wait))},
         )
     result = await asyncio.to_thread(auth.login, body.username, body.password)
     if result is None:
-        auth.throttle.failed(*keys)
         await audit(request, body.username, "login_failed")
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
     token, principal = result
-    auth.throttle.succeeded(keys[0])
+    await asyncio.to_thread(auth.throttle.login_succeeded, body.username, ip)
     secure = request.url.scheme == "https"
     max_age = int(principal.expires - time.time())
     response.set_cookie(

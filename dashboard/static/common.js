@@ -105,7 +105,9 @@ export class LiveConnection {
   connect() {
     const proto = location.protocol === "https:" ? "wss" : "ws";
     const q = this.epoch ? `?since=${this.seq}&epoch=${this.epoch}` : "";
-    const ws = new WebSocket(`${proto}://${location.host}/ws/live${q}`);
+    // The central view's open socket keeps its login from the idle timeout (dashboard/revocation.py).
+    const view = location.pathname === "/" ? `${q ? "&" : "?"}view=central` : "";
+    const ws = new WebSocket(`${proto}://${location.host}/ws/live${q}${view}`);
     this.ws = ws;
     ws.onopen = () => { this.attempt = 0; this.opened = true; };
     this.opened = false;

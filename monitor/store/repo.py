@@ -125,23 +125,6 @@ def get_user(engine: Engine, username: str) -> dict[str, Any] | None:
         return dict(row._mapping) if row else None
 
 
-def upsert_user(engine: Engine, username: str, password_hash: str | None, role: str) -> None:
-    with engine.begin() as conn:
-        exists = conn.execute(select(schema.users.c.id).where(schema.users.c.username == username)).first()
-        if exists:
-            conn.execute(
-                update(schema.users)
-                .where(schema.users.c.username == username)
-                .values(password_hash=password_hash, role=role, active=True)
-            )
-        else:
-            conn.execute(
-                insert(schema.users).values(
-                    username=username, password_hash=password_hash, role=role, created=time.time(), active=True
-                )
-            )
-
-
 def count_users(engine: Engine) -> int:
     with engine.connect() as conn:
         return int(conn.scalar(select(func.count()).select_from(schema.users)) or 0)

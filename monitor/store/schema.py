@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -161,6 +162,8 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("created", Float, nullable=False),
     Column("active", Boolean, nullable=False, default=True),
+    #: Created by ``ivmon demo`` (password "demo"): such users never exist in a production database.
+    Column("demo", Boolean, nullable=False, default=False, server_default=false()),
     UniqueConstraint("username"),
 )
 
@@ -173,6 +176,19 @@ web_sessions = Table(
     Column("csrf", String(64), nullable=False),
     Column("created", Float, nullable=False),
     Column("expires", Float, nullable=False),
+    #: Last request of this login (written at most every few seconds): the idle timeout counts from it.
+    Column("last_active", Float),
+)
+
+#: Login attempts per key (address, account, account at address), shared by every web process:
+#: counted before the password is checked, so concurrent guesses cannot all pass the gate.
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("blocked_until", Float, nullable=False, default=0.0),
+    Column("updated", Float, nullable=False, index=True),
 )
 
 audit = Table(
