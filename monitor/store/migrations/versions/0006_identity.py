@@ -1,7 +1,7 @@
 """identity: demo users marked, logins' last activity (idle timeout), the shared login throttle
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 
 Users the demo created before this revision carry no mark; they are recognised by what made them
 demo users: one of the demo names with the password "demo". Such a login must not survive in a
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
