@@ -126,6 +126,10 @@ def make_registry(service: Any, hub: Any = None) -> CollectorRegistry:
     """A registry per app (tests run several services in one process): collector plus latency histograms."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServiceCollector(service, hub))
+    if getattr(service, "charting", None) is not None:
+        from monitor.charting.metrics import ChartingCollector
+
+        registry.register(ChartingCollector(service))
     commit = Histogram("ivmon_db_commit_seconds", "Batch commit time", buckets=LATENCY_BUCKETS, registry=registry)
     service.writer.commit_observer = commit.observe
     if hasattr(service.bus, "lag_observer"):
