@@ -142,16 +142,11 @@ def draft_rows(session: Session, readings: pd.DataFrame, plan: ChartingPlan, now
     # An NIBP near a grid row is charted there; the others make rows of their own.
     on_grid = _nearest(nibp_ts, grid, plan.window_s) >= 0 if grid.size else np.zeros(nibp_ts.size, dtype=bool)
     own = nibp_ts[~on_grid]
-    grid_has_nibp = np.zeros(grid.size, dtype=bool)
-    if grid.size and nibp_ts.size:
-        grid_has_nibp[_nearest(grid, nibp_ts, plan.window_s) >= 0] = True
     row_ts = np.concatenate([grid, own])
-    kinds = np.concatenate(
-        [np.where(grid_has_nibp, "interval+nibp", "interval").astype(object), np.full(own.size, "nibp", dtype=object)]
-    )
+    is_grid = np.concatenate([np.ones(grid.size, dtype=bool), np.zeros(own.size, dtype=bool)])
     phases = np.concatenate([grid_phase, np.array([_phase_of(session, t) for t in own], dtype=object)])
     order = np.argsort(row_ts, kind="stable")
-    row_ts, kinds, phases = row_ts[order], kinds[order], phases[order]
+    row_ts, is_grid, phases = row_ts[order], is_grid[order], phases[order]
 
     picked: dict[str, list[ChartValue | None]] = {}
     for chart_vital in CHART_VITALS:
@@ -165,7 +160,11 @@ def draft_rows(session: Session, readings: pd.DataFrame, plan: ChartingPlan, now
                 if column[i] is None:
                     column[i] = ChartValue(float(values[idx[i]]), float(ts[idx[i]]), source)
         picked[chart_vital] = column
-    _same_cuff_reading(picked, row_ts.size)
+    _same_cuff_reading(picked, row_ts)
+    kinds = [
+        ("interval+nibp" if picked["sbp"][i] is not None else "interval") if is_grid[i] else "nibp"
+        for i in range(row_ts.size)
+    ]
     return [
         DraftRow(
             row=row_key(float(t)),
@@ -178,10 +177,13 @@ def draft_rows(session: Session, readings: pd.DataFrame, plan: ChartingPlan, now
     ]
 
 
-def _same_cuff_reading(picked: dict[str, list[ChartValue | None]], n: int) -> None:
-    """Systolic, diastolic and mean of a row come from one cuff measurement (the systolic's)."""
-    for i in range(n):
+def _same_cuff_reading(picked: dict[str, list[ChartValue | None]], row_ts: np.ndarray) -> None:
+    """Systolic, diastolic and mean of a row come from one cuff measurement (the systolic's), and a cuff
+    measurement is charted once: on the row nearest to it (rows closer than the window share neighbours)."""
+    for i in range(row_ts.size):
         sbp = picked["sbp"][i]
+        if sbp is not None and int(_nearest(np.array([sbp.ts]), row_ts, np.inf)[0]) != i:
+            picked["sbp"][i] = sbp = None
         for part in ("dbp", "map"):
             value = picked[part][i]
             if value is not None and (sbp is None or value.ts != sbp.ts):

@@ -112,3 +112,14 @@ def test_a_long_session_is_drafted_column_wise() -> None:
     rows = draft_rows(s, readings, ChartingPlan(), T0 + 20_000)
     assert len(rows) == 2 + 12 + 4
     assert all(r.values["hr"] is not None and r.values["spo2"] is not None for r in rows)
+
+
+def test_a_cuff_reading_is_charted_on_one_row_only_when_rows_are_closer_than_the_window() -> None:
+    s = session((Phase.BASELINE, 0))
+    plan = ChartingPlan(interval_s={Phase.BASELINE: 60.0, Phase.INFUSION: 60.0, Phase.RECOVERY: 60.0}, window_s=50.0)
+    readings = frame([(35, v, x, "valid") for v, x in (("sbp", 120), ("dbp", 80), ("map", 93))])
+    rows = draft_rows(s, readings, plan, T0 + 100)
+    assert [(round(r.ts - T0), r.kind, r.values["sbp"] is not None) for r in rows] == [
+        (0, "interval", False),
+        (60, "interval+nibp", True),  # 25 s away, nearer than the row at 0 (35 s)
+    ]
