@@ -147,7 +147,8 @@ class OutboxSender:
                 self._healthy()
                 return
             if not outcome.retry:
-                log.warning("EHR %s refused entry %d: %s", self.name, entry.id, outcome.reason)
+                # The reason goes to the row on screen, not to the log: an EHR's text may name the patient.
+                log.warning("EHR %s refused entry %d (%s)", self.name, entry.id, _kind(outcome.reason))
                 await asyncio.to_thread(store.mark_failed, self.engine, entry.id, outcome.reason[:2000], now)
                 self.failed += 1
                 self._healthy()  # it answered: the destination is up
@@ -156,7 +157,7 @@ class OutboxSender:
             self.last_error = outcome.reason
             if self.failing_since is None:
                 self.failing_since = now
-                log.warning("EHR %s not taking messages: %s (retrying)", self.name, outcome.reason)
+                log.warning("EHR %s not taking messages (%s): retrying", self.name, _kind(outcome.reason))
             await asyncio.to_thread(store.note_attempt, self.engine, entry.id, outcome.reason)
             await asyncio.sleep(self.backoff.next_delay())
 
@@ -166,3 +167,8 @@ class OutboxSender:
         self.failing_since = None
         self.last_error = None
         self.backoff.reset()
+
+
+def _kind(reason: str) -> str:
+    """The class of a failure (``HL7 AE``, ``HTTP 503``, ``ConnectionRefusedError``) without its text."""
+    return reason.split(":", 1)[0][:40]
