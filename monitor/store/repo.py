@@ -7,11 +7,10 @@ loop (``asyncio.to_thread``); the hot write path is the batched writer, not here
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, select
 
 from monitor.model import (
     Alarm,
