@@ -20,6 +20,7 @@ from dashboard.api import (
     chart,
     discharge,
     history,
+    hl7_codes,
     live,
     rules,
     sessions,
@@ -93,6 +94,7 @@ def create_app(service: Service) -> FastAPI:
         discharge,
         history,
         setup_api,
+        hl7_codes,
     ):
         app.include_router(module.router)
     ops.install(app, service, hub)  # /metrics, body-size limit, commands refused by the ingest

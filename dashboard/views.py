@@ -49,15 +49,21 @@ def beds_view(svc: Service, now: float | None = None, labels: dict[str, str] | N
 def unassigned_view(svc: Service, now: float | None = None) -> list[dict[str, Any]]:
     now = time.time() if now is None else now
     live = svc.live
-    return [
-        {
-            "device": source,
-            "vitals": live.vitals_of(f"source:{source}", now),
-            "last_seen": live.last_seen.get(source),
-        }
-        for source, bed in sorted(live.sources.items())
-        if bed is None
-    ]
+    out: list[dict[str, Any]] = []
+    for source, bed in sorted(live.sources.items()):
+        if bed is not None:
+            continue
+        vitals = live.vitals_of(f"source:{source}", now)
+        out.append(
+            {
+                "device": source,
+                "vitals": vitals,
+                "last_seen": live.last_seen.get(source),
+                # Sent as training data (HL7 MSH-11 T/D, a monitor in demo mode): never a patient's values.
+                "training": any(v.get("quality") == "training" for v in vitals.values()),
+            }
+        )
+    return out
 
 
 def snapshot(svc: Service, labels: dict[str, str]) -> dict[str, Any]:

@@ -295,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_serial_arguments(serial_parser)
     serial_parser.set_defaults(func=serial_command)
 
+    from adapters.hl7.cli import add_hl7_arguments, hl7_command
+
+    hl7_parser = sub.add_parser("hl7", help="HL7 integration: the observation codes seen (`ivmon hl7 codes`)")
+    add_hl7_arguments(hl7_parser)
+    hl7_parser.set_defaults(func=hl7_command)
+
     from simulators.cli import add_simulate_arguments, simulate_command
 
     simulate = sub.add_parser("simulate", help="simulated patients as CSV or over a wire protocol")

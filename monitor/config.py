@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -52,14 +52,28 @@ class Hl7Settings(BaseModel):
     idle_timeout_s: float = 600.0
     max_connections_per_address: int = 32
     bindings: list[Hl7Binding] = Field(default_factory=list)
-    #: Local observation codes -> vital key, e.g. {"99COMEN:2" = "hr"}.
+    #: Local observation codes -> vital key, e.g. {"99COMEN:2" = "hr"}, or "-" for a code known not
+    #: to be a vital. Re-read from the configuration file while running (adapters/hl7/reload.py).
     local_codes: dict[str, str] = Field(default_factory=dict)
+    #: MSH-11 processing ids taken in: "P" (production) only by default. Adding "T" (training, a
+    #: central station in demo mode) or "D" (debugging) accepts them, stored and shown as TRAINING
+    #: DATA, never bound to a chair nor judged; any other id is refused with AR.
+    processing_ids: list[str] = Field(default_factory=lambda: ["P"])
     raw_log_messages: int = 200
     #: IANA zone of timestamps sent without an offset (devices' local time); empty = the server's zone.
     timezone: str = ""
     #: Readings stamped further than this ahead of the server's clock are refused (a device clock
     #: running ahead would make old values look current).
     max_clock_ahead_s: float = 300.0
+
+    @field_validator("processing_ids")
+    @classmethod
+    def _known_processing_ids(cls, ids: list[str]) -> list[str]:
+        clean = [i.strip().upper() for i in ids]
+        unknown = [i for i in clean if i not in ("P", "T", "D")]
+        if unknown:
+            raise ValueError(f"hl7.processing_ids: {unknown} not among P, T, D (HL7 table 0103)")
+        return clean
 
 
 class SerialPort(BaseModel):
@@ -167,6 +181,11 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     @property
+    def config_file(self) -> Path | None:
+        """The TOML file these settings were read from (None: defaults and environment only)."""
+        return self._toml_file
+
+    @property
     def database_url(self) -> str:
         if self.db_url:
             return self.db_url
@@ -183,6 +202,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise FileNotFoundError(f"configuration file not found: {config_file}")
     _config_file = config_file
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     finally:
         _config_file = None
+    settings._toml_file = config_file
+    return settings

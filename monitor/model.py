@@ -43,6 +43,9 @@ class Quality(StrEnum):
     VALID = "valid"
     QUESTIONABLE = "questionable"  # artefact, or the device says it is searching
     INVALID = "invalid"  # implausible or flagged invalid by the device; stored, never judged
+    #: Sent as training or debugging data (HL7 MSH-11 T/D: a central station in demo mode):
+    #: stored and shown marked TRAINING DATA, never bound to a chair, never judged.
+    TRAINING = "training"
 
 
 class Phase(StrEnum):

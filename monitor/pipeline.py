@@ -106,17 +106,25 @@ class Pipeline:
         # refuses this submission alone (monitor/store/writer.py).
         self.writer.segment()
         readings: list[Reading] = []
+        any_training = False
         errors: list[str] = []
         changes: list[AlarmChange] = []
         for item in items:
             if isinstance(item, Reading):
+                training = item.quality is Quality.TRAINING
                 try:
                     normalise(item)
                 except ReadingRejected as exc:
                     self.counts[f"rejected:{exc.reason}"] += 1
                     errors.append(str(exc))
                     continue
-                self.sessions.bind(item)
+                if training:
+                    # Simulated patients (a monitor in demo mode): kept and shown as such, on no chair.
+                    item.quality, item.bed, item.session_id = Quality.TRAINING, None, None
+                    self.counts["training"] += 1
+                    any_training = True
+                else:
+                    self.sessions.bind(item)
                 readings.append(item)
             elif isinstance(item, DeviceStatus | DeviceAlarm):
                 try:
@@ -136,7 +144,8 @@ class Pipeline:
             self.counts["stored"] += len(readings)
         if readings:
             try:
-                changes.extend(self.judge.judge(readings))
+                judged = _patients_only(readings) if any_training else readings
+                changes.extend(self.judge.judge(judged))
             except Exception:
                 # The readings are stored and shown either way; a judging bug must not turn a
                 # stored message into a refused one (the sender would resend it for nothing).
@@ -276,6 +285,11 @@ class Pipeline:
 
 #: Plain-text names for JSON keys (orjson takes only exact str keys; ``.value`` is slow per reading).
 _VITAL_NAME: dict[Vital, str] = {v: v.value for v in Vital}
+
+
+def _patients_only(readings: list[Reading]) -> list[Reading]:
+    """Readings without training data: those are never judged (no alarm, no signal-lost timer)."""
+    return [r for r in readings if r.quality is not Quality.TRAINING]
 
 
 def _check_nibp_pairs(readings: list[Reading]) -> None:

@@ -14,7 +14,9 @@ from sqlalchemy import Engine
 
 from adapters.base import Adapter
 from monitor.bus import EventBus, InMemoryBus
+from monitor.code_flush import flush_loop
 from monitor.config import Settings
+from monitor.config_watch import watch_config
 from monitor.live import LiveState
 from monitor.model import AlarmChange, Phase, Quality, Reading, Vital
 from monitor.pipeline import AlarmStage, Pipeline
@@ -207,7 +209,12 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
     if settings.hl7.enabled:
         from adapters.hl7.listener import MllpListener
 
-        service.adapters.append(MllpListener(settings.hl7, data_dir=settings.data_dir))
+        listener = MllpListener(settings.hl7, data_dir=settings.data_dir)
+        service.adapters.append(listener)
+        service.background.append(lambda: flush_loop(engine, listener.observed))
+        config_file = settings.config_file
+        if config_file is not None:
+            service.background.append(lambda: watch_config(config_file, [lambda s: listener.reload(s.hl7)]))
     for spec in settings.adapters:
         from adapters.base import create
 

@@ -31,6 +31,7 @@ _CODE_TEXT = {
     103: "Table value not found",
     200: "Unsupported message type",
     201: "Unsupported event code",
+    202: "Unsupported processing id",
     203: "Unsupported version id",
     207: "Application internal error",
 }
@@ -41,6 +42,7 @@ class AckError:
     code: int  # table 0357
     text: str  # what was wrong, without patient data
     severity: str = "E"  # E error, W warning (an accepted message with refused rows)
+    location: str = ""  # ERR-2 (v2.5+) / ERR-1 (v2.3, 2.4): segment^sequence^field, e.g. MSH^1^11
 
 
 def _clean(raw: str) -> str:
@@ -70,11 +72,13 @@ def build_ack(
     errors: list[AckError] | tuple[AckError, ...] = (),
     now: float | None = None,
     app: str = "IVMON",
+    processing_id: str = "P",
 ) -> bytes:
     """The ACK message (without MLLP framing), UTF-8.
 
     ``receiving_app``/``facility`` are the original MSH-3/4 as sent (HL7
-    text: copied verbatim); every free text is escaped.
+    text: copied verbatim); every free text is escaped. ``processing_id`` is
+    the message's own MSH-11 (an ACK to training data is training data too).
     """
     now = time.time() if now is None else now
     ver = version if version[:2] == "2." and len(version) <= 8 else "2.6"
@@ -83,8 +87,9 @@ def build_ack(
     # Echoed fields are cut to HL7's lengths: a sender's megabyte MSH-3 must not come back in every ACK.
     receiving_app, receiving_facility = _clean(receiving_app[:227]), _clean(receiving_facility[:227])
     control_id = control_id[:199]
+    pid = processing_id if processing_id in ("P", "T", "D") else "P"
     segments = [
-        f"MSH|^~\\&|{app}|{app}|{receiving_app}|{receiving_facility}|{_stamp(now)}||{msg_type}|{ack_id}|P|{ver}",
+        f"MSH|^~\\&|{app}|{app}|{receiving_app}|{receiving_facility}|{_stamp(now)}||{msg_type}|{ack_id}|{pid}|{ver}",
     ]
     first = errors[0].text if errors else ""
     # MSA-2 echoes MSH-10 as sent (it is already HL7 text) so senders can match it byte for byte.
@@ -100,8 +105,8 @@ def build_ack(
         label = _CODE_TEXT.get(err.code, "Error")
         if old_style:
             # v2.3/2.4: ERR-1 only (segment^seq^field^code&text&HL70357)
-            segments.append(f"ERR|^^^{err.code}&{escape(label)}&HL70357&&&{text}")
+            segments.append(f"ERR|{err.location or '^^'}^{err.code}&{escape(label)}&HL70357&&&{text}")
         else:
             # v2.5+: ERR-3 code, ERR-4 severity, ERR-8 user message
-            segments.append(f"ERR|||{err.code}^{escape(label)}^HL70357|{err.severity}||||{text}")
+            segments.append(f"ERR||{err.location}|{err.code}^{escape(label)}^HL70357|{err.severity}||||{text}")
     return ("\r".join(segments) + "\r").encode("utf-8")

@@ -4,7 +4,9 @@ Keyed on the numeric IEEE 11073 MDC code (partition * 65536 + term code) and
 cross-checked with the reference id, because wrong code/name pairs circulate in
 public code and devices (``research/hl7.md``, "Wrong codes circulate").
 Philips MDIL codes (``0002-4182``) are the same numbers written as
-``partition-hexterm``. Other local code systems come from the configuration.
+``partition-hexterm``, except Philips' own terms (:mod:`adapters.hl7.vendor_codes`).
+Other local code systems come from the configuration (``[hl7] local_codes``).
+Sources of every code: ``docs/hl7-codes.md``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from adapters.hl7.vendor_codes import (
+    MDC_KNOWN,
+    MDIL_KNOWN,
+    MDIL_VITALS,
+    PULSE_LABEL_WORDS,
+    PULSE_LABELS,
+    REFID_KNOWN_PREFIXES,
+    mdil_key,
+)
 from monitor.model import CANONICAL_UNIT, Vital
 from monitor.units import UnitError, converter
 
@@ -34,9 +45,11 @@ MDC_VITALS: dict[int, Vital] = {
     151562: Vital.RR,  # MDC_RESP_RATE
     151578: Vital.RR,  # MDC_TTHOR_RESP_RATE
     151570: Vital.RR,  # MDC_AWAY_RESP_RATE
-    151586: Vital.RR,  # MDC_CO2_RESP_RATE
-    # etCO2 is matched by its reference id only (MDC_AWAY_CO2_ET): its number
-    # could not be confirmed from a primary source.
+    151586: Vital.RR,  # MDC_CO2_RESP_RATE (number unconfirmed; a Mindray table says 151594, matched by name)
+    150472: Vital.SPO2,  # SpO2, second sensor left (Philips NOM_PULS_OXIM_SAT_O2_ART_LEFT; unconfirmed in MDC)
+    150476: Vital.SPO2,  # SpO2, second sensor right (NOM_PULS_OXIM_SAT_O2_ART_RIGHT; unconfirmed in MDC)
+    151708: Vital.ETCO2,  # MDC_CONC_AWAY_CO2_ET
+    151728: Vital.ETCO2,  # MDC_AWAY_CO2_ET (Philips NOM_AWAY_CO2_ET; unconfirmed in MDC)
 }
 
 #: Reference ids (OBX-3.2) -> vital, for the cross-check and for rows whose
@@ -61,6 +74,8 @@ MDC_REFIDS: dict[str, Vital] = {
     "MDC_CO2_RESP_RATE": Vital.RR,
     "MDC_AWAY_CO2_ET": Vital.ETCO2,
     "MDC_CONC_AWAY_CO2_ET": Vital.ETCO2,
+    "MDC_PULS_OXIM_SAT_O2_ART_LEFT": Vital.SPO2,
+    "MDC_PULS_OXIM_SAT_O2_ART_RIGHT": Vital.SPO2,
 }
 
 #: MDC unit codes (OBX-6.1) -> the spelling :mod:`monitor.units` converts from;
@@ -109,6 +124,11 @@ _UNIT_OPTIONAL = frozenset({Vital.HR, Vital.PR, Vital.SPO2, Vital.RR})
 SENTINELS = frozenset({-100.0, 32767.0, -32768.0, 8388607.0, -8388608.0, 8388606.0, -8388606.0})
 
 
+def _says_pulse(label: str) -> bool:
+    upper = label.strip().upper()
+    return upper in PULSE_LABELS or any(word in upper for word in PULSE_LABEL_WORDS)
+
+
 class CodeError(ValueError):
     """An observation that names a vital but cannot be taken in (mismatch, unit)."""
 
@@ -132,30 +152,53 @@ class CodeMap:
     """Resolves OBX-3 to a vital and OBX-6 to a conversion; local codes come from the configuration."""
 
     local: dict[str, Vital]
+    #: Local codes the configuration marks as not vitals ("-").
+    ignored: frozenset[str] = frozenset()
     _memo: dict[tuple[str, str, str], tuple[Vital | None, Converter, str]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, local_codes: Mapping[str, str] | None = None) -> CodeMap:
-        """``local_codes`` maps ``"SYSTEM:CODE"`` (or just ``"CODE"``) to a vital key, e.g. ``{"99COMEN:2": "hr"}``."""
+        """``local_codes`` maps ``"SYSTEM:CODE"`` (or just ``"CODE"``) to a vital key, e.g. ``{"99COMEN:2": "hr"}``;
+        ``"-"`` marks a code known not to be a vital (the integrator's view then stops flagging it)."""
         local: dict[str, Vital] = {}
+        ignored: set[str] = set()
         for key, name in (local_codes or {}).items():
+            if name.strip() == "-":
+                ignored.add(key.strip().upper())
+                continue
             try:
                 local[key.strip().upper()] = Vital(name.strip().lower())
             except ValueError:
-                raise ValueError(f"local code {key!r}: unknown vital {name!r}") from None
-        return cls(local)
+                raise ValueError(f"local code {key!r}: unknown vital {name!r} (or '-' for not a vital)") from None
+        return cls(local, frozenset(ignored))
 
     def vital(self, code: str, refid: str, system: str) -> Vital | None:
         """The vital an OBX-3 names, None when it names something ivmon does not track.
 
         Raises :class:`CodeError` when the number and the reference id name two different vitals.
         """
-        if self.local:
+        found = self._vital(code, refid, system)
+        if found is Vital.HR and _says_pulse(refid):
+            # A pulse rate sent under a heart-rate code ("HR_Pulse", "Pulse"): it counts pulses
+            # at a sensor, not the ECG's beats, so it is pr (the alarm rules treat pr as hr anyway).
+            return Vital.PR
+        return found
+
+    def _vital(self, code: str, refid: str, system: str) -> Vital | None:
+        if self.local or self.ignored:
+            if self._local_key(code, system) in self.ignored:
+                return None
             hit = self.local.get(f"{system}:{code}".upper())
             if hit is None and system.upper() not in ("MDC", ""):
                 hit = self.local.get(code.upper())
             if hit is not None:
                 return hit
+        if system.upper() == "MDIL":
+            vendor = MDIL_VITALS.get(mdil_key(code))
+            if vendor is not None:
+                return vendor
+            if mdil_key(code) in MDIL_KNOWN:
+                return None
         number = mdc_number(code, system)
         by_code = MDC_VITALS.get(number) if number is not None else None
         by_name = MDC_REFIDS.get(refid.upper()) if refid.startswith(("MDC_", "mdc_")) else None
@@ -163,6 +206,25 @@ class CodeMap:
             raise CodeError(f"OBX-3 code {code} ({by_code.value}) disagrees with its name {refid} ({by_name.value})")
         # A known MDC name with an unknown number: the name is the standard's, the number a typo.
         return by_code or by_name
+
+    def _local_key(self, code: str, system: str) -> str:
+        """The configured key a code matches among the ignored ones ("SYSTEM:CODE" first, then "CODE")."""
+        full = f"{system}:{code}".upper()
+        if full in self.ignored or system.upper() in ("MDC", ""):
+            return full
+        return code.upper()
+
+    def known(self, code: str, refid: str, system: str) -> str:
+        """What a code ivmon does not take is, when the tables know it ("" when they do not)."""
+        if self._local_key(code, system) in self.ignored:
+            return "marked not a vital in [hl7] local_codes"
+        if system.upper() == "MDIL" and mdil_key(code) in MDIL_KNOWN:
+            return MDIL_KNOWN[mdil_key(code)]
+        number = mdc_number(code, system)
+        if number is not None and number in MDC_KNOWN:
+            return MDC_KNOWN[number]
+        upper = refid.upper()
+        return next((what for prefix, what in REFID_KNOWN_PREFIXES if upper.startswith(prefix)), "")
 
     @staticmethod
     def convert(vital: Vital, value: float, unit_code: str, unit_name: str, unit_system: str) -> float:

@@ -26,10 +26,11 @@ from adapters.hl7.binding import Binder
 from adapters.hl7.codes import CodeMap
 from adapters.hl7.message import HL7Error, decode, parse
 from adapters.hl7.mllp import Event, Frame, MllpFramer, frame
-from adapters.hl7.pcd01 import Refused, check_supported, interpret, read_header
+from adapters.hl7.observed import CodeLedger
+from adapters.hl7.pcd01 import Refused, check_processing_id, check_supported, interpret, read_header
 from adapters.hl7.rawlog import RawLog
 from monitor.config import Hl7Settings
-from monitor.model import DataRefused, DeviceState, DeviceStatus, IngestItem, Reading
+from monitor.model import DataRefused, DeviceAlarm, DeviceState, DeviceStatus, IngestItem, Quality, Reading
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class MllpListener:
         self.settings = settings or Hl7Settings()
         self.name = name
         self.codes = CodeMap.from_config(self.settings.local_codes)
+        #: Every observation code seen (the integrator's view), flushed to storage by the service.
+        self.observed = CodeLedger(self.codes)
         self.binder = Binder(self.settings.bindings)
         self.tz = _local_tz(self.settings.timezone)
         self._allow = _networks(self.settings.allow)
@@ -76,6 +79,27 @@ class MllpListener:
         self._jobs: set[asyncio.Task[None]] = set()
         self._server: asyncio.Server | None = None
         self._sink: IngestSink | None = None
+
+    def reload(self, settings: Hl7Settings) -> list[str]:
+        """Take the parts of a re-read configuration that apply while running; returns what changed.
+
+        ``local_codes`` (a new mapping takes effect with the next message) and
+        ``processing_ids``. A bad mapping raises ValueError and changes nothing.
+        """
+        changed: list[str] = []
+        if settings.local_codes != self.settings.local_codes:
+            codes = CodeMap.from_config(settings.local_codes)
+            self.codes = codes
+            self.observed.replace_codes(codes)
+            changed.append("local_codes")
+        if settings.processing_ids != self.settings.processing_ids:
+            changed.append("processing_ids")
+        if changed:
+            self.settings = self.settings.model_copy(
+                update={"local_codes": settings.local_codes, "processing_ids": settings.processing_ids}
+            )
+            self.counters["reloads"] += 1
+        return changed
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -119,6 +143,8 @@ class MllpListener:
             "connections": len(self._connections),
             "counters": dict(self.counters),
             "failed_frames_kept": len(self.raw_log.entries),
+            "codes_pending": len(self.observed),
+            "codes_overflow": self.observed.overflow,
             "last_error": self.last_error,
         }
 
@@ -230,6 +256,9 @@ class MllpListener:
         }
         try:
             check_supported(header)
+            training = check_processing_id(header, self.settings.processing_ids)
+            if training:
+                reply["processing_id"] = header.processing_id
             result = interpret(
                 msg,
                 self.codes,
@@ -237,9 +266,16 @@ class MllpListener:
                 default_tz=self.tz,
                 header=header,
                 latest_ts=time.time() + self.settings.max_clock_ahead_s,
+                ledger=self.observed,
+                peer=host,
             )
         except Refused as exc:
-            return self._refuse(exc.ack, exc.code, exc.reason, payload, host, header.control_id, reply)
+            if exc.code == 202:
+                self.counters[f"refused_processing_id_{header.processing_id or 'P'}"] += 1
+            reply["processing_id"] = header.processing_id or "P"
+            return self._refuse(
+                exc.ack, exc.code, exc.reason, payload, host, header.control_id, reply, location=exc.location
+            )
         except Exception:
             self.counters["internal_errors"] += 1
             log.exception("HL7: could not interpret message %r from %s", header.control_id, host)
@@ -256,6 +292,8 @@ class MllpListener:
         if result.errors:
             self._fail(host, "; ".join(result.errors)[:500], payload, header.control_id)
         items = result.items
+        if training:
+            items = self._as_training(items)
         if items:
             now = time.time()  # connection events are the server's observations, on its clock
             new = [
@@ -302,6 +340,23 @@ class MllpListener:
             raise RuntimeError("listener not started")
         return await self._sink.submit(items, dedupe_key=key)
 
+    def _as_training(self, items: list[IngestItem]) -> list[IngestItem]:
+        """Training/debugging data (MSH-11 T or D, accepted by configuration): readings marked and
+        unbound from any chair, so they are never on a patient's tile nor judged; the device's own
+        alarms about simulated patients are dropped (counted)."""
+        kept: list[IngestItem] = []
+        for item in items:
+            if isinstance(item, Reading):
+                item.quality = Quality.TRAINING
+                item.bed = None
+                kept.append(item)
+            elif isinstance(item, DeviceAlarm):
+                self.counters["training_alarms_dropped"] += 1
+            else:
+                kept.append(item)
+        self.counters["training_messages"] += 1
+        return kept
+
     @staticmethod
     def _first_seen(items: list[IngestItem], sources: dict[str, str | None]) -> list[Reading]:
         first: list[Reading] = []
@@ -322,11 +377,12 @@ class MllpListener:
         reply: dict[str, Any] | None = None,
         *,
         keep: bool = True,
+        location: str = "",
     ) -> bytes:
         self.counters[f"ack_{code}"] += 1
         if keep:
             self._fail(host, reason, payload, control_id)
-        return build_ack(code, control_id, errors=[AckError(err, reason)], **(reply or {}))
+        return build_ack(code, control_id, errors=[AckError(err, reason, location=location)], **(reply or {}))
 
 
 class _Connection(asyncio.Protocol):

@@ -18,6 +18,8 @@ from adapters.hl7 import limits
 from adapters.hl7.binding import Binder, location_keys
 from adapters.hl7.codes import SENTINELS, CodeError, CodeMap
 from adapters.hl7.message import Message, TimestampError, parse_segments, parse_ts
+from adapters.hl7.observed import CodeLedger
+from adapters.hl7.vendor_codes import SENSOR_SYSTEMS
 from monitor.model import CANONICAL_UNIT, DeviceAlarm, IngestItem, Quality, Reading, Vital
 
 #: (message code, trigger) this adapter takes; MSH-9.3 (structure) is not checked.
@@ -36,11 +38,12 @@ _OBX_FIELDS = 19  # OBX-0 (the name) to OBX-18 (equipment instance id)
 class Refused(Exception):
     """A message that is not taken in: ``ack`` is "AR" (unsupported) or "AE" (unprocessable)."""
 
-    def __init__(self, ack: str, code: int, reason: str) -> None:
+    def __init__(self, ack: str, code: int, reason: str, *, location: str = "") -> None:
         super().__init__(reason)
         self.ack = ack
         self.code = code  # HL7 table 0357 error code
         self.reason = reason
+        self.location = location  # ERR-2: segment^sequence^field, e.g. MSH^1^11
 
 
 @dataclass(slots=True)
@@ -52,6 +55,7 @@ class Header:
     sending_app: str
     sending_facility: str
     sent: str  # MSH-7 as sent
+    processing_id: str = ""  # MSH-11.1: P production, T training, D debugging
 
     @property
     def message_type(self) -> str:
@@ -103,6 +107,7 @@ def read_header(msg: Message) -> Header:
         sending_app=f(3),
         sending_facility=f(4),
         sent=f(7).strip(),
+        processing_id=f(11).split(cs)[0].strip().upper(),
     )
 
 
@@ -135,6 +140,30 @@ def _device_problem(source: str) -> str | None:
     return problem
 
 
+#: HL7 table 0103.
+PROCESSING_IDS = {"P": "production", "T": "training", "D": "debugging"}
+
+
+def check_processing_id(header: Header, accepted: list[str]) -> bool:
+    """True when the message is training/debugging data that was accepted; :class:`Refused` (AR) when not accepted.
+
+    An empty MSH-11 is read as production: HL7 requires the field, and the
+    devices in ``research/hl7.md`` all send it, so a sender leaving it out is
+    a production sender with a sloppy header.
+    """
+    pid = header.processing_id or "P"
+    if pid in accepted:
+        return pid != "P"
+    name = PROCESSING_IDS.get(pid, "unknown")
+    raise Refused(
+        "AR",
+        202,
+        f"MSH-11 processing id {pid} ({name}) not accepted here (accepted: {', '.join(accepted) or 'none'};"
+        " [hl7] processing_ids)",
+        location="MSH^1^11",
+    )
+
+
 def device_id(value: str, component: str = "^") -> str:
     """The id in an OBX-18 EI (``entity^namespace^universal^type``): the entity id, else the universal id."""
     parts = value.split(component)
@@ -143,13 +172,32 @@ def device_id(value: str, component: str = "^") -> str:
 
 
 def sender_device(header: Header, component: str = "^") -> str:
-    """The device id of a message without OBX-18: MSH-3's universal id, else app/facility."""
+    """The device id of a message without OBX-18: MSH-3's universal id, else app/facility ("" when none)."""
     parts = header.sending_app.split(component)
     if len(parts) >= 2 and parts[1].strip():
         return parts[1].strip()
     app = parts[0].strip()
     facility = header.sending_facility.split(component)[0].strip()
-    return f"{app}/{facility}" if facility else app or "unknown"
+    return f"{app}/{facility}" if facility else app
+
+
+def sensor_reference(obx18: str, component: str = "^") -> str:
+    """The sensor an OBX-18 names when it is a code (Philips ``0002-4bb8^SpO2^MDIL``), not an equipment id.
+
+    Philips pairs a pulse with its source this way (Efficia CM guide p.3-17):
+    such a field names the measurement the value comes from, so it is neither
+    the device id nor a reason to leave the row's device.
+    """
+    parts = obx18.split(component)
+    if len(parts) >= 3 and parts[2].strip().upper() in SENSOR_SYSTEMS:
+        return parts[1].strip() or parts[0].strip()
+    return ""
+
+
+def _pulse_source(sensor: str) -> bool:
+    """A sensor other than the ECG: a heart rate measured there is a pulse rate."""
+    upper = sensor.upper()
+    return bool(upper) and "ECG" not in upper and upper not in ("HR", "HEART RATE")
 
 
 def _ids(value: str, component: str) -> list[str]:
@@ -169,12 +217,16 @@ def interpret(
     fallback_ts: float | None = None,
     header: Header | None = None,
     latest_ts: float | None = None,
+    ledger: CodeLedger | None = None,
+    peer: str = "",
 ) -> Interpreted:
     """The items a message carries.
 
     ``fallback_ts`` serves fragments without MSH/OBR times (tests); rows stamped
     after ``latest_ts`` (now + allowed clock skew) are refused: a device clock
-    running ahead must not make its values look current.
+    running ahead must not make its values look current. Every coded row is
+    counted in ``ledger`` (the integrator's view) under the sender's device id
+    and ``peer`` address.
     """
     enc = msg.encoding
     cs = enc.component
@@ -186,7 +238,7 @@ def interpret(
         msh_device = sender_device(header, cs)
         sender_ids = [msh_device, *_ids(header.sending_app, cs)]
         msg_ts_text = header.sent
-    out = Interpreted(header, device=msh_device)
+    out = Interpreted(header, device=msh_device or "unknown")
     alarm_message = header is not None and header.trigger == "R40"
     locations: tuple[str, ...] = ()
     group_ts_text = ""
@@ -195,6 +247,8 @@ def interpret(
     seen: set[tuple[Vital, float, str]] = set()
     beds: dict[str, str | None] = {}
     bound = bool(binder)  # no bindings configured: every reading is unassigned
+    location_device = ""  # PV1-3 as sent: the device id of a sender with no MSH-3 (IntelliVue Information Center)
+    ledger_sender = ""
 
     def bed_for(source: str) -> str | None:
         if not binder:
@@ -230,7 +284,7 @@ def interpret(
 
     def row_device(seg: list[str], path: str) -> str:
         own = seg[18]
-        if own:
+        if own and not sensor_reference(own, cs):
             found = device_ids.get(own)
             if found is None:
                 found = device_ids[own] = device_id(own, cs)
@@ -242,7 +296,7 @@ def interpret(
                     best = prefix
             if best or "" in group_devices:
                 return group_devices[best]
-        return msh_device or "unknown"
+        return msh_device or location_device or "unknown"
 
     # Device ids are few per message: each is checked once against the limits (adapters/hl7/limits.py).
     device_problems: dict[str, str | None] = {}
@@ -286,7 +340,7 @@ def interpret(
             vtype = seg[2].strip().upper()
             path = seg[4].strip()
             status = seg[11].strip().upper()
-            if seg[18] and (not vtype or seg[11] == "X"):
+            if seg[18] and (not vtype or seg[11] == "X") and not sensor_reference(seg[18], cs):
                 # A containment header naming its device: rows below it inherit it.
                 group_devices[_trim_path(path)] = device_id(seg[18], cs)
             if alarm_message or (alarm_rows and path.count(".") >= 4):
@@ -294,6 +348,15 @@ def interpret(
                 if facet.isascii() and facet.isdigit() and prefix:
                     alarm_rows.setdefault(prefix, {})[facet] = seg
                     continue
+            if ledger is not None and vtype and seg[3]:
+                if not ledger_sender:
+                    device = msh_device or location_device or "unknown"
+                    ledger_sender = f"{device} @ {peer}" if peer else device
+                if vtype not in _NUMERIC_TYPES:
+                    ledger.note(ledger_sender, seg[3], seg[6], "", None, "")
+                elif status == "X":
+                    no_value, _, why = codes.row(seg[3], seg[6], cs)
+                    ledger.note(ledger_sender, seg[3], seg[6], "", no_value, why)
             if not vtype or status == "X":
                 out.skipped += 1  # containment header, or "no valid value" (Philips shows "?")
                 continue
@@ -306,6 +369,10 @@ def interpret(
                 out.skipped += 1  # waveform arrays, coded and text rows
                 continue
             vital, convert, problem = codes.row(seg[3], seg[6], cs)
+            if vital is Vital.HR and seg[18] and _pulse_source(sensor_reference(seg[18], cs)):
+                vital = Vital.PR  # a rate paired with a sensor (SpO2, NBP, arterial line): a pulse
+            if ledger is not None:
+                ledger.note(ledger_sender, seg[3], seg[6], seg[5].strip(), vital, problem)
             if vital is None:
                 if problem:
                     out.errors.append(f"OBX {_where(seg)}: {problem}")
@@ -360,6 +427,7 @@ def interpret(
             if too_long is not None:
                 raise Refused("AE", 102, too_long)
             out.location = raw
+            location_device = raw.rstrip(cs).strip()
             locations = location_keys(raw, cs, enc.subcomponent)
             beds.clear()
     flush_alarms()

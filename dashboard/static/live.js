@@ -246,7 +246,10 @@ function renderUnassigned(now) {
   box.replaceChildren();
   for (const [device, u] of state.unassigned) {
     const parts = Object.entries(u.vitals).map(([k, v]) => `${k} ${Math.round(v.value)} (${fmtAge(now - v.ts)})`);
-    box.append(el("div", "src", `Unassigned device ${device}: ${parts.join(", ")}`));
+    // Training data (HL7 MSH-11 T/D: a monitor in demo mode) is never shown as a patient's values.
+    const training = Object.values(u.vitals).some((v) => v.quality === "training");
+    const line = el("div", training ? "src training" : "src", `${training ? "TRAINING DATA · " : ""}Unassigned device ${device}: ${parts.join(", ")}`);
+    box.append(line);
   }
   box.hidden = !state.unassigned.size;
 }

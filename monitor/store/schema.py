@@ -307,3 +307,26 @@ ehr_outbox = Table(
     Index("ix_ehr_outbox_destination_state_id", "destination", "state", "id"),
     Index("ix_ehr_outbox_session_row", "session_id", "row_key"),
 )
+
+#: The integrator's view of HL7 (adapters/hl7/observed.py): every observation code seen, per sender,
+#: with its count, an example value and what ivmon made of it. Written every few seconds, not per message.
+hl7_codes = Table(
+    "hl7_codes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender", String(200), nullable=False),
+    Column("obx3", String(200), nullable=False),
+    Column("obx6", String(200), nullable=False),
+    Column("code", String(200), nullable=False),
+    Column("label", String(200), nullable=False),
+    Column("code_system", String(200), nullable=False),
+    Column("unit", String(200), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("example_value", String(64), nullable=False),
+    Column("outcome", String(200), nullable=False),
+    Column("flagged", Boolean, nullable=False),
+    Column("first_seen", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    UniqueConstraint("sender", "obx3", "obx6"),
+    Index("ix_hl7_codes_last_seen", "last_seen"),
+)
