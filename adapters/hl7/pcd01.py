@@ -194,6 +194,12 @@ def sensor_reference(obx18: str, component: str = "^") -> str:
     return ""
 
 
+def _paired_sensor(seg: list[str], cs: str) -> str:
+    """The sensor a row names as its source: OBX-17 (observation method; where the Efficia CM guide's
+    examples put it) or OBX-18 (equipment instance)."""
+    return sensor_reference(seg[17], cs) or sensor_reference(seg[18], cs)
+
+
 def _pulse_source(sensor: str) -> bool:
     """A sensor other than the ECG: a heart rate measured there is a pulse rate."""
     upper = sensor.upper()
@@ -369,7 +375,7 @@ def interpret(
                 out.skipped += 1  # waveform arrays, coded and text rows
                 continue
             vital, convert, problem = codes.row(seg[3], seg[6], cs)
-            if vital is Vital.HR and seg[18] and _pulse_source(sensor_reference(seg[18], cs)):
+            if vital is Vital.HR and (seg[17] or seg[18]) and _pulse_source(_paired_sensor(seg, cs)):
                 vital = Vital.PR  # a rate paired with a sensor (SpO2, NBP, arterial line): a pulse
             if ledger is not None:
                 ledger.note(ledger_sender, seg[3], seg[6], seg[5].strip(), vital, problem)
