@@ -43,7 +43,9 @@ async def test_mllp_send_gets_aa_for_every_message(tmp_path: Path, listener: Mll
     text = out.decode("utf-8")
     acks = [line for line in text.replace("\r", "\n").splitlines() if line.startswith("MSA|")]
     # The Continua message is training data (MSH-11 T): refused by default, naming MSH-11.
-    assert [a.split("|")[:3] for a in acks] == [["MSA", "AR" if cid == "ivmon-bp-1" else "AA", cid] for cid in CONTROL_IDS]
+    assert [a.split("|")[:3] for a in acks] == [
+        ["MSA", "AR" if cid == "ivmon-bp-1" else "AA", cid] for cid in CONTROL_IDS
+    ]
     assert "MSH-11" in next(a for a in acks if a.startswith("MSA|AR|"))
     # what was stored: Comen 6 readings, the Mindray lead-off alarm
     assert len(sink.readings) == 6
