@@ -35,6 +35,7 @@ import psycopg
 from sqlalchemy import Engine
 
 from monitor.bus import Event, InMemoryBus, Subscriber, Subscribers
+from monitor.retry import Backoff
 from monitor.store import events as event_store
 from monitor.store.transaction import EVENTS_CHANNEL
 from monitor.store.writer import BatchWriter
@@ -107,14 +108,15 @@ class PgListener:
                 log.exception("notification handler for %s failed", channel)
 
     async def run(self) -> None:
-        backoff = 0.2
+        backoff = Backoff(first_s=0.2, max_s=self.retry_max_s)
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
                 async with conn:
                     for channel in self.handlers:
                         await event_store.listen(conn, channel)
-                    self.connected, self.backend_pid, backoff = True, conn.info.backend_pid, 0.2
+                    self.connected, self.backend_pid = True, conn.info.backend_pid
+                    backoff.reset()
                     for channel in self.handlers:
                         self._dispatch(channel, None)
                     async for note in conn.notifies():
@@ -123,11 +125,10 @@ class PgListener:
                 raise
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-                log.warning("LISTEN connection lost (%s); reconnecting in %.1f s", self.last_error, backoff)
+                log.warning("LISTEN connection lost (%s); reconnecting with backoff", self.last_error)
             self.connected = False
             self.reconnects += 1
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.retry_max_s)
+            await asyncio.sleep(backoff.next_delay())
 
 
 class PgEventBus:

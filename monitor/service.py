@@ -234,9 +234,10 @@ def attach_charting(service: Service, *, senders: bool) -> None:
     from adapters.ehr.fhir_bundle import FhirIdentity, bundle_json, transaction
     from adapters.ehr.hl7_oru import Hl7Identity
     from monitor.charting.chart import ChartContext
-    from monitor.charting.filing import Backoff, Destination, OutboxSender
+    from monitor.charting.filing import Destination, OutboxSender
     from monitor.charting.runtime import Charting, destination_names, plan_from_settings
     from monitor.outage import OutageAlarm, watch
+    from monitor.retry import Backoff
 
     ehr = service.settings.ehr
     identity = FhirIdentity(ehr.fhir.patient_system, ehr.fhir.observation_system, ehr.fhir.user_system)
@@ -266,7 +267,9 @@ def attach_charting(service: Service, *, senders: bool) -> None:
             )
         )
     for destination in destinations:
-        sender = OutboxSender(service.engine, destination, backoff=Backoff(ehr.retry_first_s, ehr.retry_max_s))
+        sender = OutboxSender(
+            service.engine, destination, backoff=Backoff(min(ehr.retry_first_s, ehr.retry_max_s), ehr.retry_max_s)
+        )
         charting.senders.append(sender)
         notice = OutageAlarm(
             prefix=f"ehr-{destination.name}",

@@ -27,7 +27,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -36,6 +35,7 @@ import serial
 from adapters.base import Adapter, IngestSink, register
 from adapters.serial.protocol import Decoder, LineSettings, load_protocols, make_decoder
 from monitor.model import DeviceState, DeviceStatus, IngestItem
+from monitor.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +44,6 @@ SPEC_KEYS = ("protocol", "bed", "baudrate", "bytesize", "parity", "stopbits", "r
 LINE_KEYS = ("baudrate", "bytesize", "parity", "stopbits", "rtscts")
 #: Decoder options in a spec: ``opt.preset=nonin``, ``opt.interval_s=10``.
 OPTION_PREFIX = "opt."
-
-
-@dataclass(slots=True, frozen=True)
-class Backoff:
-    initial_s: float = 0.5
-    factor: float = 2.0
-    max_s: float = 10.0
-
-    def delays(self) -> Any:
-        delay = self.initial_s
-        while True:
-            yield delay
-            delay = min(delay * self.factor, self.max_s)
 
 
 def _line_settings(protocol: str, overrides: dict[str, Any]) -> LineSettings:
@@ -107,7 +94,7 @@ class SerialTransport:
         self.source = source or f"serial:{port}"
         self.decoder: Decoder = make_decoder(protocol, self.source, bed, options or {})
         self.line = line or load_protocols()[protocol].line
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(first_s=0.5, max_s=10.0)
         self.clock = clock
         self.read_timeout_s = read_timeout_s
         self.silence_s = self.decoder.silence_s
@@ -297,21 +284,14 @@ class SerialTransport:
 
     async def _submit(self, sink: IngestSink, items: Sequence[IngestItem]) -> None:
         """Hands items to the sink; retries rather than drop (a lost reading or status must never be silent)."""
-        delay = 0.1
-        while True:
-            try:
-                result = await sink.submit(items)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the sink's failure must not kill the port
-                self.submit_errors += 1
-                log.error("%s: submit failed (%s), retrying in %.1f s", self.name, type(exc).__name__, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            if result.rejected:
-                log.warning("%s: %d item(s) rejected: %s", self.name, result.rejected, "; ".join(result.errors))
-            return
+
+        def failed(exc: BaseException, delay: float) -> None:  # the sink's failure must not kill the port
+            self.submit_errors += 1
+            log.error("%s: submit failed (%s), retrying in %.1f s", self.name, type(exc).__name__, delay)
+
+        result = await retry(lambda: sink.submit(items), Backoff(first_s=0.1, max_s=5.0), on_failure=failed)
+        if result.rejected:
+            log.warning("%s: %d item(s) rejected: %s", self.name, result.rejected, "; ".join(result.errors))
 
 
 def _read_loop(

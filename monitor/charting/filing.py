@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
+from monitor.retry import Backoff
 from monitor.store import charting as store
 from monitor.store.charting import OutboxEntry
 
@@ -63,23 +63,6 @@ class Destination(Protocol):
     async def close(self) -> None: ...
 
 
-@dataclass(slots=True)
-class Backoff:
-    """Exponential backoff with jitter between ``first_s`` and ``max_s``."""
-
-    first_s: float = 1.0
-    max_s: float = 60.0
-    failures: int = 0
-
-    def next_delay(self) -> float:
-        delay = min(self.max_s, self.first_s * 2.0**self.failures)
-        self.failures += 1
-        return delay * random.uniform(0.8, 1.0)
-
-    def reset(self) -> None:
-        self.failures = 0
-
-
 class OutboxSender:
     """Delivers one destination's outbox entries; run it as a background task."""
 
@@ -95,7 +78,7 @@ class OutboxSender:
         self.engine = engine
         self.destination = destination
         self.poll_s = poll_s
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(first_s=1.0, max_s=60.0)
         self.clock = clock
         self.sent = 0
         self.failed = 0

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from monitor.model import Alarm, AlarmChange, DataRefused, DeviceStatus, Reading, StorageUnavailable
+from monitor.retry import Backoff
 from monitor.store import schema
 from monitor.store.failures import FailureKind, classify, describe
 from monitor.store.transaction import BATCH_KEY_PREFIX, EVENTS_CHANNEL, BatchRows, ReadingRow, Written, write_rows
@@ -201,7 +202,7 @@ class BatchWriter:
         self._timer: asyncio.TimerHandle | None = None
         self._idle = asyncio.Event()  # nothing in flight, nothing gathered
         self._idle.set()
-        self._backoff = 0.1
+        self._backoff = Backoff(first_s=0.1, max_s=5.0)
         self.healthy = True
         self.last_error: str | None = None
         #: Submissions the database refused for their data (each refused alone, the rest stored).
@@ -425,16 +426,16 @@ class BatchWriter:
                 # The database is down or locked: keep the rows (their senders keep waiting), retry.
                 self.healthy = False
                 self.last_error = describe_failure(error)
-                log.error("database write failed, retrying in %.1fs: %s", self._backoff, self.last_error)
-                self._retry = self._loop.call_later(self._backoff, self._send)
-                self._backoff = min(self._backoff * 2, 5.0)
+                delay = self._backoff.next_delay()
+                log.error("database write failed, retrying in %.1fs: %s", delay, self.last_error)
+                self._retry = self._loop.call_later(delay, self._send)
                 return
         else:
             if started is not None:
                 self.last_commit_s = time.perf_counter() - started
                 if self.commit_observer is not None:
                     self.commit_observer(self.last_commit_s)
-            self._backoff = 0.1
+            self._backoff.reset()
             self.healthy = True
             self.commits += 1
             self.duplicates_skipped += written.duplicates_skipped

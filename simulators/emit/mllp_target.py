@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from adapters.hl7.client import Ack, MllpClient
 from monitor.model import NIBP_VITALS, Vital
+from monitor.retry import Backoff, GaveUp, retry
 from simulators.emit.pcd01 import device_eui, encode_pcd01, next_control_id
 from simulators.targets import Target, register_target
 
@@ -95,28 +96,33 @@ class MllpTarget:
     async def _deliver(self, patient: int, client: MllpClient, message: bytes) -> Ack:
         """Send until answered. The same bytes every time: a message stored before its ACK was lost
         is acknowledged again by the server (same MSH-10), not stored twice."""
-        give_up = time.monotonic() + self.retry_for_s
-        pause = FIRST_PAUSE_S
-        while True:
+
+        async def attempt() -> Ack:
             try:
                 await self._connect(client)
                 return await client.send(message)
-            except OSError as exc:  # refused, reset, closed before the ACK (over the server's cap), timed out
+            except OSError:  # refused, reset, closed before the ACK (over the server's cap), timed out
                 await client.close()
-                if time.monotonic() + pause > give_up:
-                    self.unanswered += 1
-                    reason = str(exc) or type(exc).__name__
-                    raise ConnectionError(
-                        f"patient {patient}: no ACK from {self.host}:{self.port} in {self.retry_for_s:g} s ({reason})"
-                    ) from exc
-                if not self.retries:  # said once: a wrong address would otherwise look like a hang
-                    log.warning(
-                        "MLLP target: %s:%d: %s; retrying", self.host, self.port, str(exc) or type(exc).__name__
-                    )
-                self.retries += 1
-                # Jittered: after a server restart its monitors must not all come back in the same instant.
-                await asyncio.sleep(pause * self._jitter.uniform(0.5, 1.0))
-                pause = min(2 * pause, LONGEST_PAUSE_S)
+                raise
+
+        def failed(exc: BaseException, _delay: float) -> None:
+            if not self.retries:  # said once: a wrong address would otherwise look like a hang
+                log.warning("MLLP target: %s:%d: %s; retrying", self.host, self.port, str(exc) or type(exc).__name__)
+            self.retries += 1
+
+        # Jittered: after a server restart its monitors must not all come back in the same instant.
+        backoff = Backoff(first_s=FIRST_PAUSE_S, max_s=LONGEST_PAUSE_S, jitter=0.5, rng=self._jitter)
+        try:
+            return await retry(
+                attempt, backoff, retry_on=(OSError,), give_up_after_s=self.retry_for_s, on_failure=failed
+            )
+        except GaveUp as exc:
+            self.unanswered += 1
+            cause = exc.__cause__
+            reason = (str(cause) or type(cause).__name__) if cause is not None else str(exc)
+            raise ConnectionError(
+                f"patient {patient}: no ACK from {self.host}:{self.port} in {self.retry_for_s:g} s ({reason})"
+            ) from cause
 
     async def _connect(self, client: MllpClient) -> None:
         if client.connected:

@@ -8,8 +8,9 @@ import io
 
 import pytest
 
-from adapters.serial.transport import Backoff, SerialTransport
+from adapters.serial.transport import SerialTransport
 from monitor.model import DeviceState, Vital
+from monitor.retry import Backoff
 from simulators.cli import load_target
 from tests.adapters.serial.serial_pty_helpers import RecordingSink
 
@@ -33,7 +34,7 @@ async def test_simulate_to_serial_pty_reaches_the_transport(
     path = out.getvalue().split(": ", 1)[1].splitlines()[0]
     assert path.startswith("/dev/")
     sink = RecordingSink()
-    transport = SerialTransport(path, decoder, "chair-1", options=options, backoff=Backoff(0.05, 2.0, 0.2))
+    transport = SerialTransport(path, decoder, "chair-1", options=options, backoff=Backoff(first_s=0.05, max_s=0.2))
     task = asyncio.create_task(transport.run(sink))
 
     async def patients() -> None:

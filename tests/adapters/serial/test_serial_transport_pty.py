@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.serial.transport import Backoff, SerialTransport
+from adapters.serial.transport import SerialTransport
 from monitor.model import DeviceState, Quality, Vital
+from monitor.retry import Backoff
 from simulators.emit.serial_devices import DatexEmulator, make_emulator
 from tests.adapters.serial.serial_pty_helpers import PtyDevice, RecordingSink, run_device
 
-FAST = Backoff(initial_s=0.05, factor=2.0, max_s=0.2)
+FAST = Backoff(first_s=0.05, max_s=0.2)
 
 
 def patient(n: int) -> dict[Vital, float]:
