@@ -21,6 +21,7 @@ IMPORT_NAMES = {
     "argon2-cffi": "argon2",
     "prometheus-client": "prometheus_client",
     "pydantic-settings": "pydantic_settings",
+    "fhir.resources": "fhir",
 }
 #: runtime dependencies used without an import statement, and how
 USED_BY_NAME = {
