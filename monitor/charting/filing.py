@@ -87,6 +87,8 @@ class OutboxSender:
         self.failing_since: float | None = None
         self.last_error: str | None = None
         self._wake = asyncio.Event()
+        #: The commit marking the last delivered entry as sent, running while the next one is sent.
+        self._marking: asyncio.Future[None] | None = None
 
     @property
     def name(self) -> str:
@@ -103,6 +105,7 @@ class OutboxSender:
         try:
             while True:
                 try:
+                    await self._marked()  # an entry not yet marked sent must not be read as pending
                     entries = await asyncio.to_thread(store.pending, self.engine, self.name)
                     for entry in entries:
                         await self._deliver_until_answered(entry)
@@ -114,7 +117,14 @@ class OutboxSender:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_s)
         finally:
+            with contextlib.suppress(Exception):
+                await self._marked()
             await self.destination.close()
+
+    async def _marked(self) -> None:
+        marking, self._marking = self._marking, None
+        if marking is not None:
+            await marking
 
     async def _deliver_until_answered(self, entry: OutboxEntry) -> None:
         while True:
@@ -125,10 +135,15 @@ class OutboxSender:
                 outcome = refused(f"could not be encoded: {type(exc).__name__}")
             now = self.clock()
             if outcome.ok:
-                await asyncio.to_thread(store.mark_sent, self.engine, entry.id, now)
+                # Committed while the next entry is on the wire: the commit and the round trip overlap.
+                # A crash before it commits resends this entry, under the same identity (MSH-10,
+                # FHIR identifier), which the receiver keeps once.
+                await self._marked()
+                self._marking = asyncio.ensure_future(asyncio.to_thread(store.mark_sent, self.engine, entry.id, now))
                 self.sent += 1
                 self._healthy()
                 return
+            await self._marked()
             if not outcome.retry:
                 # The reason goes to the row on screen, not to the log: an EHR's text may name the patient.
                 log.warning("EHR %s refused entry %d (%s)", self.name, entry.id, _kind(outcome.reason))
