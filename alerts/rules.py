@@ -1,9 +1,9 @@
-"""Alarm rules: the TOML format of spec/alarms.md, validated on load, and the shipped defaults.
+"""Alarm rules: the TOML format of spec/alarms.md, validated on load (pydantic), and the shipped defaults.
 
-A rule file is a list of ``[[rule]]`` tables. Every error names the file, the
-rule (by position and id) and the field, so a clinic editing its rules sees at
-once what to fix. Validation is strict: an unknown key is an error (a typo in
-``delay_s`` must not silently mean "no delay").
+A rule file is a list of ``[[rule]]`` tables, each validated by :class:`RuleSpec`. Every error names
+the file, the rule (by position and id) and the field, so a clinic editing its rules sees at once what
+to fix. Validation is strict: an unknown key is an error (a typo in ``delay_s`` must not silently mean
+"no delay").
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from monitor.model import UNASSIGNED, Phase, Priority, Vital
 
@@ -97,71 +99,159 @@ class Rule:
         return out
 
 
-def _number(where: str, key: str, value: object) -> float:
+def _number(key: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise RuleError(f"{where}: {key} must be a finite number, not {value!r}")
+        raise ValueError(f"{key} must be a finite number, not {value!r}")
     return float(value)
+
+
+class RuleSpec(BaseModel):
+    """One ``[[rule]]`` table as written in a rule file, validated field by field.
+
+    Every check raises the message a clinician reads (:func:`parse_rule` prefixes the file, the rule's
+    position and id); the engine then runs on the plain :class:`Rule` built from it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(default=None, validate_default=True)
+    vital: Vital = Field(default=None, validate_default=True)
+    op: str = Field(default=None, validate_default=True)
+    priority: Priority = Field(default=None, validate_default=True)
+    limit: float | None = None
+    baseline_delta: float | None = None
+    baseline_ratio: float | None = None
+    delay_s: float = 0.0
+    hysteresis: float = 0.0
+    phases: frozenset[str] = Field(default=None, validate_default=True)
+    message: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_table_with_known_keys(cls, raw: Any) -> Any:
+        if not isinstance(raw, Mapping):
+            raise ValueError("a rule must be a table")
+        unknown = sorted(set(raw) - _KEYS)
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})")
+        if "message" not in raw and isinstance(raw.get("id"), str):
+            return {**raw, "message": raw["id"]}  # the id as written is the default message
+        return raw
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, value: object) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("id is required (a non-empty string)")
+        return value.strip()
+
+    @field_validator("vital", mode="before")
+    @classmethod
+    def _vital(cls, value: object) -> Vital:
+        try:
+            return Vital(str(value))
+        except ValueError:
+            known = ", ".join(v.value for v in Vital)
+            raise ValueError(f"unknown vital {value!r} (known: {known})") from None
+
+    @field_validator("op", mode="before")
+    @classmethod
+    def _op(cls, value: object) -> str:
+        if value not in OPS:
+            raise ValueError(f"op must be one of < <= > >=, not {value!r}")
+        return str(value)
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority(cls, value: object) -> Priority:
+        try:
+            return Priority(str(value))
+        except ValueError:
+            raise ValueError(f"priority must be high, medium or low, not {value!r}") from None
+
+    @field_validator("limit", "baseline_delta", "baseline_ratio", mode="before")
+    @classmethod
+    def _optional_number(cls, value: object, info: ValidationInfo) -> float | None:
+        return None if value is None else _number(str(info.field_name), value)
+
+    @field_validator("delay_s", "hysteresis", mode="before")
+    @classmethod
+    def _not_negative(cls, value: object, info: ValidationInfo) -> float:
+        number = _number(str(info.field_name), value)
+        if number < 0:
+            raise ValueError("delay_s and hysteresis must not be negative")
+        return number
+
+    @field_validator("phases", mode="before")
+    @classmethod
+    def _phases(cls, value: object) -> frozenset[str]:
+        if value is None:
+            return DEFAULT_PHASES
+        if isinstance(value, str) or not isinstance(value, list) or not value:
+            raise ValueError('phases must be a non-empty list, e.g. ["infusion", "recovery"]')
+        bad = [p for p in value if p not in RULE_PHASES]
+        if bad:
+            raise ValueError(f"unknown phase(s) {bad!r} (allowed: {', '.join(sorted(RULE_PHASES))})")
+        return frozenset(str(p) for p in value)
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def _message(cls, value: object) -> str | None:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("message must be a string")
+        return value
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> RuleSpec:
+        given = [key for key in ("limit", "baseline_delta", "baseline_ratio") if getattr(self, key) is not None]
+        if len(given) != 1:
+            what = "none" if not given else " and ".join(given)
+            raise ValueError(f"exactly one of limit, baseline_delta, baseline_ratio is needed (got {what})")
+        if self.baseline_ratio is not None and self.baseline_ratio <= 0:
+            raise ValueError(f"baseline_ratio must be positive, not {self.baseline_ratio}")
+        if self.limit is None and UNASSIGNED in self.phases:
+            raise ValueError("a baseline-relative rule cannot apply to unassigned readings (no baseline)")
+        return self
+
+    def to_rule(self) -> Rule:
+        return Rule(
+            id=self.id,
+            vital=self.vital,
+            op=self.op,
+            priority=self.priority,
+            limit=self.limit,
+            baseline_delta=self.baseline_delta,
+            baseline_ratio=self.baseline_ratio,
+            delay_s=self.delay_s,
+            hysteresis=self.hysteresis,
+            phases=self.phases,
+            message=self.id if self.message is None else self.message,
+        )
+
+
+_BEFORE_ID = ("a rule must be a table", "unknown key(s)", "id is required")
+
+
+def _reason(error: ValidationError) -> str:
+    """The first problem, in the words of the validator that found it."""
+    first = error.errors(include_url=False)[0]
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, ValueError):
+        return str(cause)
+    field = ".".join(str(part) for part in first["loc"])
+    return f"{field}: {first['msg']}" if field else str(first["msg"])
 
 
 def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
     """One ``[[rule]]`` table -> a validated :class:`Rule` (``where`` prefixes every error)."""
-    if not isinstance(raw, Mapping):
-        raise RuleError(f"{where}: a rule must be a table")
-    unknown = sorted(set(raw) - _KEYS)
-    if unknown:
-        raise RuleError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})")
-    rule_id = raw.get("id")
-    if not isinstance(rule_id, str) or not rule_id.strip():
-        raise RuleError(f"{where}: id is required (a non-empty string)")
-    where = f"{where} ({rule_id})"
     try:
-        vital = Vital(str(raw.get("vital")))
-    except ValueError:
-        known = ", ".join(v.value for v in Vital)
-        raise RuleError(f"{where}: unknown vital {raw.get('vital')!r} (known: {known})") from None
-    op = raw.get("op")
-    if op not in OPS:
-        raise RuleError(f"{where}: op must be one of < <= > >=, not {op!r}")
-    try:
-        priority = Priority(str(raw.get("priority")))
-    except ValueError:
-        raise RuleError(f"{where}: priority must be high, medium or low, not {raw.get('priority')!r}") from None
-    given = [key for key in ("limit", "baseline_delta", "baseline_ratio") if raw.get(key) is not None]
-    if len(given) != 1:
-        what = "none" if not given else " and ".join(given)
-        raise RuleError(f"{where}: exactly one of limit, baseline_delta, baseline_ratio is needed (got {what})")
-    value = _number(where, given[0], raw[given[0]])
-    if given[0] == "baseline_ratio" and value <= 0:
-        raise RuleError(f"{where}: baseline_ratio must be positive, not {value}")
-    delay = _number(where, "delay_s", raw.get("delay_s", 0))
-    hysteresis = _number(where, "hysteresis", raw.get("hysteresis", 0))
-    if delay < 0 or hysteresis < 0:
-        raise RuleError(f"{where}: delay_s and hysteresis must not be negative")
-    phases_raw = raw.get("phases", sorted(DEFAULT_PHASES))
-    if isinstance(phases_raw, str) or not isinstance(phases_raw, list) or not phases_raw:
-        raise RuleError(f'{where}: phases must be a non-empty list, e.g. ["infusion", "recovery"]')
-    bad = [p for p in phases_raw if p not in RULE_PHASES]
-    if bad:
-        raise RuleError(f"{where}: unknown phase(s) {bad!r} (allowed: {', '.join(sorted(RULE_PHASES))})")
-    phases = frozenset(str(p) for p in phases_raw)
-    if given[0] != "limit" and UNASSIGNED in phases:
-        raise RuleError(f"{where}: a baseline-relative rule cannot apply to unassigned readings (no baseline)")
-    message = raw.get("message", rule_id)
-    if not isinstance(message, str):
-        raise RuleError(f"{where}: message must be a string")
-    return Rule(
-        id=rule_id.strip(),
-        vital=vital,
-        op=str(op),
-        priority=priority,
-        limit=value if given[0] == "limit" else None,
-        baseline_delta=value if given[0] == "baseline_delta" else None,
-        baseline_ratio=value if given[0] == "baseline_ratio" else None,
-        delay_s=delay,
-        hysteresis=hysteresis,
-        phases=phases,
-        message=message,
-    )
+        return RuleSpec.model_validate(raw).to_rule()
+    except ValidationError as exc:
+        rule_id = raw.get("id") if isinstance(raw, Mapping) else None
+        reason = _reason(exc)
+        # As the checks run: the table and its keys first, then the id, then everything else under its id.
+        named = isinstance(rule_id, str) and rule_id.strip() and not reason.startswith(_BEFORE_ID)
+        raise RuleError(f"{where} ({rule_id}): {reason}" if named else f"{where}: {reason}") from None
 
 
 def parse_rules(tables: Sequence[Mapping[str, Any]], source: str = "rules") -> list[Rule]:

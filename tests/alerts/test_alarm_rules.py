@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from alerts.rules import RuleError, default_rules, load_rules, loads_rules
+from alerts.rules import RuleError, RuleSpec, default_rules, load_rules, loads_rules, parse_rule
 from monitor.model import UNASSIGNED, Priority, Vital
 
 GOOD = """
@@ -87,3 +87,41 @@ def test_bad_toml_and_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "r.toml"
     path.write_text(GOOD)
     assert load_rules(path)[0].id == "x"
+
+
+def test_a_rule_table_is_validated_by_its_pydantic_model() -> None:
+    spec = RuleSpec.model_validate({"id": "hr-hi", "vital": "hr", "op": ">", "priority": "high", "limit": 120})
+    assert spec.to_rule() == loads_rules('[[rule]]\nid="hr-hi"\nvital="hr"\nop=">"\npriority="high"\nlimit=120\n')[0]
+    assert set(RuleSpec.model_json_schema()["properties"]) == {
+        "id",
+        "vital",
+        "op",
+        "priority",
+        "limit",
+        "baseline_delta",
+        "baseline_ratio",
+        "delay_s",
+        "hysteresis",
+        "phases",
+        "message",
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"vital": "hr"}, "f: rule 1: id is required (a non-empty string)"),
+        (
+            {"id": "a", "vital": "hr", "op": ">", "priority": "high", "limit": 1, "lmit": 2},
+            "f: rule 1: unknown key(s) lmit",
+        ),
+        (
+            {"id": "a", "vital": "hr", "op": ">", "priority": "high", "limit": 1, "delay_s": -1},
+            "f: rule 1 (a): delay_s",
+        ),
+    ],
+)
+def test_errors_name_the_rule_once_its_id_is_known(table: dict[str, object], message: str) -> None:
+    with pytest.raises(RuleError) as err:
+        parse_rule(table, "f: rule 1")
+    assert str(err.value).startswith(message)
