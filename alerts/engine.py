@@ -345,9 +345,10 @@ class AlarmEngine:
     def on_device_alarm(self, alarm: DeviceAlarm) -> list[AlarmChange]:
         """A monitor's own alarm, relayed as such (kind ``device``), opened and ended by the device."""
         out: list[AlarmChange] = []
-        rule_id = device_rule_id(alarm.code or alarm.message)
+        rule_id = alarm.code[:RULE_ID_WIDTH] if alarm.technical else device_rule_id(alarm.code or alarm.message)
+        kind = AlarmKind.TECHNICAL if alarm.technical else AlarmKind.DEVICE
         bed = alarm.bed if alarm.bed is not None else f"?{alarm.source}"
-        key: AlarmKey = (AlarmKind.DEVICE.value, rule_id, bed, alarm.vital.value if alarm.vital else None)
+        key: AlarmKey = (kind.value, rule_id, bed, alarm.vital.value if alarm.vital else None)
         if not alarm.active:
             self.book.end(key, alarm.ts, out)
             return out
@@ -360,7 +361,7 @@ class AlarmEngine:
         new = Alarm(
             id=new_alarm_id(),
             rule_id=rule_id,
-            kind=AlarmKind.DEVICE,
+            kind=kind,
             priority=priority,
             message=alarm.message,
             started=alarm.ts,

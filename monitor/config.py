@@ -42,12 +42,28 @@ class Hl7Binding(BaseModel):
     location: str | None = None
 
 
+class Hl7TlsSettings(BaseModel):
+    """MLLP over TLS (IHE ATNA secure node): the server's certificate and, to verify senders, their CA."""
+
+    #: PEM certificate (chain) and private key of this server; both set: the HL7 port speaks only TLS.
+    cert: Path | None = None
+    key: Path | None = None
+    #: PEM bundle of the CA(s) that sign the monitors' certificates: set, a sender must present one.
+    client_ca: Path | None = None
+
+
 class Hl7Settings(BaseModel):
     enabled: bool = True
-    host: str = "0.0.0.0"
+    #: Loopback by default: off this machine, ``allow`` or TLS client certificates are required.
+    host: str = "127.0.0.1"
     port: int = 2575
-    #: Client addresses (IPs or CIDR networks) allowed to connect; empty = any.
+    #: Client addresses (IPs or CIDR networks) allowed to connect; empty = any (loopback host only).
     allow: list[str] = Field(default_factory=list)
+    tls: Hl7TlsSettings = Field(default_factory=Hl7TlsSettings)
+    #: Distinct unassigned (unbound) devices taken from one sender address, and from all: beyond,
+    #: messages get AR and one technical alarm names the sender (a message cannot flood the screens).
+    max_unassigned_per_address: int = 64
+    max_unassigned_total: int = 512
     max_message_bytes: int = 1_048_576
     idle_timeout_s: float = 600.0
     max_connections_per_address: int = 32
@@ -62,8 +78,8 @@ class Hl7Settings(BaseModel):
     raw_log_messages: int = 200
     #: IANA zone of timestamps sent without an offset (devices' local time); empty = the server's zone.
     timezone: str = ""
-    #: Readings stamped further than this ahead of the server's clock are refused (a device clock
-    #: running ahead would make old values look current).
+    #: A reading stamped after its arrival is stored at its arrival time and flagged (ACK warning,
+    #: counted); one stamped further ahead than this is refused (that device's clock is wrong).
     max_clock_ahead_s: float = 300.0
 
     @field_validator("processing_ids")

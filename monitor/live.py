@@ -52,7 +52,14 @@ class LiveState:
         if per is None:
             per = self.values[key] = {}
         current = per.get(reading.vital)
-        if current is None or reading.ts >= current.ts:
+        # The latest by arrival is shown, not the newest stamp: a stamp in the future (forged, or a
+        # clock ahead) must not hold the screen against the monitor's next reading. Only a reading
+        # already stale on arrival (a backlog resent after an outage) leaves a newer value in place.
+        if (
+            current is None
+            or reading.ts >= current.ts
+            or time.time() - reading.ts <= FRESHNESS_S.get(reading.vital, 0.0)
+        ):
             per[reading.vital] = Latest(reading.value, reading.ts, reading.quality, reading.source)
         self.sources[reading.source] = reading.bed
         self.last_seen[reading.source] = reading.ts

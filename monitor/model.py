@@ -131,6 +131,8 @@ class DeviceAlarm:
     bed: str | None = None
     session_id: int | None = None
     active: bool = True
+    #: Raised by ivmon about the device or its sender (not by the device): a technical alarm, ``code`` its rule.
+    technical: bool = False
 
 
 IngestItem = Reading | DeviceStatus | DeviceAlarm

@@ -24,6 +24,7 @@ from adapters.base import IngestSink, register
 from adapters.hl7.ack import INTERNAL_ERROR, AckError, build_ack
 from adapters.hl7.binding import Binder
 from adapters.hl7.codes import CodeMap
+from adapters.hl7.exposure import check_exposure, posture, server_context
 from adapters.hl7.message import HL7Error, decode, parse
 from adapters.hl7.mllp import Event, Frame, MllpFramer, frame
 from adapters.hl7.observed import CodeLedger
@@ -35,6 +36,11 @@ from monitor.model import DataRefused, DeviceAlarm, DeviceState, DeviceStatus, I
 log = logging.getLogger(__name__)
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: An unassigned device silent this long no longer counts against its sender's cap.
+UNASSIGNED_FORGET_S = 600.0
+#: Rule of the technical alarm naming a sender that sends too many unassigned devices.
+FLOOD_RULE = "hl7_too_many_devices"
 
 
 def _local_tz(name: str) -> tzinfo:
@@ -70,6 +76,13 @@ class MllpListener:
         self.binder = Binder(self.settings.bindings)
         self.tz = _local_tz(self.settings.timezone)
         self._allow = _networks(self.settings.allow)
+        check_exposure(self.settings)
+        self._ssl = server_context(self.settings.tls)
+        #: Unassigned (unbound) devices heard, by sender address: device id -> last heard (monotonic).
+        self._unassigned: dict[str, dict[str, float]] = {}
+        self._unassigned_total = 0
+        #: Sender addresses whose "too many devices" alarm is on -> when their last message was refused.
+        self._flooding: dict[str, float] = {}
         raw_dir = data_dir / "hl7-failed" if data_dir is not None else None
         self.raw_log = RawLog(self.settings.raw_log_messages, raw_dir)
         self.counters: Counter[str] = Counter()
@@ -106,8 +119,10 @@ class MllpListener:
     async def start(self, sink: IngestSink) -> None:
         self._sink = sink
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Connection(self), self.settings.host, self.settings.port)
-        log.info("HL7/MLLP listening on %s:%d", self.settings.host, self.port)
+        self._server = await loop.create_server(
+            lambda: _Connection(self), self.settings.host, self.settings.port, ssl=self._ssl
+        )
+        log.info("HL7/MLLP listening on %s:%d (%s)", self.settings.host, self.port, posture(self.settings))
 
     @property
     def port(self) -> int:
@@ -254,6 +269,7 @@ class MllpListener:
             "receiving_app": header.sending_app,
             "receiving_facility": header.sending_facility,
         }
+        arrival = time.time()
         try:
             check_supported(header)
             training = check_processing_id(header, self.settings.processing_ids)
@@ -265,10 +281,12 @@ class MllpListener:
                 self.binder,
                 default_tz=self.tz,
                 header=header,
-                latest_ts=time.time() + self.settings.max_clock_ahead_s,
+                latest_ts=arrival + self.settings.max_clock_ahead_s,
+                arrival=arrival,
                 ledger=self.observed,
                 peer=host,
             )
+            self._check_unassigned(result.items, host)
         except Refused as exc:
             if exc.code == 202:
                 self.counters[f"refused_processing_id_{header.processing_id or 'P'}"] += 1
@@ -282,8 +300,10 @@ class MllpListener:
             return self._refuse(
                 "AE", INTERNAL_ERROR, "message could not be interpreted", payload, host, header.control_id, reply
             )
-        warnings = [AckError(102, reason, "W") for reason in result.errors]
+        warnings = [AckError(102, reason, "W") for reason in [*result.errors, *result.warnings]]
         self.counters["rows_refused"] += len(result.errors)
+        if result.clamped:
+            self.counters["future_times_clamped"] += result.clamped
         if result.errors and not result.items:
             errors = [AckError(102, reason) for reason in result.errors]
             self._fail(host, "; ".join(result.errors)[:500], payload, header.control_id)
@@ -334,6 +354,91 @@ class MllpListener:
             warnings.extend(AckError(102, reason, "W") for reason in stored.errors)
         self.counters["ack_AA"] += 1
         return build_ack("AA", header.control_id, errors=warnings, **reply)
+
+    # -- unassigned devices: one message must not flood the screens -----------------------------
+    def _check_unassigned(self, items: list[IngestItem], host: str) -> None:
+        """Refuse (AR) a message that would take this sender past its cap of distinct unassigned devices.
+
+        A device bound to no chair is shown as a tile of its own and can raise alarms; 7,500 device
+        ids in one message made 7,800 tiles and as many alarms (issue 13). Devices silent for
+        ``UNASSIGNED_FORGET_S`` no longer count.
+        """
+        known = self._unassigned.get(host)
+        new: set[str] = set()
+        for item in items:
+            if item.bed is None and (known is None or item.source not in known):
+                new.add(item.source)
+        now = time.monotonic()
+        if known is not None:
+            for item in items:
+                if item.bed is None and item.source in known:
+                    known[item.source] = now
+        if not new:
+            self._flood_over(host, now)
+            return
+        per_host = self.settings.max_unassigned_per_address
+        total = self.settings.max_unassigned_total
+        if len(known or ()) + len(new) > per_host or self._unassigned_total + len(new) > total:
+            self._forget_silent(now)
+            known = self._unassigned.get(host)
+        have = len(known or ())
+        if have + len(new) > per_host or self._unassigned_total + len(new) > total:
+            self.counters["refused_too_many_devices"] += 1
+            self._flood_alarm(host, have + len(new), now)
+            limit = f"{per_host} per sender address, {total} in all"
+            raise Refused(
+                "AR",
+                INTERNAL_ERROR,
+                f"too many unassigned devices ({have} known from this sender, {len(new)} new; {limit}): "
+                "bind them to chairs with [[hl7.bindings]] or raise hl7.max_unassigned_per_address",
+            )
+        known = self._unassigned.setdefault(host, {})
+        for source in new:
+            known[source] = now
+        self._unassigned_total += len(new)
+        self._flood_over(host, now)
+
+    def _forget_silent(self, now: float) -> None:
+        for host, known in list(self._unassigned.items()):
+            for source, heard in list(known.items()):
+                if now - heard > UNASSIGNED_FORGET_S:
+                    del known[source]
+                    self._unassigned_total -= 1
+            if not known:
+                del self._unassigned[host]
+
+    def _flood_alarm(self, host: str, devices: int, now: float) -> None:
+        """One technical alarm per flooding sender (not one per device), raised through the pipeline."""
+        raised = host in self._flooding
+        self._flooding[host] = now
+        if raised:
+            return
+        log.error("HL7 from %s: too many unassigned devices (%d); its messages are refused (AR)", host, devices)
+        self._run_soon(self._submit_flood_alarm(host, active=True))
+
+    def _flood_over(self, host: str, now: float) -> None:
+        """The alarm ends once the sender has had no message refused for ``UNASSIGNED_FORGET_S``."""
+        last = self._flooding.get(host)
+        if last is not None and now - last > UNASSIGNED_FORGET_S:
+            del self._flooding[host]
+            self._run_soon(self._submit_flood_alarm(host, active=False))
+
+    async def _submit_flood_alarm(self, host: str, *, active: bool) -> None:
+        if self._sink is None:
+            return
+        alarm = DeviceAlarm(
+            source=f"hl7:{host}"[:128],
+            ts=time.time(),
+            priority="medium",
+            message=f"HL7 sender {host} sends too many unassigned devices: its messages are refused",
+            code=FLOOD_RULE,
+            active=active,
+            technical=True,
+        )
+        try:
+            await self._sink.submit([alarm])
+        except Exception:
+            log.exception("HL7: could not record the alarm for sender %s", host)
 
     async def _sink_submit(self, items: list[IngestItem], key: str) -> Any:
         if self._sink is None:

@@ -75,6 +75,8 @@ class Interpreted:
     header: Header | None
     items: list[IngestItem] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # refused rows: reason each, no patient data
+    warnings: list[str] = field(default_factory=list)  # taken in, but changed (a future time clamped)
+    clamped: int = 0  # distinct row times after the message's arrival, stored as its arrival time
     skipped: int = 0  # rows that carry no vital (headers, waveforms, attributes, other quantities)
     location: str = ""
     device: str = ""  # the device id of the message (MSH-3) used when a row names none
@@ -225,14 +227,18 @@ def interpret(
     latest_ts: float | None = None,
     ledger: CodeLedger | None = None,
     peer: str = "",
+    arrival: float | None = None,
 ) -> Interpreted:
     """The items a message carries.
 
     ``fallback_ts`` serves fragments without MSH/OBR times (tests); rows stamped
     after ``latest_ts`` (now + allowed clock skew) are refused: a device clock
-    running ahead must not make its values look current. Every coded row is
-    counted in ``ledger`` (the integrator's view) under the sender's device id
-    and ``peer`` address.
+    running ahead must not make its values look current. Rows stamped after
+    ``arrival`` (but not after ``latest_ts``) are stored at ``arrival`` and
+    flagged in ``warnings``: a stamp in the future could otherwise hold a
+    chair's screen against the real monitor's newer readings. Every coded row
+    is counted in ``ledger`` (the integrator's view) under the sender's device
+    id and ``peer`` address.
     """
     enc = msg.encoding
     cs = enc.component
@@ -285,6 +291,10 @@ def interpret(
         if latest_ts is not None and ts > latest_ts:
             out.errors.append(f"OBX {_where(seg)}: time {text} is in the future (device clock ahead?)")
             return None
+        if arrival is not None and ts > arrival:
+            out.clamped += 1
+            out.warnings.append(f"OBX {_where(seg)}: time {text} is after the message arrived; stored at its arrival")
+            ts = arrival
         good_times[text] = ts
         return ts
 

@@ -12,7 +12,7 @@ from tests.adapters.hl7.hl7_helpers import StoredSink, stored_sink
 
 #: Modules whose every test runs on asyncio's own loop and on uvloop, which the service runs
 #: (their transports differ: uvloop's do not subclass asyncio.Transport).
-BOTH_LOOPS = {"test_hl7_listener.py"}
+BOTH_LOOPS = {"test_hl7_listener.py", "test_hl7_trust.py"}
 
 
 def pytest_asyncio_loop_factories(
