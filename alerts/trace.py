@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from monitor.model import Vital
-from monitor.validate import PLAUSIBLE
+from monitor.validate import PLAUSIBLE, implausible
 
 VITAL_KEYS = frozenset(v.value for v in Vital)
 
@@ -87,11 +87,10 @@ def load_trace(path: Path | str, rename: Mapping[str, str] | None = None, *, pla
         elif _text_column(str(col)):
             out[col] = frame[col].astype(str).to_numpy()
     if plausibility:
-        for vital, (low, high) in PLAUSIBLE.items():
+        for vital in PLAUSIBLE:
             qcol = f"{vital.value}_quality"
             if vital.value in out and qcol not in out:
-                v = out[vital.value]
-                bad = (v < low) | (v > high)
+                bad = implausible(vital, out[vital.value])
                 if bad.any():
                     out[qcol] = np.where(bad, "invalid", "valid")
     if len(set(out) - {"ts", "patient", "phase"}) == 0:

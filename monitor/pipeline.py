@@ -33,7 +33,7 @@ from monitor.model import (
 )
 from monitor.sessions import SessionManager
 from monitor.store.writer import BatchWriter, DataRefused
-from monitor.validate import ReadingRejected, check_ids, check_nibp_pair, normalise
+from monitor.validate import ReadingRejected, check_ids, check_nibp_pairs, normalise
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class Pipeline:
                     self._status(item, changes)
                 else:
                     self._device_alarm(item, changes)
-        _check_nibp_pairs(readings)
+        check_nibp_pairs(readings)
 
         if readings or dedupe_key is not None:
             self.writer.add_readings(readings, dedupe_key)
@@ -290,20 +290,6 @@ _VITAL_NAME: dict[Vital, str] = {v: v.value for v in Vital}
 def _patients_only(readings: list[Reading]) -> list[Reading]:
     """Readings without training data: those are never judged (no alarm, no signal-lost timer)."""
     return [r for r in readings if r.quality is not Quality.TRAINING]
-
-
-def _check_nibp_pairs(readings: list[Reading]) -> None:
-    sbp: dict[tuple[str, float], Reading] = {}
-    dbp: dict[tuple[str, float], Reading] = {}
-    for r in readings:
-        if r.vital is Vital.SBP:
-            sbp[(r.source, r.ts)] = r
-        elif r.vital is Vital.DBP:
-            dbp[(r.source, r.ts)] = r
-    for key, d in dbp.items():
-        s = sbp.get(key)
-        if s is not None:
-            check_nibp_pair(s, d)
 
 
 def alarm_json(alarm: Alarm) -> dict[str, Any]:

@@ -1,13 +1,21 @@
-"""Entry checks: is this a known vital in a known unit, and is the value plausible?
+"""Entry checks, in one place: is this a known vital in a known unit, and is the value plausible?
 
 A reading with an unknown vital or unit is refused (counted, with its reason);
 an implausible value is kept but marked ``invalid`` so it is stored and never
-judged as real (spec/alarms.md, implausible values).
+judged as real (spec/alarms.md, implausible values); a cuff measurement whose
+diastolic is not below its systolic is invalid as a pair. The pipeline runs these
+on every reading from every adapter, the offline replay (``alerts/trace.py``) on
+trace columns; adapters only decode (a text that is not a number is a parse error
+there, a unit is converted by ``monitor/units.py``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
 
 from monitor.model import CANONICAL_UNIT, Quality, Reading, Vital
 from monitor.units import UnitError, converter
@@ -69,6 +77,27 @@ def normalise(reading: Reading) -> Reading:
     if not low <= value <= high:
         reading.quality = Quality.INVALID
     return reading
+
+
+def implausible(vital: Vital, values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Which of a column of ``vital`` values are outside its plausible range (NaN: no reading, not flagged)."""
+    low, high = PLAUSIBLE[vital]
+    return (values < low) | (values > high)
+
+
+def check_nibp_pairs(readings: Sequence[Reading]) -> None:
+    """Pair each diastolic with the systolic of the same measurement (device and time) and check them."""
+    sbp: dict[tuple[str, float], Reading] = {}
+    dbp: dict[tuple[str, float], Reading] = {}
+    for r in readings:
+        if r.vital is Vital.SBP:
+            sbp[(r.source, r.ts)] = r
+        elif r.vital is Vital.DBP:
+            dbp[(r.source, r.ts)] = r
+    for key, d in dbp.items():
+        s = sbp.get(key)
+        if s is not None:
+            check_nibp_pair(s, d)
 
 
 def check_nibp_pair(sbp: Reading, dbp: Reading) -> None:

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from monitor.model import Alarm, AlarmKind, AlarmState, Phase, PhaseChange, Priority, Quality, Reading, Session, Vital
 from monitor.units import KPA_TO_MMHG, UnitError, to_canonical
-from monitor.validate import ReadingRejected, check_nibp_pair, normalise
+from monitor.validate import ReadingRejected, check_nibp_pair, check_nibp_pairs, implausible, normalise
 
 
 def reading(vital: Vital | str, value: float, unit: str) -> Reading:
@@ -106,3 +107,21 @@ def test_diastolic_not_below_systolic_invalidates_the_pair() -> None:
     s, d = reading(Vital.SBP, 80.0, "mmHg"), reading(Vital.DBP, 85.0, "mmHg")
     check_nibp_pair(s, d)
     assert s.quality is Quality.INVALID and d.quality is Quality.INVALID
+
+
+def test_cuff_pairs_are_matched_by_device_and_time() -> None:
+    s1 = Reading(Vital.SBP, 90.0, "mmHg", 10.0, "cuff-a")
+    d1 = Reading(Vital.DBP, 95.0, "mmHg", 10.0, "cuff-a")  # not below its systolic: both invalid
+    s2 = Reading(Vital.SBP, 120.0, "mmHg", 10.0, "cuff-b")
+    d2 = Reading(Vital.DBP, 130.0, "mmHg", 11.0, "cuff-b")  # another measurement: not a pair
+    check_nibp_pairs([s1, d1, s2, d2])
+    assert (s1.quality, d1.quality) == (Quality.INVALID, Quality.INVALID)
+    assert (s2.quality, d2.quality) == (Quality.VALID, Quality.VALID)
+
+
+def test_the_offline_trace_and_the_pipeline_share_the_plausible_ranges() -> None:
+    values = np.array([19.0, 20.0, 300.0, 301.0, np.nan])
+    assert implausible(Vital.HR, values).tolist() == [True, False, False, True, False]
+    for value, flagged in zip(values[:4], implausible(Vital.HR, values)[:4], strict=True):
+        reading = normalise(Reading(Vital.HR, float(value), "bpm", 0.0, "dev"))
+        assert (reading.quality is Quality.INVALID) == bool(flagged)
