@@ -61,29 +61,37 @@ class CodeLedger:
     overflow: int = 0  # rows not noted because the ledger was full (counted, never silently)
 
     def note(self, sender: str, obx3: str, obx6: str, value: str, vital: Vital | None, problem: str) -> None:
-        """Count one OBX row (called by the interpreter for every row with a code)."""
-        key = (sender, obx3, obx6)
-        seen = self._entries.get(key)
-        if seen is None:
-            if len(self._entries) >= MAX_ENTRIES:
-                self.overflow += 1
-                return
-            code, label, system = _parts(obx3, self.component)
-            unit_code, unit_name, _ = _parts(obx6, self.component)
-            seen = self._entries[key] = Seen(
-                sender[:_FIELD_MAX],
-                obx3[:_FIELD_MAX],
-                obx6[:_FIELD_MAX],
-                code[:_FIELD_MAX],
-                label[:_FIELD_MAX],
-                system[:_FIELD_MAX],
-                (unit_name or unit_code)[:_FIELD_MAX],
-            )
-        seen.count += 1
-        if value:
-            seen.example_value = value[:64]
-        if not seen.outcome:
-            seen.outcome, seen.flagged = self.judge(obx3, obx6, vital, problem)
+        """Count one OBX row (called by the interpreter for every row with a code).
+
+        A code already seen in this flush period costs one dict lookup and an
+        increment; the example value and the outcome are taken when the code
+        is first seen in a period (every few seconds, since :meth:`take` starts
+        a new period).
+        """
+        seen = self._entries.get((sender, obx3, obx6))
+        if seen is not None:
+            seen.count += 1
+            return
+        self._first(sender, obx3, obx6, value, vital, problem)
+
+    def _first(self, sender: str, obx3: str, obx6: str, value: str, vital: Vital | None, problem: str) -> None:
+        if len(self._entries) >= MAX_ENTRIES:
+            self.overflow += 1
+            return
+        code, label, system = _parts(obx3, self.component)
+        unit_code, unit_name, _ = _parts(obx6, self.component)
+        seen = self._entries[(sender, obx3, obx6)] = Seen(
+            sender[:_FIELD_MAX],
+            obx3[:_FIELD_MAX],
+            obx6[:_FIELD_MAX],
+            code[:_FIELD_MAX],
+            label[:_FIELD_MAX],
+            system[:_FIELD_MAX],
+            (unit_name or unit_code)[:_FIELD_MAX],
+        )
+        seen.count = 1
+        seen.example_value = value.strip()[:64]
+        seen.outcome, seen.flagged = self.judge(obx3, obx6, vital, problem)
 
     def judge(self, obx3: str, obx6: str, vital: Vital | None, problem: str) -> tuple[str, bool]:
         """What ivmon made of a code, and whether an unmapped one looks like a vital."""
@@ -99,10 +107,11 @@ class CodeLedger:
         return "unmapped", looks_like_vital(label, unit_code, unit_name, unit_system)
 
     def replace_codes(self, codes: CodeMap) -> None:
-        """New code tables (``[hl7] local_codes`` reloaded): outcomes are worked out again as codes arrive."""
+        """New code tables (``[hl7] local_codes`` reloaded): what ivmon makes of each code is worked out again."""
         self.codes = codes
         for seen in self._entries.values():
-            seen.outcome = ""
+            vital, _convert, problem = codes.row(seen.obx3, seen.obx6, self.component)
+            seen.outcome, seen.flagged = self.judge(seen.obx3, seen.obx6, vital, problem)
 
     def take(self) -> list[Seen]:
         """The counts since the last call (each entry once); the ledger starts again from zero."""

@@ -388,7 +388,7 @@ def interpret(
             if vital is Vital.HR and (seg[17] or seg[18]) and _pulse_source(_paired_sensor(seg, cs)):
                 vital = Vital.PR  # a rate paired with a sensor (SpO2, NBP, arterial line): a pulse
             if ledger is not None:
-                ledger.note(ledger_sender, seg[3], seg[6], seg[5].strip(), vital, problem)
+                ledger.note(ledger_sender, seg[3], seg[6], seg[5], vital, problem)
             if vital is None:
                 if problem:
                     out.errors.append(f"OBX {_where(seg)}: {problem}")
