@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
+from adapters.serial.emulator import make_emulator
 from adapters.serial.protocol import load_protocols, make_decoder
 from monitor.model import Vital
-from simulators.emit.serial_devices import make_emulator
 
 CASES: list[tuple[str, str, dict[str, object]]] = [
     ("masimo-ascii1", "masimo-ascii1", {}),

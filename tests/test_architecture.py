@@ -127,7 +127,7 @@ def test_a_forbidden_import_is_caught(module: str, source: str) -> None:
         ("dashboard.hub", "from alerts.engine import AlarmEngine"),
         ("monitor.service", "from dashboard.app import create_app"),
         ("adapters.sim", "from simulators.live import LivePatient"),
-        ("simulators.emit.serial_devices", "from adapters.serial.datex import frame"),
+        ("simulators.emit.serial_target", "from adapters.serial.emulator import make_emulator"),
         ("monitor.store.writer", "from monitor.model import Reading"),
         ("monitor.store.writer", "from .transaction import run"),
     ],

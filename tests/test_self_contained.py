@@ -10,7 +10,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from tests.fixtures import FIXTURES
+from tests.fixtures import FIXTURES, SERIAL_FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ["monitor", "adapters", "alerts", "dashboard", "simulators"]
@@ -71,12 +71,18 @@ def test_every_fixture_file_has_its_sources_entry_and_every_entry_its_file() -> 
         for p in FIXTURES.rglob("*")
         if p.is_file() and p.name not in ("SOURCES.md", "__init__.py") and "__pycache__" not in p.parts
     ]
-    assert len(files) >= 15
-    missing = [p.name for p in files if f"`{p.name}`" not in sources]
+    files += [p for folder in SERIAL_FIXTURES.values() for p in folder.iterdir() if p.is_file()]
+    assert len(files) >= 18 and set(SERIAL_FIXTURES) >= {"ivy", "masimo", "datex"}
+    missing = [p.name for p in files if p.name not in sources]
     assert missing == []
-    for folder in ("traces", "hl7", "serial"):
-        listed = set(re.findall(r"^\| `([^`]+)` \|", sources.split(f"## {folder}/", 1)[1].split("\n## ", 1)[0], re.M))
-        assert listed and all((FIXTURES / folder / name).is_file() for name in listed), folder
+    for folder, root in (
+        ("traces/", FIXTURES / "traces"),
+        ("hl7/", FIXTURES / "hl7"),
+        ("serial", ROOT / "adapters/serial"),
+    ):
+        section = sources.split(f"## {folder}", 1)[1].split("\n## ", 1)[0]
+        listed = set(re.findall(r"^\| `([^`]+)` \|", section, re.M))
+        assert listed and all((root / name).is_file() for name in listed), folder
 
 
 def test_runtime_dependencies_are_imported_by_the_product() -> None:

@@ -20,9 +20,9 @@ from typing import TextIO
 
 import serial
 
+from adapters.serial.emulator import DeviceEmulator, make_emulator
 from adapters.serial.protocol import load_protocols
 from monitor.model import Vital
-from simulators.emit.serial_devices import DeviceEmulator, make_emulator
 from simulators.targets import Target, register_target
 
 #: Friendly names accepted by ``--protocol`` besides the decoder names.

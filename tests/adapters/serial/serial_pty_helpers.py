@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from adapters.base import SubmitResult
+from adapters.serial.emulator import DeviceEmulator
 from monitor.model import DeviceState, DeviceStatus, IngestItem, Reading, Vital
-from simulators.emit.serial_devices import DeviceEmulator
 
 
 class RecordingSink:

@@ -1,9 +1,9 @@
 """Recorded device output decoded to the values it carries, whole and in random chunks.
 
-Recordings (tests/fixtures/SOURCES.md): the real Ivy 450C ANSAR-B bytes from OpenICE (mdpnp/mdpnp,
-BSD-2-Clause); Masimo Rad-8 ASCII 1 lines and a table of Datex AS/3 numerics written by the project in
-the devices' documented formats (the real captures they replace carry no licence that allows
-redistribution).
+Recordings (adapters/serial/<device>/fixtures; origins in tests/fixtures/SOURCES.md): the real Ivy
+450C ANSAR-B bytes from OpenICE (mdpnp/mdpnp, BSD-2-Clause); Masimo Rad-8 ASCII 1 lines and a table
+of Datex AS/3 numerics written by the project in the devices' documented formats (the real captures
+they replace carry no licence that allows redistribution).
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.serial.datex.emulator import DatexEmulator
 from adapters.serial.ivy import IvyFramer, parse_text
 from adapters.serial.protocol import DecoderStats, make_decoder
 from monitor.model import DeviceAlarm, DeviceState, DeviceStatus, IngestItem, Quality, Reading, Vital
-from simulators.emit.serial_devices import DatexEmulator
-from tests.fixtures import FIXTURES
+from tests.fixtures import SERIAL_FIXTURES
 
-IVY = FIXTURES / "serial/ivy450c_ansarB_raw_serial__mdpnp_Ivy450C.1.data"
-MASIMO = FIXTURES / "serial/ivmon_masimo_ascii1_5s.txt"
-DATEX_CSV = FIXTURES / "serial/ivmon_datex_numerics_13x5s.csv"
+IVY = SERIAL_FIXTURES["ivy"] / "ivy450c_ansarB_raw_serial__mdpnp_Ivy450C.1.data"
+MASIMO = SERIAL_FIXTURES["masimo"] / "ivmon_masimo_ascii1_5s.txt"
+DATEX_CSV = SERIAL_FIXTURES["datex"] / "ivmon_datex_numerics_13x5s.csv"
 
 
 def summary(items: list[IngestItem]) -> list[tuple[object, ...]]:

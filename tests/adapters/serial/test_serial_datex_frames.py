@@ -10,9 +10,9 @@ from __future__ import annotations
 import struct
 
 from adapters.serial.datex import frame, parse_record, stuff, transmission_request, unstuff
+from adapters.serial.datex.emulator import DatexEmulator, basic_block, phdb_record
 from adapters.serial.protocol import make_decoder
 from monitor.model import Quality, Reading, Vital
-from simulators.emit.serial_devices import DatexEmulator, basic_block, phdb_record
 
 # Request: r_len 49, r_nbr 0, DRI level 9, plug 0, time 0, reserved, maintype 0 (PHDB),
 # subrecord 0 = (offset 0, type 0 "request"), seven (0, 0xFF) end-of-list descriptors,

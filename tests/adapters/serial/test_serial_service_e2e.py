@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from adapters.serial.emulator import make_emulator
 from monitor.config import load_settings
 from monitor.model import Vital
 from monitor.service import build_service
 from monitor.store import readings as reading_store
 from monitor.store import schema
-from simulators.emit.serial_devices import make_emulator
 from tests.adapters.serial.serial_pty_helpers import PtyDevice, run_device
 
 

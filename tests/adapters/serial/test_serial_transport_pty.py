@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from adapters.serial.datex.emulator import DatexEmulator
+from adapters.serial.emulator import make_emulator
 from adapters.serial.transport import SerialTransport
 from monitor.model import DeviceState, Quality, Vital
 from monitor.retry import Backoff
-from simulators.emit.serial_devices import DatexEmulator, make_emulator
 from tests.adapters.serial.serial_pty_helpers import PtyDevice, RecordingSink, run_device
 
 FAST = Backoff(first_s=0.05, max_s=0.2)
