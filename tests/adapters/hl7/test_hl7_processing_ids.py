@@ -14,14 +14,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import hl7
+import httpx
 import pytest
+import uvicorn
 from sqlalchemy import func, select
 
 from adapters.hl7.listener import MllpListener
-from monitor.config import Hl7Binding, Hl7Settings
+from dashboard.app import create_app
+from monitor.config import Hl7Binding, Hl7Settings, load_settings
 from monitor.model import Quality, Vital
+from monitor.service import build_service
 from monitor.store import schema
 from tests.adapters.hl7.hl7_helpers import StoredSink, stored_sink
+from tests.conftest import free_port
 from tests.fixtures import FIXTURES
 
 DEMO = FIXTURES / "hl7" / "ivmon_philips_iic_style_demo_mode_v23.mllp"
@@ -159,3 +164,24 @@ async def test_production_telemetry_spo2_is_read(bound_sink: StoredSink) -> None
         Vital.HR: (68.0, "chair-12", Quality.VALID),  # QT-HR beside it is not the monitored HR
         Vital.RR: (14.0, "chair-12", Quality.VALID),
     }
+
+
+async def test_refused_training_data_is_counted_in_metrics(sqlite_url: str) -> None:
+    """The refusals reach ``/metrics`` of the real service (the listener's counters, per processing id)."""
+    hl7_port, http_port = free_port(), free_port()
+    service = build_service(load_settings(db_url=sqlite_url, hl7={"host": "127.0.0.1", "port": hl7_port}))
+    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=http_port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:
+                await asyncio.sleep(0.02)
+        acks = await mllp_send(DEMO, hl7_port)
+        assert sorted(str(a.segment("MSA")[1]) for a in acks) == ["AR"] * 5
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"http://127.0.0.1:{http_port}/metrics")).text
+        assert 'ivmon_adapter_events_total{adapter="hl7",counter="refused_processing_id_T"} 4.0' in text
+        assert 'ivmon_hl7_acks_total{adapter="hl7",code="AR"} 5.0' in text
+    finally:
+        server.should_exit = True
+        await task
