@@ -58,16 +58,16 @@ def flush_once(engine: Engine, source: CodeSource, now: float | None = None) -> 
 
 
 async def flush_loop(engine: Engine, source: CodeSource, interval: float = FLUSH_S) -> None:
-    """Run until cancelled; a last flush on the way out."""
-    try:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await asyncio.to_thread(flush_once, engine, source)
-            except Exception as exc:
-                log.warning("HL7 code counts not stored yet (%s); kept for the next try", exc.__class__.__name__)
-    finally:
+    """Run until cancelled.
+
+    No last flush at a stop: with the database unreachable it could hold the
+    stop for a connection timeout, and a stop must end within seconds. At most
+    the counts of the last ``interval`` seconds are not kept; they are
+    diagnostics, not readings.
+    """
+    while True:
+        await asyncio.sleep(interval)
         try:
-            flush_once(engine, source)
-        except Exception:
-            log.warning("HL7 code counts of the last seconds not stored at shutdown")
+            await asyncio.to_thread(flush_once, engine, source)
+        except Exception as exc:
+            log.warning("HL7 code counts not stored yet (%s); kept for the next try", exc.__class__.__name__)
