@@ -16,13 +16,18 @@ from typing import Any
 
 import hl7.client
 import pytest
+from sqlalchemy import create_engine
 
+from adapters.hl7.codes import CodeMap
 from adapters.hl7.listener import MllpListener
+from adapters.hl7.observed import CodeLedger
 from monitor.cli import main
 from monitor.code_flush import flush_once
 from monitor.config import Hl7Settings, load_settings
 from monitor.config_watch import reload_once, watch_config
 from monitor.model import Vital
+from monitor.store import database
+from monitor.store.hl7_codes import list_codes
 from tests.adapters.hl7.hl7_helpers import StoredSink, stored_sink
 from tests.fixtures import FIXTURES
 
@@ -134,3 +139,18 @@ async def test_a_local_code_added_to_the_file_takes_effect_without_restart(
     assert listener.codes.vital("7001", "SAT", "99ACME") is Vital.SPO2
     config.write_text("[hl7\nbroken")
     assert reload_once(config, [lambda s: listener.reload(s.hl7)]) == []
+
+
+def test_counts_that_cannot_be_stored_go_with_the_next_flush(tmp_path: Path, sqlite_url: str) -> None:
+    ledger = CodeLedger(CodeMap.from_config())
+    for _ in range(3):
+        ledger.note("MON", "7001^SAT^99ACME", "%", "96", None, "")
+    unmigrated = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")  # no hl7_codes table: the insert fails
+    with pytest.raises(Exception, match="hl7_codes"):
+        flush_once(unmigrated, ledger)
+    ledger.note("MON", "7001^SAT^99ACME", "%", "95", None, "")
+    engine = database.make_engine(sqlite_url)
+    database.upgrade(engine)
+    assert flush_once(engine, ledger) == 1
+    [row] = list_codes(engine)
+    assert (row["count"], row["example_value"], row["flagged"]) == (4, "96", True)
