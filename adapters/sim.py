@@ -1,8 +1,12 @@
 """In-process simulated patients: the ``sim://`` adapter.
 
 Each bed plays one simulated patient's session after another (see
-``simulators.live``), in real time divided by ``speed``, timestamped with the
-wall clock. An optional session hook lets the demo act as the nurse who
+``simulators.live``) on the service's clock (``monitor.clock``): readings are
+stamped with clock time and the adapter waits with the clock's own sleep, so
+under the demo's scaled clock a 40-minute infusion lasts 40 clock minutes and
+every alarm delay is met as at speed 1. A ``speed`` above the clock's rate
+(``sim://?speed=20`` on a real clock: test feeds) compresses the sessions'
+timestamps by the difference instead. An optional session hook lets the demo act as the nurse who
 starts sessions and moves them through their phases; without it the adapter
 only produces readings and sensor states, as a real monitor would.
 """
@@ -11,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from adapters.base import IngestSink, register
+from monitor.clock import REAL_CLOCK, Clock
 from monitor.model import CANONICAL_UNIT, DeviceState, DeviceStatus, IngestItem, Phase, Reading, Vital
 from simulators.live import LivePatient
 from simulators.scenarios import SCENARIOS
@@ -32,12 +36,14 @@ class SimAdapter:
         beds: list[str],
         *,
         scenario: str = "mixed",
-        speed: float = 1.0,
+        speed: float | None = None,
         seed: int = 0,
         gap_s: float = 120.0,
         session_hook: SessionHook | None = None,
         scenarios: dict[str, str] | None = None,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
+        speed = clock.rate if speed is None else speed
         if speed <= 0:
             raise ValueError("speed must be > 0")
         for name in [scenario, *(scenarios or {}).values()]:
@@ -48,7 +54,10 @@ class SimAdapter:
         self.scenario = scenario
         #: Per-bed scenario for the next session (tests and the demo's "make this patient desaturate").
         self.scenarios: dict[str, str] = dict(scenarios or {})
+        self.clock = clock
         self.speed = speed
+        #: Simulated seconds per clock second: 1 (truthful) unless ``speed`` asks for more than the clock's rate.
+        self.compress = speed / clock.rate
         self.seed = seed
         self.gap_s = gap_s
         self.session_hook = session_hook
@@ -65,30 +74,31 @@ class SimAdapter:
         source = f"sim:{bed}"
         number = 0
         # Stagger the chairs so that their sessions are not in lockstep.
-        await asyncio.sleep(index * 7.0 / self.speed)
+        await self.clock.sleep(index * 7.0 / self.compress)
         while True:
             scenario = self.scenarios.get(bed, self.scenario)
             patient = LivePatient(scenario, self.seed * 10_000 + index * 100 + number, index)
-            patient_ref = f"SIM-{bed.upper()}-{int(time.time()) % 100000:05d}"
+            patient_ref = f"SIM-{bed.upper()}-{int(self.clock.now()) % 100000:05d}"
             await self._play(patient, bed, source, patient_ref, sink)
             self.sessions_played += 1
             number += 1
-            await asyncio.sleep(self.gap_s / self.speed)
+            await self.clock.sleep(self.gap_s / self.compress)
 
     async def _play(self, patient: LivePatient, bed: str, source: str, patient_ref: str, sink: IngestSink) -> None:
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        epoch = time.time()
+        clock, compress = self.clock, self.compress
+        epoch = clock.now()
         sensor_off = False
+        slept_to = 0.0
         while not patient.done:
-            elapsed = (loop.time() - start) * self.speed
+            # The instant slept for is due even if the clock's float arithmetic rounds short of it.
+            elapsed = max((clock.now() - epoch) * compress, slept_to)
             due = patient.due(elapsed)
             for offset, phase in due.phase_changes:
                 if self.session_hook is not None:
-                    await self.session_hook(bed, phase, epoch + offset / self.speed, patient_ref)
+                    await self.session_hook(bed, phase, epoch + offset / compress, patient_ref)
             items: list[IngestItem] = []
             for row in due.rows:
-                ts = epoch + row.ts / self.speed
+                ts = epoch + row.ts / compress
                 off = "sensor_off" in row.flags
                 if off != sensor_off:
                     sensor_off = off
@@ -102,7 +112,8 @@ class SimAdapter:
             following = patient.next_ts
             if following is None:
                 break
-            await asyncio.sleep(max(0.0, min(1.0, (following - elapsed) / self.speed)))
+            slept_to = min(following, elapsed + compress)
+            await clock.sleep(max(0.0, (slept_to - elapsed) / compress))
 
 
 @register("sim")
@@ -112,10 +123,12 @@ def _from_spec(spec: str, options: dict[str, object]) -> SimAdapter:
     count = int(query.get("beds", "6"))
     prefix = query.get("prefix", "chair-")
     hook = options.get("session_hook")
+    clock = options.get("clock")
     return SimAdapter(
         [f"{prefix}{i + 1}" for i in range(count)],
         scenario=query.get("scenario", "mixed"),
-        speed=float(query.get("speed", "1")),
+        speed=float(query["speed"]) if "speed" in query else None,
         seed=int(query.get("seed", "0")),
         session_hook=hook if callable(hook) else None,
+        clock=clock if isinstance(clock, Clock) else REAL_CLOCK,
     )

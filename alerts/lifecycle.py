@@ -64,6 +64,9 @@ class AlarmBook:
         alarm = self.open.pop(key, None)
         if alarm is None:
             return None
+        # A reading that arrives late (a monitor's backlog) may end an alarm at an instant before it was
+        # raised (signal lost while the reading was on its way): it ends when it was raised, never before.
+        ts = max(ts, alarm.started)
         alarm.ended = ts
         alarm.state = AlarmState.RESOLVED
         alarm.silenced_until = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from monitor.live import FRESHNESS_S
@@ -14,7 +13,7 @@ from monitor.store import repo
 
 def beds_view(svc: Service, now: float | None = None, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Every bed with its session, latest vitals and alarms; ``labels`` (bed -> label) saves a query."""
-    now = time.time() if now is None else now
+    now = svc.clock.now() if now is None else now
     live = svc.live
     labels = repo.list_beds(svc.engine) if labels is None else labels
     bed_ids = list(labels)
@@ -47,7 +46,7 @@ def beds_view(svc: Service, now: float | None = None, labels: dict[str, str] | N
 
 
 def unassigned_view(svc: Service, now: float | None = None) -> list[dict[str, Any]]:
-    now = time.time() if now is None else now
+    now = svc.clock.now() if now is None else now
     live = svc.live
     out: list[dict[str, Any]] = []
     for source, bed in sorted(live.sources.items()):
@@ -68,11 +67,12 @@ def unassigned_view(svc: Service, now: float | None = None) -> list[dict[str, An
 
 def snapshot(svc: Service, labels: dict[str, str]) -> dict[str, Any]:
     """The WebSocket's first message. No I/O: it runs on the event loop (the caller reads ``labels`` first)."""
-    now = time.time()
+    now = svc.clock.now()
     return {
         "type": "snapshot",
         "seq": svc.bus.last_seq,
         "ts": now,
+        "rate": svc.clock.rate,  # clock seconds per real second: the page's ages run at this rate
         "beds": beds_view(svc, now, labels),
         "unassigned": unassigned_view(svc, now),
         "alarms": [alarm_json(a) for a in svc.live.alarms.values()],

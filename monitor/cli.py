@@ -14,6 +14,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from monitor.clock import REAL_CLOCK, Clock
 from monitor.config import Settings, load_settings
 from monitor.model import Role
 
@@ -42,7 +43,14 @@ GRACEFUL_HTTP_S = 2
 GC_YOUNG_THRESHOLD = 50_000
 
 
-def _serve_app(settings: Settings, build: object = None, *, banner: list[str] | None = None, role: str = "all") -> int:
+def _serve_app(
+    settings: Settings,
+    build: object = None,
+    *,
+    banner: list[str] | None = None,
+    role: str = "all",
+    clock: Clock = REAL_CLOCK,
+) -> int:
     import uvicorn
 
     from dashboard.app import create_app
@@ -50,7 +58,7 @@ def _serve_app(settings: Settings, build: object = None, *, banner: list[str] | 
     from monitor.roles import build_for_role
 
     started = time.perf_counter()
-    service = build_for_role(settings, role)
+    service = build_for_role(settings, role, clock=clock)
     if callable(build):
         build(service)
     app = ingest_app(service) if role == "ingest" else create_app(service)
@@ -105,7 +113,7 @@ def _run_event_loop(main: Coroutine[Any, Any, None]) -> None:
 
 # -- commands ----------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    from monitor.demo import DEMO_PASSWORD, add_demo_patients, demo_beds, ensure_demo_users
+    from monitor.demo import DEMO_PASSWORD, add_demo_patients, demo_beds, demo_clock, ensure_demo_users
 
     beds = demo_beds(args.beds)
     overrides: dict[str, object] = {"demo": True}
@@ -123,15 +131,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         assert isinstance(service, Service)
         ensure_demo_users(service)
-        add_demo_patients(service, list(beds), speed=args.speed, seed=args.seed)
+        add_demo_patients(service, list(beds), seed=args.seed)
 
+    if not args.speed > 0:
+        print("ivmon demo: --speed must be > 0", file=sys.stderr)
+        return 2
+    clock = demo_clock(settings, args.speed)
     banner = [
         f"demo: {args.beds} simulated chairs at speed x{args.speed:g}; database {settings.database_url}",
         f"demo logins: nurse / clinician / admin, password '{DEMO_PASSWORD}'",
         f"HL7/MLLP listening on port {settings.hl7.port}" if settings.hl7.enabled else "HL7/MLLP disabled",
         "Ctrl-C stops.",
     ]
-    return _serve_app(settings, build, banner=banner)
+    return _serve_app(settings, build, banner=banner, clock=clock)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

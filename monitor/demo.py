@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from adapters.sim import SessionHook, SimAdapter
 from dashboard.auth import hash_password
+from monitor.clock import ScaledClock
+from monitor.config import Settings
 from monitor.model import Phase, Role
 from monitor.service import Service
 from monitor.store import auth as store_auth
+from monitor.store import database, timeline
 
 log = logging.getLogger(__name__)
 
 DEMO_PASSWORD = "demo"
 DEMO_NURSE = "demo-nurse"  # the simulated nurse, as named in the audit log
+
+
+def demo_clock(settings: Settings, speed: float) -> ScaledClock:
+    """The demo's clock: ``speed`` times the wall clock, from now or from the last stored instant if later.
+
+    A run at speed 30 leaves readings stamped hours ahead of the wall clock; the next run starts its
+    clock after them, so no stored reading or session lies in the demo's future.
+    """
+    engine = database.make_engine(settings.database_url)
+    try:
+        database.upgrade(engine)
+        latest = timeline.latest_stamp(engine)
+    finally:
+        engine.dispose()
+    now = time.time()
+    return ScaledClock(speed, origin=max(now, latest + 1.0) if latest is not None else now)
 
 
 def demo_beds(count: int) -> dict[str, str]:
@@ -54,7 +74,8 @@ def session_hook(service: Service) -> SessionHook:
     return hook
 
 
-def add_demo_patients(service: Service, beds: list[str], *, speed: float, seed: int = 0) -> SimAdapter:
-    adapter = SimAdapter(beds, scenario="mixed", speed=speed, seed=seed, session_hook=session_hook(service))
+def add_demo_patients(service: Service, beds: list[str], *, seed: int = 0) -> SimAdapter:
+    """Simulated chairs on the service's clock: at ``--speed 30`` the clock itself runs 30 times faster."""
+    adapter = SimAdapter(beds, scenario="mixed", seed=seed, session_hook=session_hook(service), clock=service.clock)
     service.add_adapter(adapter)
     return adapter

@@ -7,10 +7,10 @@ at the moment they answer.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from monitor.clock import REAL_CLOCK, Clock
 from monitor.model import Alarm, Quality, Reading, Vital
 
 #: A value older than this is not current: greyed on screen with its age (seconds).
@@ -36,7 +36,8 @@ class Latest:
 
 
 class LiveState:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = REAL_CLOCK) -> None:
+        self.clock = clock
         #: bed id (or "source:<device id>" for unassigned sources) -> vital -> latest
         self.values: dict[str, dict[Vital, Latest]] = {}
         self.sources: dict[str, str | None] = {}  # device id -> bed (None: unassigned)
@@ -58,7 +59,7 @@ class LiveState:
         if (
             current is None
             or reading.ts >= current.ts
-            or time.time() - reading.ts <= FRESHNESS_S.get(reading.vital, 0.0)
+            or self.clock.now() - reading.ts <= FRESHNESS_S.get(reading.vital, 0.0)
         ):
             per[reading.vital] = Latest(reading.value, reading.ts, reading.quality, reading.source)
         self.sources[reading.source] = reading.bed
@@ -71,7 +72,7 @@ class LiveState:
             self.alarms.pop(alarm.id, None)
 
     def vitals_of(self, key: str, now: float | None = None) -> dict[str, dict[str, Any]]:
-        now = time.time() if now is None else now
+        now = self.clock.now() if now is None else now
         out: dict[str, dict[str, Any]] = {}
         for vital, latest in self.values.get(key, {}).items():
             age = max(0.0, now - latest.ts)

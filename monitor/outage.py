@@ -92,10 +92,14 @@ def writer_failing(writer: BatchWriter, stuck_s: float = 2.0) -> bool:
     return not writer.healthy or (since is not None and time.perf_counter() - since > stuck_s)
 
 
-async def watch(check: Callable[[], bool], alarm: OutageAlarm, every_s: float = 0.5) -> None:
+async def watch(
+    check: Callable[[], bool], alarm: OutageAlarm, every_s: float = 0.5, now: Callable[[], float] = time.time
+) -> None:
+    """Polls ``check`` every ``every_s`` real seconds (an outage is the machine's, not the clinic's, time);
+    the alarm is stamped with ``now`` (the service's clock)."""
     while True:
         await asyncio.sleep(every_s)
         try:
-            alarm.update(check(), time.time())
+            alarm.update(check(), now())
         except Exception:
             log.exception("outage watch failed")

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from monitor.clock import REAL_CLOCK, Clock
 from monitor.live import LiveState
 from monitor.model import (
     Alarm,
@@ -77,12 +78,14 @@ class Pipeline:
         publisher: Publisher,
         live: LiveState,
         known_keys: dict[str, float] | None = None,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.writer = writer
         self.sessions = sessions
         self.judge = judge
         self.publisher = publisher
         self.live = live
+        self.clock = clock
         #: Keys of recently stored messages (key -> when), oldest first: answers a retransmission
         #: without touching the database. Bounded; the writer checks keys against the database anyway.
         self._known_keys: dict[str, float] = dict(known_keys or {})
@@ -173,7 +176,7 @@ class Pipeline:
         return SubmitResult(len(readings), len(errors), errors=tuple(errors))
 
     def _remember_key(self, key: str) -> None:
-        now = time.time()
+        now = time.time()  # a sender retransmits within real minutes: not the clinical clock
         known = self._known_keys
         known[key] = now
         # Drop the oldest beyond the window or the cap (dicts keep insertion order).
@@ -255,13 +258,13 @@ class Pipeline:
         """Publish a non-reading event; alarms and sessions also go to the replay log."""
         seq = self.publisher.publish(event)
         if persist:
-            self.writer.add_event(seq, time.time(), event["type"], orjson.dumps(event).decode())
+            self.writer.add_event(seq, self.clock.now(), event["type"], orjson.dumps(event).decode())
         return seq
 
     # -- time and sessions ---------------------------------------------------------------
     def tick(self, now: float | None = None) -> None:
         """Let the alarm stage act on time passing (signal lost, escalation, audio pause ending)."""
-        self._alarm_changes(self.judge.tick(time.time() if now is None else now))
+        self._alarm_changes(self.judge.tick(self.clock.now() if now is None else now))
 
     async def session_changed(self, session: Session, change: PhaseChange) -> None:
         changes = self.judge.on_phase(session, change)

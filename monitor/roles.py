@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from monitor.bus import InMemoryBus
 from monitor.bus_pg import LoggedBus, PgEventBus, PgListener, prune_loop, psycopg_dsn
+from monitor.clock import REAL_CLOCK, Clock
 from monitor.commands import COMMANDS_CHANNEL, DONE_CHANNEL, CommandClient, CommandExecutor, CommandFailed, Handler
 from monitor.config import Settings
 from monitor.live import LiveState
@@ -79,7 +80,7 @@ def ingest_handlers(service: Service) -> dict[str, Handler]:
     async def acknowledge(p: dict[str, Any], user: str) -> dict[str, Any]:
         on_screen(p["alarm"])
         try:
-            changes: list[AlarmChange] = service.alarms.acknowledge(p["alarm"], user, time.time())
+            changes: list[AlarmChange] = service.alarms.acknowledge(p["alarm"], user, service.clock.now())
         except KeyError:  # as the route says in one process
             raise CommandFailed(f"alarm {p['alarm']} is no longer active", 404) from None
         await service.pipeline.user_alarm_changes(changes)
@@ -88,7 +89,7 @@ def ingest_handlers(service: Service) -> dict[str, Handler]:
     async def silence(p: dict[str, Any], user: str) -> dict[str, Any]:
         on_screen(p["alarm"])
         try:
-            changes: list[AlarmChange] = service.alarms.silence(p["alarm"], user, time.time(), p.get("seconds"))
+            changes: list[AlarmChange] = service.alarms.silence(p["alarm"], user, service.clock.now(), p.get("seconds"))
         except KeyError:
             raise CommandFailed(f"alarm {p['alarm']} is no longer active", 404) from None
         await service.pipeline.user_alarm_changes(changes)
@@ -175,7 +176,7 @@ def watch_storage(service: Service) -> OutageAlarm:
         live=service.live,
         writer=service.writer,
     )
-    service.background.append(lambda: watch(lambda: writer_failing(service.writer), alarm))
+    service.background.append(lambda: watch(lambda: writer_failing(service.writer), alarm, now=service.clock.now))
     return alarm
 
 
@@ -330,14 +331,14 @@ def build_web_service(settings: Settings) -> Service:
     return service
 
 
-def build_for_role(settings: Settings, role: str) -> Service:
+def build_for_role(settings: Settings, role: str, *, clock: Clock = REAL_CLOCK) -> Service:
     """The service a ``serve --role`` process runs (the web app is added by the caller for all/web)."""
     from monitor.service import build_service
 
     check_role(settings, role)
     if role == "web":
-        return build_web_service(settings)
-    service = build_service(settings)
+        return build_web_service(settings)  # several processes: production, on the real clock
+    service = build_service(settings, clock=clock)
     service.role = role
     fresh_seq_space(service)
     if settings.database_url.startswith("postgresql"):

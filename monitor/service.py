@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from adapters.base import Adapter
 from monitor.bus import EventBus, InMemoryBus
+from monitor.clock import REAL_CLOCK, Clock
 from monitor.code_flush import flush_loop
 from monitor.config import Settings
 from monitor.config_watch import watch_config
@@ -53,6 +54,8 @@ class Service:
     sessions: SessionManager
     alarms: Any  # the alarm stage (alerts.engine.AlarmEngine): also acknowledge/silence
     pipeline: Pipeline
+    #: The clinical clock (real in production, scaled in the demo, fake in tests): see monitor/clock.py.
+    clock: Clock = REAL_CLOCK
     adapters: list[Adapter] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     #: "all", "ingest" or "web" (monitor.roles): what this process does.
@@ -100,7 +103,7 @@ class Service:
 
     async def _ticker(self) -> None:
         while True:
-            await asyncio.sleep(1.0)
+            await self.clock.sleep(1.0)  # one clock second: alarm delays are clock time
             try:
                 self.pipeline.tick()
             except Exception:
@@ -108,7 +111,9 @@ class Service:
 
     async def _heartbeat(self) -> None:
         while True:
-            self.bus.publish({"type": "heartbeat", "ts": time.time()})
+            # Every 5 real seconds (the screens' proof of contact), stamped with the clinical clock and
+            # its rate so that a page's ages run as the server's do (a demo at --speed 30).
+            self.bus.publish({"type": "heartbeat", "ts": self.clock.now(), "rate": self.clock.rate})
             await asyncio.sleep(5.0)
 
     def health(self) -> dict[str, Any]:
@@ -145,7 +150,7 @@ def _restore_live(engine: Engine, live: LiveState, since: float) -> None:
         )
 
 
-def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionManager) -> list[AlarmChange]:
+def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionManager, now: float) -> list[AlarmChange]:
     """After a restart: the engine knows the open sessions, their baselines and the alarms on screen."""
     register = getattr(judge, "register_session", None)
     load_baseline = getattr(judge, "load_baseline", None)
@@ -166,22 +171,22 @@ def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionMan
     restore = getattr(judge, "restore", None)
     if restore is None:
         return []
-    changes: list[AlarmChange] = restore(repo.open_alarms(engine)) or []
+    changes: list[AlarmChange] = restore(repo.open_alarms(engine), now) or []
     return changes
 
 
-def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) -> Service:
-    """Open the database (migrating it), restore state, and wire the pipeline."""
+def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None, clock: Clock = REAL_CLOCK) -> Service:
+    """Open the database (migrating it), restore state, and wire the pipeline on ``clock``."""
     engine = database.make_engine(settings.database_url)
     database.upgrade(engine)
     if settings.beds:
         repo.ensure_beds(engine, settings.beds)
     bindings = {b.device: b.bed for b in settings.hl7.bindings if b.device}
     bindings.update({f"serial:{p.port}": p.bed for p in settings.serial})
-    sessions = SessionManager(engine, bindings)
+    sessions = SessionManager(engine, bindings, clock=clock)
     sessions.load()
-    live = LiveState()
-    _restore_live(engine, live, time.time() - 3600)
+    live = LiveState(clock)
+    _restore_live(engine, live, clock.now() - 3600)
     bus = InMemoryBus(start_seq=event_store.newest_seq(engine))
     in_memory = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
     writer = BatchWriter(
@@ -191,7 +196,7 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
         separate_process=settings.writer_process and not in_memory,
     )
     judge = alarm_stage if alarm_stage is not None else build_alarm_stage(settings)
-    restored = _restore_alarm_state(engine, judge, sessions)
+    restored = _restore_alarm_state(engine, judge, sessions, clock.now())
     for alarm in repo.open_alarms(engine):
         live.update_alarm(alarm)
     pipeline = Pipeline(
@@ -201,15 +206,16 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
         publisher=bus,
         live=live,
         known_keys=recent_keys(engine, time.time() - DEDUPE_WINDOW_S),
+        clock=clock,
     )
     # What the restore changed (e.g. alarms of unbound devices ended) is stored like any other change.
     pipeline.record_alarm_changes(restored)
-    service = Service(settings, engine, writer, bus, live, sessions, judge, pipeline)
+    service = Service(settings, engine, writer, bus, live, sessions, judge, pipeline, clock)
     service.background.append(lambda: prune_keys_loop(engine))
     if settings.hl7.enabled:
         from adapters.hl7.listener import MllpListener
 
-        listener = MllpListener(settings.hl7, data_dir=settings.data_dir)
+        listener = MllpListener(settings.hl7, data_dir=settings.data_dir, clock=clock)
         service.adapters.append(listener)
         service.background.append(lambda: flush_loop(engine, listener.observed))
         config_file = settings.config_file
@@ -218,11 +224,11 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None) 
     for spec in settings.adapters:
         from adapters.base import create
 
-        service.adapters.append(create(spec, {}))
+        service.adapters.append(create(spec, {"clock": clock}))
     for port in settings.serial:
         from adapters.serial.transport import SerialTransport
 
-        service.adapters.append(SerialTransport.from_config(port))
+        service.adapters.append(SerialTransport.from_config(port, clock=clock.now))
     attach_charting(service, senders=True)
     return service
 
@@ -281,11 +287,13 @@ def attach_charting(service: Service, *, senders: bool) -> None:
             rule_id="ehr_unreachable",
         )
         service.background.append(sender.run)
-        service.background.append(_outage_watch(sender, notice, watch))
+        service.background.append(_outage_watch(sender, notice, watch, service.clock.now))
 
 
-def _outage_watch(sender: Any, notice: Any, watch: Any) -> Callable[[], Awaitable[None]]:
+def _outage_watch(
+    sender: Any, notice: Any, watch: Any, clock_now: Callable[[], float]
+) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
-        await watch(lambda: sender.failing_since is not None, notice, every_s=1.0)
+        await watch(lambda: sender.failing_since is not None, notice, every_s=1.0, now=clock_now)
 
     return run

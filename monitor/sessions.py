@@ -7,11 +7,11 @@ the API, the demo's simulated nurse), so no path can skip it.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import Engine
 
+from monitor.clock import REAL_CLOCK, Clock
 from monitor.model import OPEN_PHASES, PHASE_TRANSITIONS, Phase, PhaseChange, Reading, Session
 from monitor.store import repo
 
@@ -23,8 +23,9 @@ class SessionError(ValueError):
 
 
 class SessionManager:
-    def __init__(self, engine: Engine, bindings: dict[str, str] | None = None) -> None:
+    def __init__(self, engine: Engine, bindings: dict[str, str] | None = None, *, clock: Clock = REAL_CLOCK) -> None:
         self.engine = engine
+        self.clock = clock
         #: device id -> bed: how a reading with no bed of its own finds its chair.
         self.bindings: dict[str, str] = dict(bindings or {})
         self.open_by_bed: dict[str, Session] = {}
@@ -68,7 +69,7 @@ class SessionManager:
         rate_mg_per_h: float | None = None,
         ts: float | None = None,
     ) -> Session:
-        ts = time.time() if ts is None else ts
+        ts = self.clock.now() if ts is None else ts
         if not patient_ref.strip():
             raise SessionError("a patient reference is required")
         async with self._lock:
@@ -98,7 +99,7 @@ class SessionManager:
     async def change_phase(
         self, session_id: int, phase: Phase, user: str, *, ts: float | None = None, reason: str | None = None
     ) -> Session:
-        ts = time.time() if ts is None else ts
+        ts = self.clock.now() if ts is None else ts
         async with self._lock:
             session = self.by_id.get(session_id)
             if session is None or not session.is_open:

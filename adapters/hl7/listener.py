@@ -30,6 +30,7 @@ from adapters.hl7.mllp import Event, Frame, MllpFramer, frame
 from adapters.hl7.observed import CodeLedger
 from adapters.hl7.pcd01 import Refused, check_processing_id, check_supported, interpret, read_header
 from adapters.hl7.rawlog import RawLog
+from monitor.clock import REAL_CLOCK, Clock
 from monitor.config import Hl7Settings
 from monitor.model import DataRefused, DeviceAlarm, DeviceState, DeviceStatus, IngestItem, Quality, Reading
 
@@ -67,7 +68,15 @@ def _networks(allow: list[str]) -> list[_Network]:
 class MllpListener:
     """The ``mllp`` adapter (see :mod:`adapters.base`)."""
 
-    def __init__(self, settings: Hl7Settings | None = None, *, data_dir: Path | None = None, name: str = "hl7") -> None:
+    def __init__(
+        self,
+        settings: Hl7Settings | None = None,
+        *,
+        data_dir: Path | None = None,
+        name: str = "hl7",
+        clock: Clock = REAL_CLOCK,
+    ) -> None:
+        self.clock = clock
         self.settings = settings or Hl7Settings()
         self.name = name
         self.codes = CodeMap.from_config(self.settings.local_codes)
@@ -215,7 +224,7 @@ class MllpListener:
         """
         if not sources or self._sink is None or self._server is None:
             return
-        now = time.time()
+        now = self.clock.now()
         items: list[IngestItem] = [
             DeviceStatus(source, DeviceState.DISCONNECTED, now, bed=bed) for source, bed in sources.items()
         ]
@@ -269,7 +278,7 @@ class MllpListener:
             "receiving_app": header.sending_app,
             "receiving_facility": header.sending_facility,
         }
-        arrival = time.time()
+        arrival = self.clock.now()
         try:
             check_supported(header)
             training = check_processing_id(header, self.settings.processing_ids)
@@ -315,7 +324,7 @@ class MllpListener:
         if training:
             items = self._as_training(items)
         if items:
-            now = time.time()  # connection events are the server's observations, on its clock
+            now = self.clock.now()  # connection events are the server's observations, on its clock
             new = [
                 DeviceStatus(i.source, DeviceState.CONNECTED, now, bed=i.bed) for i in self._first_seen(items, sources)
             ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -30,7 +29,7 @@ async def stats(
     resolved by itself within ``window_s`` (what a longer condition delay would have suppressed), escalations."""
     svc = service_of(request)
     alarms = await asyncio.to_thread(repo.alarms_between, svc.engine, from_, to)
-    frame = alarm_stats(alarms, by, window_s=window_s, now=time.time())
+    frame = alarm_stats(alarms, by, window_s=window_s, now=svc.clock.now())
     rows = [{str(k): _plain(v) for k, v in record.items()} for record in frame.to_dict(orient="records")]
     return {"by": by, "from": from_, "to": to, "window_s": window_s, "groups": rows}
 

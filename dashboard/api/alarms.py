@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -37,21 +36,20 @@ async def acknowledge(alarm_id: str, request: Request, user: StaffUser) -> dict[
     if alarm_id not in svc.live.alarms:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id} on screen")
     try:
-        changes = svc.alarms.acknowledge(alarm_id, user.username, time.time())
+        changes = svc.alarms.acknowledge(alarm_id, user.username, svc.clock.now())
     except KeyError:
-        changes = _acknowledge_site_alarm(svc.live.alarms.get(alarm_id), user.username)
+        changes = _acknowledge_site_alarm(svc.live.alarms.get(alarm_id), user.username, svc.clock.now())
     await svc.pipeline.user_alarm_changes(changes)
     await audit(request, user.username, "alarm_acknowledge", f"alarm:{alarm_id}")
     alarm = svc.live.alarms.get(alarm_id) or (changes[-1].alarm if changes else None)
     return alarm_json(alarm) if alarm else {"id": alarm_id}
 
 
-def _acknowledge_site_alarm(alarm: Alarm | None, user: str) -> list[AlarmChange]:
+def _acknowledge_site_alarm(alarm: Alarm | None, user: str, now: float) -> list[AlarmChange]:
     """Site-wide technical alarms (storage unavailable) are raised outside the alarm engine;
     a nurse acknowledging one must be recorded, not told it does not exist."""
     if alarm is None or alarm.bed is not None or alarm.kind is not AlarmKind.TECHNICAL:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this alarm is no longer active")
-    now = time.time()
     alarm.acknowledged_by, alarm.acknowledged_at = user, now
     if alarm.state is not AlarmState.RESOLVED:
         alarm.state = AlarmState.ACKNOWLEDGED
@@ -65,7 +63,7 @@ async def silence(alarm_id: str, request: Request, user: StaffUser, body: Silenc
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id} on screen")
     seconds = body.seconds if body else None
     try:
-        changes = svc.alarms.silence(alarm_id, user.username, time.time(), seconds)
+        changes = svc.alarms.silence(alarm_id, user.username, svc.clock.now(), seconds)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"alarm {alarm_id} is no longer active") from None
     await svc.pipeline.user_alarm_changes(changes)

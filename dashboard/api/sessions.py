@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -106,7 +105,7 @@ async def add_note(session_id: SessionId, body: NoteBody, request: Request, user
     session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(repo.get_session, svc.engine, session_id)
     if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
-    ts = time.time()
+    ts = svc.clock.now()
     note_id = await asyncio.to_thread(repo.add_note, svc.engine, session_id, ts, user.username, body.text, body.kind)
     await audit(request, user.username, "session_note", f"session:{session_id}", kind=body.kind)
     svc.pipeline.publish(

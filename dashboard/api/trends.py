@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -24,7 +23,7 @@ async def trend(
     vitals: str | None = Query(default=None, description="comma-separated vital keys (default: all)"),
 ) -> dict[str, Any]:
     svc = service_of(request)
-    end = time.time()
+    end = svc.clock.now()
     start = end - minutes * 60.0
     keys = [v for v in (vitals or "").split(",") if v] or None
     series = await asyncio.to_thread(bed_trend, svc.engine, bed_id, start, None, keys)

@@ -3,7 +3,7 @@
 
 import { appendPoint, TrendChart } from "./chart.js";
 import {
-  byId, el, errorText, fmtAge, fmtClock, getJSON, LiveConnection, post, PREFIX, send, whoAmI,
+  byId, el, errorText, fmtAge, fmtClock, getJSON, LiveConnection, post, PREFIX, send, serverNow, whoAmI,
 } from "./common.js";
 
 const bedId = decodeURIComponent(location.pathname.split("/").pop());
@@ -19,7 +19,7 @@ let live = null;
 function say(text) { byId("control-msg").textContent = text; }
 
 async function loadTrend() {
-  const now = Date.now() / 1000;
+  const now = serverNow();
   const from = range === "session" && page.session ? page.session.started - 60 : now - (range === "session" ? 3600 : Number(range));
   const minutes = Math.min(24 * 60, Math.ceil((now - from) / 60) + 1);
   const t = await getJSON(`/api/beds/${encodeURIComponent(bedId)}/trend?minutes=${minutes}`);
@@ -156,7 +156,7 @@ async function phase(to, extra) {
 }
 
 function renderNow() {
-  const now = Date.now() / 1000;
+  const now = serverNow();
   const part = (k, label) => {
     const v = page.latest[k];
     if (!v) return null;

@@ -1,6 +1,8 @@
 // The project's own small canvas drawing: tile sparklines and the bed page's zoomable trends.
 "use strict";
 
+import { serverNow } from "./common.js";
+
 const css = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 
 /** Keep a series sorted and bounded: append points newer than the last, drop those before `fromTs`. */
@@ -80,7 +82,8 @@ export class TrendChart {
     this.data = {};       // vital -> [[ts, value]]
     this.markers = [];    // [{ts, label, color}]
     this.view = null;     // [t0, t1] when zoomed, else null (follow the data)
-    this.extent = [Date.now() / 1000 - 1800, Date.now() / 1000];
+    const now = serverNow();
+    this.extent = [now - 1800, now];
     canvas.addEventListener("wheel", (ev) => { ev.preventDefault(); this.zoom(ev.deltaY > 0 ? 1.25 : 0.8, ev.offsetX); }, { passive: false });
     canvas.addEventListener("dblclick", () => { this.view = null; this.draw(); });
     let drag = null;

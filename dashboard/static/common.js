@@ -5,6 +5,27 @@ export const PRIORITY = { high: 3, medium: 2, low: 1 };
 export const PREFIX = { high: "***", medium: "**", low: "*" };
 export const HEARTBEAT_LOST_S = 10;
 
+/**
+ * The server's clinical clock: its time and rate (clock seconds per real second), from the snapshot
+ * and every heartbeat. Ages and staleness on screen are counted on it, so they run as the server's
+ * do, also in a demo at --speed 30; before the first message it is this machine's clock.
+ */
+const serverClock = { ts: null, at: 0, rate: 1 };
+
+export function serverNow() {
+  if (serverClock.ts === null) return Date.now() / 1000;
+  return serverClock.ts + (performance.now() / 1000 - serverClock.at) * serverClock.rate;
+}
+
+function readServerClock(msg) {
+  if (msg.type === "batch") { for (const m of msg.messages || []) readServerClock(m); return; }
+  if ((msg.type === "snapshot" || msg.type === "heartbeat") && typeof msg.ts === "number") {
+    serverClock.ts = msg.ts;
+    serverClock.at = performance.now() / 1000;
+    serverClock.rate = typeof msg.rate === "number" && msg.rate > 0 ? msg.rate : 1;
+  }
+}
+
 export function cookie(name) {
   const m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
   return m ? decodeURIComponent(m[1]) : null;
@@ -113,6 +134,7 @@ export class LiveConnection {
     this.opened = false;
     ws.onmessage = (ev) => {
       const msg = JSON.parse(ev.data);
+      readServerClock(msg);
       if (msg.type === "snapshot" || msg.type === "resume") {
         this.epoch = msg.epoch || null;
         this.seq = msg.seq || 0; // a new server's seq may be lower: the snapshot replaces everything

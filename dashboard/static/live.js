@@ -6,7 +6,7 @@
 import { AlarmAudio } from "./audio.js";
 import { appendPoint, drawSpark } from "./chart.js";
 import {
-  byId, el, fmtAge, fmtClock, getJSON, LiveConnection, onScreen, post, PREFIX, PRIORITY, sortAlarms, whoAmI,
+  byId, el, fmtAge, fmtClock, getJSON, LiveConnection, onScreen, post, PREFIX, PRIORITY, serverNow, sortAlarms, whoAmI,
 } from "./common.js";
 
 const SPARK_S = 30 * 60;
@@ -193,7 +193,7 @@ async function fetchDischarge(id, now) {
   state.discharge.set(id, { ...(state.discharge.get(id) || {}), pending: true, fetched: now });
   try {
     const d = await getJSON(`/api/sessions/${id}/discharge`);
-    state.discharge.set(id, { ...d, fetched: Date.now() / 1000 });
+    state.discharge.set(id, { ...d, fetched: serverNow() });
   } catch (e) {
     state.discharge.delete(id);
   }
@@ -255,7 +255,7 @@ function renderUnassigned(now) {
 }
 
 function render() {
-  const now = Date.now() / 1000;
+  const now = serverNow();
   const current = live.current;
   document.body.classList.toggle("disconnected", !current);
   byId("banner").hidden = current;

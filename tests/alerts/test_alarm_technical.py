@@ -142,3 +142,16 @@ def test_pulse_rate_stands_in_for_a_never_seen_hr() -> None:
         ("signal-lost", "pr", "started", 125),
         ("signal-lost", "spo2", "started", 125),
     ]
+
+
+def test_a_late_reading_never_ends_signal_lost_before_it_was_raised() -> None:
+    """A reading stamped before the alarm (it was on its way while the signal looked lost) ends it at its start."""
+    from monitor.model import Reading, Vital
+
+    engine = AlarmEngine()
+    engine.judge([Reading(Vital.SPO2, 97.0, "%", 1000.0, "MON-1", bed="chair-1")])
+    engine.judge([Reading(Vital.HR, 70.0, "/min", 1035.0, "MON-1", bed="chair-1")])  # the monitor is alive
+    started = [c for c in engine.tick(1035.0) if c.alarm.rule_id == "signal-lost"]
+    assert [c.alarm.started for c in started] == [1030.0]
+    late = engine.judge([Reading(Vital.SPO2, 97.0, "%", 1005.0, "MON-1", bed="chair-1")])
+    assert [(c.transition, c.alarm.ended) for c in late] == [("resolved", 1030.0)]
