@@ -20,6 +20,7 @@ from typing import TextIO
 from alerts.replay import Episode, replay
 from alerts.rules import RuleError, default_rules, load_rules
 from alerts.trace import VITAL_KEYS, TraceError, load_trace, phases_from_column, select_patient
+from monitor.inert import inert_cell
 from monitor.model import Phase
 
 HEADER = ("rule_id", "vital", "priority", "start_s", "end_s", "worst")
@@ -98,7 +99,7 @@ def write_episodes(episodes: Sequence[Episode], t0: float, out: TextIO) -> None:
     for ep in episodes:
         writer.writerow(
             (
-                ep.rule_id,
+                inert_cell(ep.rule_id),
                 ep.vital.value,
                 ep.priority.value,
                 _num(ep.start - t0),

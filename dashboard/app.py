@@ -28,7 +28,9 @@ from dashboard.api import (
     trends,
 )
 from dashboard.api import setup as setup_api
+from dashboard.api_docs import install_api_docs
 from dashboard.auth import SESSION_COOKIE, Auth
+from dashboard.headers import SecurityHeaders
 from dashboard.hub import Hub
 from dashboard.review.api import install as install_review
 from dashboard.revocation import watch_logins
@@ -39,14 +41,6 @@ from monitor.store import repo
 
 HERE = Path(__file__).parent
 PAGES = HERE / "pages"
-#: Pages run only the project's own scripts and styles, talk only to this server, and are never framed.
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
-    "base-uri 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
 
 
 def create_app(service: Service) -> FastAPI:
@@ -74,7 +68,8 @@ def create_app(service: Service) -> FastAPI:
             unsubscribe()
             await service.stop()
 
-    app = FastAPI(title="ivmon", version="0.1.0", lifespan=lifespan)
+    # The API's description and its interactive pages are off: on, they are for logged-in staff (api_docs.py).
+    app = FastAPI(title="ivmon", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
     app.state.hub = hub
     app.state.setup_token = None
@@ -100,11 +95,14 @@ def create_app(service: Service) -> FastAPI:
     ops.install(app, service, hub)  # /metrics, body-size limit, commands refused by the ingest
     install_review(app, service)  # /sessions review pages, exports, report; summaries at session close
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(SecurityHeaders)
+    if http.api_docs:
+        install_api_docs(app)
 
     def page(name: str, request: Request) -> Response:
         if app.state.auth.principal(request.cookies.get(SESSION_COOKIE)) is None:
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-        return FileResponse(PAGES / name, headers=PAGE_HEADERS)
+        return FileResponse(PAGES / name)
 
     @app.get("/", include_in_schema=False)
     def central(request: Request) -> Response:
@@ -116,10 +114,10 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/setup", include_in_schema=False)
     def setup_page() -> Response:
-        return FileResponse(PAGES / "setup.html", headers=PAGE_HEADERS)
+        return FileResponse(PAGES / "setup.html")
 
     @app.get("/login", include_in_schema=False)
     def login_page() -> Response:
-        return FileResponse(PAGES / "login.html", headers=PAGE_HEADERS)
+        return FileResponse(PAGES / "login.html")
 
     return app

@@ -133,10 +133,17 @@ def ingest_app(service: Any) -> FastAPI:
 
     service.sessions.add_listener(SummaryKeeper(service.engine, service.alarms))
 
+    from dashboard.api.system import health_for
+    from dashboard.auth import Auth
+    from dashboard.headers import SecurityHeaders
+
+    # Logins made through any web process hold here too (the database is shared): they see the details.
+    app.state.auth = Auth(service.engine)
+    app.add_middleware(SecurityHeaders)
+
     @app.get("/api/health")
-    def health() -> dict[str, Any]:
-        out: dict[str, Any] = service.health()
-        return out
+    def health(request: Request) -> dict[str, Any]:
+        return health_for(request, service.health())
 
     install(app, service)
     return app

@@ -28,6 +28,10 @@ from alerts.rules import Rule
 from dashboard.review.data import SessionRecord, phases_json, summary_of
 from dashboard.review.exports import events_table
 
+# Text in the report is data (notes, patient references, device ids): never parsed as mathtext, where
+# "$...$" would be typeset or fail the whole report. Set once for the process: rc_context is not thread-safe.
+matplotlib.rcParams["text.parse_math"] = False
+
 # Font subsetting at save time logs every glyph at INFO: noise in the service log and on the CLI.
 logging.getLogger("fontTools").setLevel(logging.WARNING)
 

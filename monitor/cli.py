@@ -72,6 +72,10 @@ def _serve_app(
         # A stop (SIGINT/SIGTERM) must end within 10 s in every state: open screens and requests get
         # this long, the writer its own bound (monitor/service.py STOP_WRITER_S).
         timeout_graceful_shutdown=GRACEFUL_HTTP_S,
+        # X-Forwarded-For is believed only from the configured reverse proxies (uvicorn's default
+        # believes any process on this machine): the login throttle and the audit use the address.
+        proxy_headers=bool(settings.http.trusted_proxies),
+        forwarded_allow_ips=list(settings.http.trusted_proxies) or None,
     )
     server = uvicorn.Server(config)
 

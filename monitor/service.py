@@ -177,10 +177,15 @@ def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionMan
 
 def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None, clock: Clock = REAL_CLOCK) -> Service:
     """Open the database (migrating it), restore state, and wire the pipeline on ``clock``."""
+    database.private_folder(settings.data_dir)
     engine = database.make_engine(settings.database_url)
     database.upgrade(engine)
-    if settings.beds:
-        repo.ensure_beds(engine, settings.beds)
+    # The configured beds: the [beds] table and every chair a device is bound to. Sessions start only
+    # on beds (dashboard/api/sessions.py); an admin adds more through POST /api/beds.
+    bound = [b.bed for b in settings.hl7.bindings] + [p.bed for p in settings.serial]
+    configured = {**{bed: bed for bed in bound}, **settings.beds}
+    if configured:
+        repo.ensure_beds(engine, configured)
     bindings = {b.device: b.bed for b in settings.hl7.bindings if b.device}
     bindings.update({f"serial:{p.port}": p.bed for p in settings.serial})
     sessions = SessionManager(engine, bindings, clock=clock)

@@ -6,7 +6,7 @@ import asyncio
 import math
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from alerts.stats import alarm_stats
 from dashboard.auth import ReviewUser
@@ -14,6 +14,10 @@ from dashboard.deps import service_of
 from monitor.store import repo
 
 router = APIRouter()
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+MAX_ALARMS = 200_000
 
 
 @router.get("/api/alarms/stats")
@@ -28,7 +32,14 @@ async def stats(
     """Per group and kind: count, total duration, share acknowledged and time to acknowledge, share that
     resolved by itself within ``window_s`` (what a longer condition delay would have suppressed), escalations."""
     svc = service_of(request)
-    alarms = await asyncio.to_thread(repo.alarms_between, svc.engine, from_, to)
+    # Bounded: without a range, the last DEFAULT_DAYS; never more than MAX_DAYS or MAX_ALARMS at once.
+    to = svc.clock.now() if to is None else to
+    from_ = to - DEFAULT_DAYS * 86_400 if from_ is None else from_
+    if not 0 <= to - from_ <= MAX_DAYS * 86_400:
+        raise HTTPException(422, f"from/to: a range of at most {MAX_DAYS} days, from before to")
+    alarms = await asyncio.to_thread(repo.alarms_between, svc.engine, from_, to, MAX_ALARMS + 1)
+    if len(alarms) > MAX_ALARMS:
+        raise HTTPException(422, f"more than {MAX_ALARMS} alarms in this range: ask for a shorter one")
     frame = alarm_stats(alarms, by, window_s=window_s, now=svc.clock.now())
     rows = [{str(k): _plain(v) for k, v in record.items()} for record in frame.to_dict(orient="records")]
     return {"by": by, "from": from_, "to": to, "window_s": window_s, "groups": rows}

@@ -44,6 +44,12 @@ class NoteBody(BaseModel):
 @router.post("/api/sessions", status_code=201)
 async def start_session(body: NewSession, request: Request, user: StaffUser) -> dict[str, Any]:
     svc = service_of(request)
+    if body.bed not in await asyncio.to_thread(repo.list_beds, svc.engine):
+        # A mistyped or invented bed would be a phantom chair, raising alarms nobody is beside.
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            f"no bed {body.bed!r}: sessions start on configured beds ([beds], device bindings, or added by an admin)",
+        )
     try:
         session = await svc.sessions.start(
             body.bed,

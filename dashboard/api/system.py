@@ -18,7 +18,16 @@ router = APIRouter()
 
 @router.get("/api/health")
 def health(request: Request) -> dict[str, Any]:
-    return service_of(request).health()
+    """ok or degraded for anyone (load balancers, monitoring); the details only for logged-in staff."""
+    return health_for(request, service_of(request).health())
+
+
+def health_for(request: Request, full: dict[str, Any]) -> dict[str, Any]:
+    """Internals (process ids, database errors, queue depths) are for staff, not for whoever asks."""
+    auth: Auth = request.app.state.auth
+    if auth.principal(request.cookies.get(SESSION_COOKIE)) is None:
+        return {"status": full["status"]}
+    return full
 
 
 class LoginBody(BaseModel):

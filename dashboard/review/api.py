@@ -210,6 +210,8 @@ async def review_session(session_id: int, request: Request, user: ReviewUser) ->
     body = await asyncio.to_thread(run)
     if body is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
+    # Opening a session's record shows the same data an export carries: recorded like one.
+    await audit(request, user.username, "review_view", f"session:{session_id}")
     return _json(body)
 
 

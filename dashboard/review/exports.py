@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from monitor.inert import inert_cell
 from monitor.model import CANONICAL_UNIT, Alarm, Session
 
 FORMATS: dict[str, tuple[str, str]] = {
@@ -169,6 +170,15 @@ def events_table(
     return frame
 
 
+def inert_text_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells a spreadsheet would run as a formula (notes, device ids) made inert; numbers stay numbers."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = [inert_cell(x) if isinstance(x, str) else x for x in out[col]]
+    return out
+
+
 def encode(frame: pd.DataFrame, fmt: str, *, session_id: int, name: str) -> bytes:
     """One table as CSV, Parquet or JSON (``{"session", "units", "<name>": [records]}``)."""
     if fmt == "parquet":
@@ -188,7 +198,9 @@ def encode(frame: pd.DataFrame, fmt: str, *, session_id: int, name: str) -> byte
         text["time"] = iso_times(text["epoch_s"]).to_numpy()
     if fmt == "csv":
         # float_format=None: pandas writes repr(), the shortest text that reads back to the same double.
-        return str(text.to_csv(index=False, lineterminator="\n")).encode()
+        # Rows end in CRLF (RFC 4180): a field holding a carriage return or a newline is then quoted,
+        # so a note cannot end its row early in any reader.
+        return str(inert_text_columns(text).to_csv(index=False, lineterminator="\r\n")).encode()
     if fmt == "json":
         records = text.astype(object).where(text.notna(), None).to_dict(orient="records")
         body: bytes = orjson.dumps(

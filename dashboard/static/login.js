@@ -1,5 +1,12 @@
 // Sign-in: POST /api/login, then go where the user was heading.
 "use strict";
+
+// Only a path on this server: "/\\evil.example/x" or "//evil.example" are other sites to a browser.
+function sameOriginPath(next) {
+  if (!next || !next.startsWith("/") || /[\\\u0000-\u001f]/.test(next)) return "/";
+  const url = new URL(next, location.origin);
+  return url.origin === location.origin ? url.pathname + url.search + url.hash : "/";
+}
 document.getElementById("login").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const form = ev.target;
@@ -11,8 +18,7 @@ document.getElementById("login").addEventListener("submit", async (ev) => {
     body: JSON.stringify({ username: form.username.value, password: form.password.value }),
   });
   if (res.ok) {
-    const next = new URLSearchParams(location.search).get("next");
-    location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
+    location.href = sameOriginPath(new URLSearchParams(location.search).get("next"));
   } else {
     const body = await res.json().catch(() => ({}));
     error.textContent = body.detail || "Sign-in failed";

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -37,6 +38,23 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(postgres_url(url), pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def private_folder(folder: Path) -> None:
+    """The service's data folder: readable by the service's user only (patients' readings, raw HL7)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.stat().st_uid == os.getuid():
+        folder.chmod(0o700)
+
+
+def private_file(path: Path) -> None:
+    """The SQLite database 0600 before SQLite opens it (its -wal and -shm files take the same mode);
+    a folder made for it, 0700. An existing folder is left as it is: it may be anyone's (``/srv``)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_uid == os.getuid():
+            file.chmod(0o600)
 
 
 def postgres_url(url: str) -> URL:

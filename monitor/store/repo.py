@@ -129,10 +129,12 @@ def count_users(engine: Engine) -> int:
         return int(conn.scalar(select(func.count()).select_from(schema.users)) or 0)
 
 
-def alarms_between(engine: Engine, start: float | None = None, end: float | None = None) -> list[Alarm]:
-    """Alarms that started in [start, end): the input of the alarm committee's statistics."""
+def alarms_between(
+    engine: Engine, start: float | None = None, end: float | None = None, limit: int | None = None
+) -> list[Alarm]:
+    """Alarms that started in [start, end) (the first ``limit``): the input of the alarm committee's statistics."""
     c = schema.alarms.c
-    query = select(schema.alarms).order_by(c.started)
+    query = select(schema.alarms).order_by(c.started).limit(limit)
     if start is not None:
         query = query.where(c.started >= start)
     if end is not None:

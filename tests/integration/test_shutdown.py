@@ -19,7 +19,7 @@ from monitor.store import database
 from monitor.store import readings as reading_store
 from simulators.emit.pcd01 import encode_pcd01
 from tests.conftest import free_port
-from tests.scale.procs import Server, write_config
+from tests.scale.procs import Server, add_user, health_details, login, write_config
 
 
 def children(pid: int) -> list[int]:
@@ -55,9 +55,11 @@ async def send(port: int, count: int) -> list[str]:
 def test_ctrl_c_stops_the_service_and_its_writer_process_cleanly(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'ivmon.db'}"
     hl7_port = free_port()
+    add_user(db_url)  # the health details are for staff
     server = Server(write_config(tmp_path / "ivmon.toml", db_url, hl7_port=hl7_port), "all").start(own_group=True)
     try:
-        health = server.wait_healthy()
+        server.wait_healthy()
+        health = health_details(server.base, login(server.base))
         assert asyncio.run(send(hl7_port, 20)) == ["AA"] * 20
         assert server.proc is not None
         helpers = children(server.proc.pid)

@@ -120,6 +120,13 @@ class Server:
                 self.proc.wait(timeout=10)
 
 
+def health_details(base: str, cookies: httpx.Cookies) -> dict[str, Any]:
+    """/api/health with a login: without one it says only ok or degraded."""
+    r = httpx.get(f"{base}/api/health", cookies=cookies, timeout=10)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
 def rss_mb(pid: int) -> float:
     """A process's resident memory (0 once it is gone). bench/scale_out.py has its own: the benchmarks
     run without the tests, and mypy cannot import a script under two module names."""

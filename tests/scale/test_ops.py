@@ -81,7 +81,9 @@ def test_metrics_count_readings_rejections_acks_and_alarms(running: Running) -> 
 
 
 def test_health_reports_role_database_bus_and_adapters(running: Running) -> None:
-    health = httpx.get(f"{running.base}/api/health", timeout=10).json()
+    assert set(httpx.get(f"{running.base}/api/health", timeout=10).json()) == {"status"}, "no internals to strangers"
+    login = httpx.post(f"{running.base}/api/login", json={"username": "admin", "password": "demo"}, timeout=10)
+    health = httpx.get(f"{running.base}/api/health", cookies=login.cookies, timeout=10).json()
     assert health["status"] == "ok" and health["role"] == "all"
     assert health["database"]["ok"] is True and health["bus"] == {"kind": "memory"}
     [(_name, hl7)] = health["adapters"].items()

@@ -13,7 +13,7 @@ import websockets
 from sqlalchemy import create_engine, select
 
 from monitor.store import schema
-from tests.scale.procs import Server, add_user, cookie_header, listen, login, messages, write_config
+from tests.scale.procs import Server, add_user, cookie_header, health_details, listen, login, messages, write_config
 
 pytestmark = pytest.mark.postgres
 
@@ -43,10 +43,12 @@ def test_web_process_killed_screens_resume_on_another_without_gaps(postgres_url:
     )
     servers = [ingest, web_a, web_b]
     try:
-        assert ingest.wait_healthy()["role"] == "ingest"
-        assert web_a.wait_healthy()["bus"]["kind"] == "postgres-listen"
+        ingest.wait_healthy()
+        web_a.wait_healthy()
         web_b.wait_healthy()
         cookies = login(web_a.base)  # server-side sessions in the shared database: valid on every web process
+        assert health_details(ingest.base, cookies)["role"] == "ingest", "the ingest knows the logins too"
+        assert health_details(web_a.base, cookies)["bus"]["kind"] == "postgres-listen"
 
         before = asyncio.run(_watch(web_a.base, cookies, 2.0))
         assert before[0]["type"] == "snapshot"

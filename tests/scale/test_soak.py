@@ -122,7 +122,7 @@ def test_soak_ivmon_simulate_1000_beds_into_one_ingest(
     monkeypatch.setenv("IVMON_HL7__MAX_CONNECTIONS_PER_ADDRESS", str(BEDS + 50))
     ingest = Server(config, "ingest").start()
     try:
-        assert ingest.wait_healthy(timeout=120)["role"] == "ingest"
+        assert ingest.wait_healthy(timeout=120)["status"] == "ok"
         assert ingest.proc is not None
         began = time.monotonic()
         summary, rss = simulate_while_sampling(hl7_port, seconds, ingest.proc.pid, tmp_path / "simulate.log")
