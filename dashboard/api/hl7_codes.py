@@ -37,11 +37,9 @@ async def read_codes(
 
 @router.get("/admin/hl7-codes", include_in_schema=False)
 def codes_page(request: Request) -> Response:
-    from dashboard.app import PAGE_HEADERS
-
     principal = request.app.state.auth.principal(request.cookies.get(SESSION_COOKIE))
     if principal is None:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     if principal.role is not Role.ADMIN:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the HL7 codes page is for administrators")
-    return FileResponse(PAGE, headers=PAGE_HEADERS)
+    return FileResponse(PAGE)  # CSP, nosniff, no-store: dashboard/headers.py, on every page
