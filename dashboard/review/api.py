@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from dashboard.auth import SESSION_COOKIE, ReviewUser
 from dashboard.deps import audit, service_of
+from dashboard.headers import CHART_PAGE_CSP
 from dashboard.review import data, exports
 from monitor.model import Role, Vital
 from monitor.pipeline import alarm_json, session_json
@@ -327,7 +328,7 @@ def _page(request: Request, name: str) -> Response:
             " <a href=/>Back to the central view</a></p></main>",
             status_code=status.HTTP_403_FORBIDDEN,
         )
-    return FileResponse(PAGES / name, headers={"Cache-Control": "no-store"})
+    return FileResponse(PAGES / name, headers={"Cache-Control": "no-store", "Content-Security-Policy": CHART_PAGE_CSP})
 
 
 @router.get("/sessions", include_in_schema=False)
