@@ -95,7 +95,7 @@ def _act_all(
         try:
             charting.act(svc.engine, session, ctx, item.row, "accept", user, now, seen=_plain(item.seen), rows=rows)
             done.append(item.row)
-        except (store.ChartConflict, LookupError) as exc:
+        except (store.ChartConflict, LookupError, charting.ChartError) as exc:
             skipped.append({"row": item.row, "reason": str(exc)})
     return done, skipped
 

@@ -206,7 +206,10 @@ def act(
         user=user,
         decided_at=now,
     )
-    files = status != "rejected" and bool(new_values)
+    if status != "rejected" and not new_values:
+        # A row with no value would be queued as an empty message; a row withdrawn needs the EHR's own way.
+        raise ChartError("nothing to chart on this row: reject it, or edit a value in")
+    files = status != "rejected"
     return store.decide(
         engine,
         decision,

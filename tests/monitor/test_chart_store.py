@@ -113,3 +113,14 @@ def test_an_older_version_cannot_overwrite_a_newer_one(migrated_engine: Engine, 
         store.decide(
             migrated_engine, stale, expect_version=1, destinations=(), payload=None, audit_action="a", audit_detail={}
         )
+
+
+def test_a_row_without_any_value_is_not_accepted(migrated_engine: Engine, session: Session) -> None:
+    empty = Session(0, "chair-2", "MRN-8", Phase.BASELINE, T0, phases=[PhaseChange(Phase.BASELINE, T0, "nurse")])
+    empty.id = repo.insert_session(migrated_engine, empty, "nurse")
+    row = chart(migrated_engine, empty, CTX, NOW)[0]
+    assert row["missing"] == ["hr", "spo2", "sbp", "dbp", "map"]
+    with pytest.raises(ChartError, match="nothing to chart"):
+        act(migrated_engine, empty, CTX, row["row"], "accept", "nurse", NOW)
+    act(migrated_engine, empty, CTX, row["row"], "edit", "nurse", NOW, values={"hr": 72}, reason="counted by hand")
+    assert outbox(migrated_engine)[0][1:3] == (row["row"], 1)
