@@ -10,6 +10,7 @@ session. State-changing requests must echo the session's CSRF token in the
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlalchemy import Engine
 from monitor.model import Role
 from monitor.store import auth as store_auth
 from monitor.store import repo
+from monitor.store.failures import classify
 
 SESSION_COOKIE = "ivmon_session"
 CSRF_COOKIE = "ivmon_csrf"
@@ -52,6 +54,9 @@ class Principal:
     csrf: str
     token_hash: str
     expires: float
+
+
+log = logging.getLogger(__name__)
 
 
 def _digest(token: str) -> str:
@@ -190,7 +195,18 @@ class Auth:
         digest = _digest(token)
         cached = self._cache.get(digest)
         if cached is None or now - cached.checked > RECHECK_S:
-            row = store_auth.find_login(self.engine, digest)
+            try:
+                row = store_auth.find_login(self.engine, digest)
+            except Exception as exc:
+                if classify(exc) != "transient":
+                    raise
+                if cached is None:  # never seen here: it cannot be checked
+                    raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "storage unavailable") from exc
+                # The database away: a login this process already holds stays valid until the database
+                # answers again (revocation resumes then), so the nurses' screens and their acknowledge
+                # buttons keep working through a storage outage.
+                log.warning("logins cannot be checked (%s): this process's cached login holds", type(exc).__name__)
+                return cached.principal if cached.principal.expires >= now else None
             if row is None:
                 self._cache.pop(digest, None)
                 return None
