@@ -80,7 +80,7 @@ class SpO2Stage:
         alarm.state, alarm.silenced_until = AlarmState.SILENCED, now + (seconds or 120.0)
         return [AlarmChange(alarm, "silenced", now, user)]
 
-    def restore(self, alarms: Iterable[Alarm]) -> list[AlarmChange]:
+    def restore(self, alarms: Iterable[Alarm], now: float | None = None) -> list[AlarmChange]:
         for alarm in alarms:
             self.alarms[alarm.id] = alarm
         return []
