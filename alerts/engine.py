@@ -327,6 +327,7 @@ class AlarmEngine:
             value=r.value,
             worst=r.value,
             limit=limit,
+            source=r.source if r.bed is None else None,
         )
         st.state, st.alarm = _ACTIVE, alarm
         out.append(self.book.start(st.key, alarm, t))
@@ -368,9 +369,55 @@ class AlarmEngine:
             bed=alarm.bed,
             session_id=alarm.session_id,
             vital=alarm.vital,
+            source=alarm.source if alarm.bed is None else None,
         )
         out.append(self.book.start(key, new, alarm.ts))
         return out
+
+    def on_foreign_source(
+        self, bed: str, source: str, message: str, ts: float, session_id: int | None, *, active: bool = True
+    ) -> list[AlarmChange]:
+        """Strict binding: a device not bound to ``bed`` claims it; one technical alarm per such device."""
+        out: list[AlarmChange] = []
+        rule_id = f"unexpected-source:{source}"[:64]
+        key: AlarmKey = (AlarmKind.TECHNICAL.value, rule_id, bed, None)
+        if not active:
+            self.book.end(key, ts, out)
+        elif key not in self.book.open:
+            alarm = Alarm(
+                id=new_alarm_id(),
+                rule_id=rule_id,
+                kind=AlarmKind.TECHNICAL,
+                priority=Priority.MEDIUM,
+                message=message,
+                started=ts,
+                bed=bed,
+                session_id=session_id,
+            )
+            out.append(self.book.start(key, alarm, ts))
+        return out
+
+    def rebase(self, session: Session, readings: list[Reading]) -> None:
+        """Claimed readings joined ``session``: its baselines again from ``readings`` (its stored ones).
+
+        Still in its baseline phase: they become the samples the baseline will be fixed from;
+        later: the fixed baselines are computed again and the limits that depend on them follow.
+        """
+        self.sessions[session.id] = session
+        infusion = session.phase_started(Phase.INFUSION)
+        if infusion is None and session.phase == Phase.BASELINE:
+            samples: dict[Vital, tuple[list[float], list[float]]] = {}
+            for r in readings:
+                if r.quality == Quality.VALID:
+                    ts, vs = samples.setdefault(r.vital, ([], []))
+                    ts.append(r.ts)
+                    vs.append(r.value)
+            self._samples[session.id] = samples
+            self._baselines.pop(session.id, None)
+        else:
+            end = infusion if infusion is not None else math.inf
+            self.load_baseline(session.id, [r for r in readings if r.ts < end])
+        self._invalidate_bed(session.bed)
 
     def on_phase(self, session: Session, change: PhaseChange) -> list[AlarmChange]:
         """A phase change: fixes the baseline on leaving ``baseline``; ends runs that leave their rule's phases."""

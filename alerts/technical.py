@@ -125,11 +125,12 @@ class TechnicalAlarms:
             rule_id=rule_id,
             kind=AlarmKind.TECHNICAL,
             priority=priority,
-            message=f"{message} (device {bed[1:]})" if unbound else message,
+            message=message,  # an unbound source's alarm is told where it is by the pipeline (monitor/devices.py)
             started=ts,
             bed=None if unbound else bed,
             session_id=session_id,
             vital=vital,
+            source=bed[1:] if unbound else None,
         )
         out.append(self.book.start(key, alarm, ts))
 

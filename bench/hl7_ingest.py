@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT))
 import hl7  # noqa: E402
 import uvloop  # noqa: E402
 
-from adapters.hl7.binding import Binder  # noqa: E402
 from adapters.hl7.client import MllpClient  # noqa: E402
 from adapters.hl7.codes import CodeMap  # noqa: E402
 from adapters.hl7.message import decode, parse  # noqa: E402
 from adapters.hl7.observed import CodeLedger  # noqa: E402
 from adapters.hl7.pcd01 import interpret  # noqa: E402
+from monitor.binding import Bindings  # noqa: E402
 from monitor.model import Vital  # noqa: E402
 from simulators.emit.pcd01 import device_eui, encode_pcd01  # noqa: E402
 
@@ -70,7 +70,7 @@ def parse_rates(messages: list[bytes]) -> tuple[float, float, float]:
     for raw in messages:
         hl7.parse(raw.decode("utf-8"))
     theirs = len(messages) / (time.perf_counter() - t0)
-    codes, binder = CodeMap.from_config(), Binder()
+    codes, binder = CodeMap.from_config(), Bindings()
     best: dict[bool, float] = {False: 0.0, True: 0.0}
     for _ in range(3):  # interleaved, best of three: the machine's load moves under a single run
         for counting in (False, True):

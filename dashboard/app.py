@@ -18,6 +18,7 @@ from dashboard.api import (
     audit,
     beds,
     chart,
+    devices,
     discharge,
     history,
     hl7_codes,
@@ -78,6 +79,7 @@ def create_app(service: Service) -> FastAPI:
     for module in (
         system,
         beds,
+        devices,
         sessions,
         chart,
         alarm_stats,

@@ -104,6 +104,13 @@ class SerialPort(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class DeviceSettings(BaseModel):
+    """Portable monitors associated from the screen."""
+
+    #: How far back a nurse may claim a monitor's readings for a session when associating it late.
+    claim_window_s: float = Field(default=900.0, ge=0, le=3600)
+
+
 class AlarmSettings(BaseModel):
     #: A rule file replacing the shipped clinic defaults.
     rules_file: Path | None = None
@@ -167,6 +174,7 @@ class Settings(BaseSettings):
     serial: list[SerialPort] = Field(default_factory=list)
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     ehr: EhrSettings = Field(default_factory=EhrSettings)
+    devices: DeviceSettings = Field(default_factory=DeviceSettings)
     #: Extra adapters by URL-like spec (``sim://?beds=3``).
     adapters: list[str] = Field(default_factory=list)
     #: Beds (chairs) of the clinic: id -> label. Empty: created as devices bind to them.

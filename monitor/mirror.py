@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from monitor.bus import Event
+from monitor.devices import DeviceManager, apply_association
 from monitor.live import LiveState
 from monitor.model import (
     OPEN_PHASES,
@@ -52,6 +53,8 @@ def alarm_from_json(data: dict[str, Any]) -> Alarm:
         acknowledged_at=data.get("acknowledged_at"),
         silenced_until=data.get("silenced_until"),
         escalated=bool(data.get("escalated", False)),
+        source=(data.get("source") or {}).get("device"),
+        source_address=(data.get("source") or {}).get("address") or "" if data.get("source") else None,
     )
 
 
@@ -83,9 +86,10 @@ def apply_session(sessions: SessionManager, session: Session) -> None:
 class Mirror:
     """A bus subscriber applying logged events to this process's live state and sessions."""
 
-    def __init__(self, live: LiveState, sessions: SessionManager) -> None:
+    def __init__(self, live: LiveState, sessions: SessionManager, devices: DeviceManager | None = None) -> None:
         self.live = live
         self.sessions = sessions
+        self.devices = devices
         # Reading events name their source only for unassigned devices: remember each bed's.
         self._bed_source: dict[str, str] = {b: s for s, b in live.sources.items() if b is not None}
 
@@ -106,3 +110,7 @@ class Mirror:
             apply_session(self.sessions, session_from_json(event["session"]))
         elif kind == "device":
             self.live.last_seen[event["source"]] = float(event["ts"])
+            if self.devices is not None:
+                self.devices.registry.on_event(event)
+        elif kind == "association" and self.devices is not None:
+            apply_association(self.devices.bindings, event["association"])

@@ -46,6 +46,9 @@ class Quality(StrEnum):
     #: Sent as training or debugging data (HL7 MSH-11 T/D: a central station in demo mode):
     #: stored and shown marked TRAINING DATA, never bound to a chair, never judged.
     TRAINING = "training"
+    #: from a device that is not the one bound to the chair it claimed (monitor/binding.py):
+    #: stored for the record, never shown as the chair's value, never judged
+    QUARANTINED = "quarantined"
 
 
 class Phase(StrEnum):
@@ -116,6 +119,9 @@ class DeviceStatus:
     bed: str | None = None
     vital: Vital | None = None
     detail: str = ""
+    #: where it is: the sender's network address (HL7) or port (serial); the model where the device says it
+    address: str = ""
+    model: str = ""
 
 
 @dataclass(slots=True)
@@ -255,6 +261,9 @@ class Alarm:
     acknowledged_at: float | None = None
     silenced_until: float | None = None
     escalated: bool = False
+    #: the device that raised it when no chair is bound to it, and where that device is (its address)
+    source: str | None = None
+    source_address: str | None = None
 
     @property
     def needs_attention(self) -> bool:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 
 from monitor.clock import REAL_CLOCK, Clock
+from monitor.devices import DeviceRegistry, Quarantine, describe_unassigned
 from monitor.live import LiveState
 from monitor.model import (
     Alarm,
@@ -59,6 +60,16 @@ class AlarmStage(Protocol):
         """Time-driven changes: signal lost, NIBP overdue, escalation, end of audio pause."""
         ...
 
+    def on_foreign_source(
+        self, bed: str, source: str, message: str, ts: float, session_id: int | None, *, active: bool = True
+    ) -> list[AlarmChange]:
+        """A device not bound to ``bed`` claims it (strict binding): the "unexpected source" alarm starts or ends."""
+        ...
+
+    def rebase(self, session: Session, readings: list[Reading]) -> None:
+        """Readings were claimed for ``session``: its baselines are computed again from ``readings``."""
+        ...
+
 
 class Publisher(Protocol):
     def publish(self, event: dict[str, Any]) -> int:
@@ -79,8 +90,13 @@ class Pipeline:
         live: LiveState,
         known_keys: dict[str, float] | None = None,
         clock: Clock = REAL_CLOCK,
+        devices: DeviceRegistry | None = None,
     ) -> None:
         self.writer = writer
+        self.devices = devices if devices is not None else DeviceRegistry()
+        self.quarantine = Quarantine()
+        #: bed id -> label, for alarm texts that name a chair (filled by the service)
+        self.bed_labels: dict[str, str] = {}
         self.sessions = sessions
         self.judge = judge
         self.publisher = publisher
@@ -110,6 +126,7 @@ class Pipeline:
         self.writer.segment()
         readings: list[Reading] = []
         any_training = False
+        foreign: list[Reading] = []
         errors: list[str] = []
         changes: list[AlarmChange] = []
         for item in items:
@@ -127,7 +144,11 @@ class Pipeline:
                     self.counts["training"] += 1
                     any_training = True
                 else:
-                    self.sessions.bind(item)
+                    claimed = self.sessions.bind(item)
+                    if claimed is not None:  # stored for the record, never shown as the chair's, never judged
+                        foreign.append(item)
+                        self._foreign(item, claimed, changes)
+                        continue
                 readings.append(item)
             elif isinstance(item, DeviceStatus | DeviceAlarm):
                 try:
@@ -142,9 +163,11 @@ class Pipeline:
                     self._device_alarm(item, changes)
         check_nibp_pairs(readings)
 
-        if readings or dedupe_key is not None:
-            self.writer.add_readings(readings, dedupe_key)
-            self.counts["stored"] += len(readings)
+        if foreign:
+            self.counts["quarantined"] += len(foreign)
+        if readings or foreign or dedupe_key is not None:
+            self.writer.add_readings([*readings, *foreign] if foreign else readings, dedupe_key)
+            self.counts["stored"] += len(readings) + len(foreign)
         if readings:
             try:
                 judged = _patients_only(readings) if any_training else readings
@@ -173,7 +196,7 @@ class Pipeline:
                     self._remember_key(dedupe_key)
         if errors:
             log.warning("refused %d reading(s): %s", len(errors), "; ".join(sorted(set(errors))))
-        return SubmitResult(len(readings), len(errors), errors=tuple(errors))
+        return SubmitResult(len(readings) + len(foreign), len(errors), errors=tuple(errors))
 
     def _remember_key(self, key: str) -> None:
         now = time.time()  # a sender retransmits within real minutes: not the clinical clock
@@ -188,31 +211,45 @@ class Pipeline:
 
     # -- the stages ----------------------------------------------------------------------
     def _status(self, status: DeviceStatus, changes: list[AlarmChange]) -> None:
-        if status.bed is None:
-            status.bed = self.sessions.bindings.get(status.source)
+        status.bed = self.sessions.bed_of_event(status.source, status.bed, status.ts)
         session = self.sessions.session_for_bed(status.bed)
         self.writer.add_status(status, session.id if session else None)
-        self.live.last_seen[status.source] = status.ts
+        self.live.last_seen[status.source] = max(status.ts, self.live.last_seen.get(status.source, status.ts))
+        self.devices.on_status(status)
         changes.extend(self.judge.on_status(status))
-        self.publish(
-            {
-                "type": "device",
-                "bed": status.bed,
-                "source": status.source,
-                "state": status.state.value,
-                "vital": status.vital.value if status.vital else None,
-                "ts": status.ts,
-                "detail": status.detail,
-            },
-            persist=False,
-        )
+        event: dict[str, Any] = {
+            "type": "device",
+            "bed": status.bed,
+            "source": status.source,
+            "state": status.state.value,
+            "vital": status.vital.value if status.vital else None,
+            "ts": status.ts,
+            "detail": status.detail,
+        }
+        if status.address:
+            event["address"] = status.address
+        if status.model:
+            event["model"] = status.model
+        self.publish(event, persist=False)
 
     def _device_alarm(self, alarm: DeviceAlarm, changes: list[AlarmChange]) -> None:
-        if alarm.bed is None:
-            alarm.bed = self.sessions.bindings.get(alarm.source)
+        alarm.bed = self.sessions.bed_of_event(alarm.source, alarm.bed, alarm.ts)
         session = self.sessions.session_for_bed(alarm.bed)
         alarm.session_id = session.id if session else None
         changes.extend(self.judge.on_device_alarm(alarm))
+
+    def _foreign(self, reading: Reading, bed: str, changes: list[AlarmChange]) -> None:
+        """A reading claimed ``bed`` from a device not bound to it: one technical alarm per device."""
+        if not self.quarantine.note(bed, reading.source, reading.ts):
+            return
+        label = self.bed_labels.get(bed, bed)
+        address = self.devices.address_of(reading.source)
+        message = f"Unexpected source for {label}: device {reading.source}" + (f" ({address})" if address else "")
+        log.warning("quarantined readings for %s from unbound device %s (%s)", bed, reading.source, address or "?")
+        session = self.sessions.session_for_bed(bed)
+        changes.extend(
+            self.judge.on_foreign_source(bed, reading.source, message, reading.ts, session.id if session else None)
+        )
 
     def _publish_readings(self, readings: list[Reading]) -> None:
         """One screen message per bed (or unassigned source) and instant, with all its vitals."""
@@ -248,6 +285,10 @@ class Pipeline:
     def _alarm_changes(self, changes: list[AlarmChange]) -> None:
         if not changes:
             return
+        for ch in changes:
+            alarm = ch.alarm
+            if alarm.bed is None and alarm.source is not None and alarm.source_address is None:
+                describe_unassigned(alarm, self.devices.address_of(alarm.source))
         self.writer.add_alarm_changes(changes)
         for ch in changes:
             self.live.update_alarm(ch.alarm)
@@ -264,7 +305,11 @@ class Pipeline:
     # -- time and sessions ---------------------------------------------------------------
     def tick(self, now: float | None = None) -> None:
         """Let the alarm stage act on time passing (signal lost, escalation, audio pause ending)."""
-        self._alarm_changes(self.judge.tick(self.clock.now() if now is None else now))
+        now = self.clock.now() if now is None else now
+        changes = self.judge.tick(now)
+        for bed, source in self.quarantine.quiet(now):
+            changes.extend(self.judge.on_foreign_source(bed, source, "", now, None, active=False))
+        self._alarm_changes(changes)
 
     async def session_changed(self, session: Session, change: PhaseChange) -> None:
         changes = self.judge.on_phase(session, change)
@@ -315,6 +360,9 @@ def alarm_json(alarm: Alarm) -> dict[str, Any]:
         "acknowledged_at": alarm.acknowledged_at,
         "silenced_until": alarm.silenced_until,
         "escalated": alarm.escalated,
+        "source": {"device": alarm.source, "address": alarm.source_address or None}
+        if alarm.source is not None
+        else None,
     }
 
 

@@ -19,6 +19,7 @@ from monitor.bus_pg import LoggedBus, PgEventBus, PgListener, prune_loop, psycop
 from monitor.clock import REAL_CLOCK, Clock
 from monitor.commands import COMMANDS_CHANNEL, DONE_CHANNEL, CommandClient, CommandExecutor, CommandFailed, Handler
 from monitor.config import Settings
+from monitor.devices import DeviceError, DeviceManager, DeviceRegistry, apply_association
 from monitor.live import LiveState
 from monitor.mirror import Mirror, alarm_from_json, apply_session, session_from_json
 from monitor.model import (
@@ -121,12 +122,33 @@ def ingest_handlers(service: Service) -> dict[str, Handler]:
     async def publish(p: dict[str, Any], user: str) -> dict[str, Any]:
         return {"seq": service.pipeline.publish(p["event"])}
 
+    async def device_associate(p: dict[str, Any], user: str) -> dict[str, Any]:
+        try:
+            return await service.devices.associate(p["bed"], p["device"], user, claim_from=p.get("claim_from"))
+        except DeviceError as exc:
+            raise CommandFailed(str(exc), exc.status) from None
+
+    async def device_release(p: dict[str, Any], user: str) -> dict[str, Any]:
+        try:
+            return await service.devices.release(p["bed"], p["device"], user)
+        except DeviceError as exc:
+            raise CommandFailed(str(exc), exc.status) from None
+
+    async def device_claim(p: dict[str, Any], user: str) -> dict[str, Any]:
+        try:
+            return await service.devices.claim(p["bed"], p["device"], float(p["since"]), user)
+        except DeviceError as exc:
+            raise CommandFailed(str(exc), exc.status) from None
+
     return {
         "acknowledge": acknowledge,
         "silence": silence,
         "session_start": session_start,
         "session_phase": session_phase,
         "publish": publish,
+        "device_associate": device_associate,
+        "device_release": device_release,
+        "device_claim": device_claim,
     }
 
 
@@ -228,6 +250,38 @@ class RemoteSessions(SessionManager):
         return session
 
 
+class RemoteDevices(DeviceManager):
+    """Associations as a web process sees them: read from the log, changed by the ingest."""
+
+    def __init__(self, engine: Engine, live: LiveState, sessions: SessionManager, client: CommandClient) -> None:
+        super().__init__(engine, sessions.bindings, DeviceRegistry(), live, sessions)
+        self.client = client
+
+    async def _call(self, kind: str, payload: dict[str, Any], user: str) -> dict[str, Any]:
+        try:
+            result = await self.client.call(kind, payload, user)
+        except CommandFailed as exc:
+            raise DeviceError(str(exc), exc.status) from None
+        for data in [result.get("association"), *result.get("ended", [])]:
+            if data:  # before the response, not only when the log says so
+                apply_association(self.bindings, data)
+        return result
+
+    async def associate(
+        self, bed: str, device: str, user: str, *, ts: float | None = None, claim_from: float | None = None
+    ) -> dict[str, Any]:
+        payload = {"bed": bed, "device": device, "claim_from": claim_from}
+        return await self._call("device_associate", payload, user)
+
+    async def release(self, bed: str, device: str, user: str, *, ts: float | None = None) -> dict[str, Any]:
+        return await self._call("device_release", {"bed": bed, "device": device}, user)
+
+    async def claim(
+        self, bed: str, device: str, since: float, user: str, *, now: float | None = None
+    ) -> dict[str, Any]:
+        return await self._call("device_claim", {"bed": bed, "device": device, "since": since}, user)
+
+
 class RemoteAlarms:
     """The alarm engine's user actions, as requests for the ingest's engine (see :class:`WebPipeline`)."""
 
@@ -265,6 +319,14 @@ class _NoJudge:
 
     def tick(self, now: float) -> list[AlarmChange]:
         return []
+
+    def on_foreign_source(
+        self, bed: str, source: str, message: str, ts: float, session_id: int | None, *, active: bool = True
+    ) -> list[AlarmChange]:
+        return []
+
+    def rebase(self, session: Session, readings: list[Reading]) -> None:
+        return None
 
 
 class WebPipeline(Pipeline):
@@ -321,10 +383,13 @@ def build_web_service(settings: Settings) -> Service:
     _restore_live(engine, live, time.time() - 3600)
     for alarm in repo.open_alarms(engine):
         live.update_alarm(alarm)
-    bus.subscribe(Mirror(live, sessions))
+    devices = RemoteDevices(engine, live, sessions, client)
+    devices.load()
+    bus.subscribe(Mirror(live, sessions, devices))
     writer = BatchWriter(engine)  # idle: a web process writes through the ingest
     pipeline = WebPipeline(client=client, writer=writer, sessions=sessions, judge=_NoJudge(), publisher=bus, live=live)
-    service = Service(settings, engine, writer, bus, live, sessions, RemoteAlarms(live), pipeline, role="web")
+    pipeline.devices = devices.registry
+    service = Service(settings, engine, writer, bus, live, sessions, RemoteAlarms(live), pipeline, devices, role="web")
     outage = OutageAlarm(prefix=f"web-db-{id(service) % 10_000}", message=WEB_MESSAGE, publish=bus.publish, live=live)
     service.background += [bus.run, lambda: watch(lambda: not bus.db_ok, outage)]
     attach_charting(service, senders=False)  # the ingest process files what this one queues

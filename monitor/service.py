@@ -13,11 +13,13 @@ from typing import Any
 from sqlalchemy import Engine
 
 from adapters.base import Adapter
+from monitor.binding import Bindings
 from monitor.bus import EventBus, InMemoryBus
 from monitor.clock import REAL_CLOCK, Clock
 from monitor.code_flush import flush_loop
 from monitor.config import Settings
 from monitor.config_watch import watch_config
+from monitor.devices import DeviceManager, DeviceRegistry
 from monitor.live import LiveState
 from monitor.model import AlarmChange, Phase, Quality, Reading, Vital
 from monitor.pipeline import AlarmStage, Pipeline
@@ -54,6 +56,7 @@ class Service:
     sessions: SessionManager
     alarms: Any  # the alarm stage (alerts.engine.AlarmEngine): also acknowledge/silence
     pipeline: Pipeline
+    devices: DeviceManager
     #: The clinical clock (real in production, scaled in the demo, fake in tests): see monitor/clock.py.
     clock: Clock = REAL_CLOCK
     adapters: list[Adapter] = field(default_factory=list)
@@ -186,11 +189,15 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None, 
     configured = {**{bed: bed for bed in bound}, **settings.beds}
     if configured:
         repo.ensure_beds(engine, configured)
-    bindings = {b.device: b.bed for b in settings.hl7.bindings if b.device}
-    bindings.update({f"serial:{p.port}": p.bed for p in settings.serial})
+    bindings = Bindings.from_config(settings.hl7.bindings, [(f"serial:{p.port}", p.bed) for p in settings.serial])
     sessions = SessionManager(engine, bindings, clock=clock)
     sessions.load()
     live = LiveState(clock)
+    registry = DeviceRegistry({f"serial:{p.port}": p.protocol for p in settings.serial})
+    devices = DeviceManager(
+        engine, bindings, registry, live, sessions, claim_window_s=settings.devices.claim_window_s, clock=clock
+    )
+    devices.load()
     _restore_live(engine, live, clock.now() - 3600)
     bus = InMemoryBus(start_seq=event_store.newest_seq(engine))
     in_memory = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
@@ -212,15 +219,20 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None, 
         live=live,
         known_keys=recent_keys(engine, time.time() - DEDUPE_WINDOW_S),
         clock=clock,
+        devices=registry,
     )
+    pipeline.bed_labels = repo.list_beds(engine)
+    devices.publish = pipeline.publish
+    devices.durable = writer.durable
+    devices.baselines = judge
     # What the restore changed (e.g. alarms of unbound devices ended) is stored like any other change.
     pipeline.record_alarm_changes(restored)
-    service = Service(settings, engine, writer, bus, live, sessions, judge, pipeline, clock)
+    service = Service(settings, engine, writer, bus, live, sessions, judge, pipeline, devices, clock)
     service.background.append(lambda: prune_keys_loop(engine))
     if settings.hl7.enabled:
         from adapters.hl7.listener import MllpListener
 
-        listener = MllpListener(settings.hl7, data_dir=settings.data_dir, clock=clock)
+        listener = MllpListener(settings.hl7, data_dir=settings.data_dir, clock=clock, bindings=bindings)
         service.adapters.append(listener)
         service.background.append(lambda: flush_loop(engine, listener.observed))
         config_file = settings.config_file

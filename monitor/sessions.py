@@ -11,8 +11,9 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import Engine
 
+from monitor.binding import Bindings, Verdict
 from monitor.clock import REAL_CLOCK, Clock
-from monitor.model import OPEN_PHASES, PHASE_TRANSITIONS, Phase, PhaseChange, Reading, Session
+from monitor.model import OPEN_PHASES, PHASE_TRANSITIONS, Phase, PhaseChange, Quality, Reading, Session
 from monitor.store import repo
 
 SessionListener = Callable[[Session, PhaseChange], Awaitable[None]]
@@ -23,11 +24,13 @@ class SessionError(ValueError):
 
 
 class SessionManager:
-    def __init__(self, engine: Engine, bindings: dict[str, str] | None = None, *, clock: Clock = REAL_CLOCK) -> None:
+    def __init__(
+        self, engine: Engine, bindings: Bindings | dict[str, str] | None = None, *, clock: Clock = REAL_CLOCK
+    ) -> None:
         self.engine = engine
         self.clock = clock
-        #: device id -> bed: how a reading with no bed of its own finds its chair.
-        self.bindings: dict[str, str] = dict(bindings or {})
+        #: How a reading finds its chair (fixed and on-screen associations; a dict: fixed device -> bed).
+        self.bindings = bindings if isinstance(bindings, Bindings) else Bindings(bindings or {})
         self.open_by_bed: dict[str, Session] = {}
         self.by_id: dict[int, Session] = {}
         self._listeners: list[SessionListener] = []
@@ -43,16 +46,29 @@ class SessionManager:
             self.by_id[s.id] = s
 
     # -- the hot path ------------------------------------------------------------------
-    def bind(self, reading: Reading) -> None:
-        """Set the reading's bed (from its device binding) and its open session, in place."""
-        bed = reading.bed
-        if bed is None:
-            bed = reading.bed = self.bindings.get(reading.source)
+    def bind(self, reading: Reading) -> str | None:
+        """Set the reading's bed and open session, in place (monitor/binding.py decides the bed).
+
+        A reading claiming a chair bound to another device is quarantined: no bed, no
+        session, quality ``quarantined``; the chair it claimed is returned (else None).
+        """
+        bed, verdict = self.bindings.judge(reading.source, reading.bed, reading.ts)
+        if verdict is Verdict.QUARANTINED:
+            reading.bed = None
+            reading.quality = Quality.QUARANTINED
+            return bed
+        reading.bed = bed
         if bed is not None:
             session = self.open_by_bed.get(bed)
             # A reading stamped before the session began is not the session's (a monitor's backlog).
             if session is not None and reading.ts >= session.started:
                 reading.session_id = session.id
+        return None
+
+    def bed_of_event(self, source: str, claimed: str | None, ts: float) -> str | None:
+        """The chair a device status or device alarm belongs to; a foreign claim of a bound chair: none."""
+        bed, verdict = self.bindings.judge(source, claimed, ts)
+        return None if verdict is Verdict.QUARANTINED else bed
 
     def session_for_bed(self, bed: str | None) -> Session | None:
         return self.open_by_bed.get(bed) if bed is not None else None

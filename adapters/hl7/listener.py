@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 from adapters.base import IngestSink, register
 from adapters.hl7.ack import INTERNAL_ERROR, AckError, build_ack
-from adapters.hl7.binding import Binder
 from adapters.hl7.codes import CodeMap
 from adapters.hl7.exposure import check_exposure, posture, server_context
 from adapters.hl7.message import HL7Error, decode, parse
@@ -30,6 +29,7 @@ from adapters.hl7.mllp import Event, Frame, MllpFramer, frame
 from adapters.hl7.observed import CodeLedger
 from adapters.hl7.pcd01 import Refused, check_processing_id, check_supported, interpret, read_header
 from adapters.hl7.rawlog import RawLog
+from monitor.binding import Bindings
 from monitor.clock import REAL_CLOCK, Clock
 from monitor.config import Hl7Settings
 from monitor.model import DataRefused, DeviceAlarm, DeviceState, DeviceStatus, IngestItem, Quality, Reading
@@ -75,6 +75,7 @@ class MllpListener:
         data_dir: Path | None = None,
         name: str = "hl7",
         clock: Clock = REAL_CLOCK,
+        bindings: Bindings | None = None,
     ) -> None:
         self.clock = clock
         self.settings = settings or Hl7Settings()
@@ -82,7 +83,8 @@ class MllpListener:
         self.codes = CodeMap.from_config(self.settings.local_codes)
         #: Every observation code seen (the integrator's view), flushed to storage by the service.
         self.observed = CodeLedger(self.codes)
-        self.binder = Binder(self.settings.bindings)
+        # The service's one binding state (on-screen associations included); alone: the configuration's.
+        self.binder = bindings if bindings is not None else Bindings.from_config(self.settings.bindings)
         self.tz = _local_tz(self.settings.timezone)
         self._allow = _networks(self.settings.allow)
         check_exposure(self.settings)
@@ -217,7 +219,7 @@ class MllpListener:
             del self._per_address[host]
         self._connections.discard(conn)
 
-    async def _disconnected(self, sources: Mapping[str, str | None]) -> None:
+    async def _disconnected(self, sources: Mapping[str, str | None], host: str = "") -> None:
         """Tell the pipeline the devices of a closed connection are gone (it raises the alarm if they stay silent).
 
         Not when the listener itself is stopping: that is the server going down, not the devices.
@@ -226,7 +228,8 @@ class MllpListener:
             return
         now = self.clock.now()
         items: list[IngestItem] = [
-            DeviceStatus(source, DeviceState.DISCONNECTED, now, bed=bed) for source, bed in sources.items()
+            DeviceStatus(source, DeviceState.DISCONNECTED, now, bed=bed, address=host)
+            for source, bed in sources.items()
         ]
         try:
             await self._sink.submit(items)
@@ -325,8 +328,10 @@ class MllpListener:
             items = self._as_training(items)
         if items:
             now = self.clock.now()  # connection events are the server's observations, on its clock
+            model = result.header.sending_app.split("^", 1)[0].strip() if result.header is not None else ""
             new = [
-                DeviceStatus(i.source, DeviceState.CONNECTED, now, bed=i.bed) for i in self._first_seen(items, sources)
+                DeviceStatus(i.source, DeviceState.CONNECTED, now, bed=i.bed, address=host, model=model[:64])
+                for i in self._first_seen(items, sources)
             ]
             try:
                 stored = await self._sink_submit([*new, *items], header.dedupe_key)
@@ -610,7 +615,7 @@ class _Connection(asyncio.Protocol):
 
     def _after_close(self) -> None:
         if self.sources:
-            self.listener._run_soon(self.listener._disconnected(self.sources))
+            self.listener._run_soon(self.listener._disconnected(self.sources, self.host))
 
     def _check_idle(self) -> None:
         loop = asyncio.get_running_loop()

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 
 from adapters.hl7 import limits
-from adapters.hl7.binding import Binder, location_keys
 from adapters.hl7.codes import SENTINELS, CodeError, CodeMap
 from adapters.hl7.message import Message, TimestampError, parse_segments, parse_ts
 from adapters.hl7.observed import CodeLedger
 from adapters.hl7.vendor_codes import SENSOR_SYSTEMS
+from monitor.binding import Bindings, location_keys
 from monitor.model import CANONICAL_UNIT, DeviceAlarm, IngestItem, Quality, Reading, Vital
 
 #: (message code, trigger) this adapter takes; MSH-9.3 (structure) is not checked.
@@ -219,7 +219,7 @@ _RowDevice = Callable[[list[str], str], str]
 def interpret(
     msg: Message,
     codes: CodeMap,
-    binder: Binder,
+    binder: Bindings,
     *,
     default_tz: tzinfo = UTC,
     fallback_ts: float | None = None,
@@ -450,7 +450,7 @@ def interpret(
     return out
 
 
-def interpret_fragment(text: str, codes: CodeMap, binder: Binder, *, ts: float) -> Interpreted:
+def interpret_fragment(text: str, codes: CodeMap, binder: Bindings, *, ts: float) -> Interpreted:
     """Segments quoted without their MSH (manual excerpts): rows without OBX-14 get ``ts``."""
     return interpret(parse_segments(text), codes, binder, fallback_ts=ts)
 

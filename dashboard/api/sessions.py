@@ -9,8 +9,10 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
+from dashboard.api.devices import DEVICE_ID
 from dashboard.auth import StaffUser
 from dashboard.deps import audit, service_of
+from monitor.devices import DeviceError
 from monitor.model import Phase
 from monitor.pipeline import session_json
 from monitor.sessions import SessionError
@@ -28,6 +30,8 @@ class NewSession(BaseModel):
     weight_kg: float | None = Field(default=None, gt=0, le=400)
     dose_mg: float | None = Field(default=None, ge=0, le=2000)
     rate_mg_per_h: float | None = Field(default=None, ge=0, le=2000)
+    #: The monitor on the patient (picked from the unassigned ones, typed or scanned): associated from the start.
+    device: str | None = Field(default=None, min_length=1, max_length=128, pattern=DEVICE_ID)
 
 
 class PhaseBody(BaseModel):
@@ -61,7 +65,13 @@ async def start_session(body: NewSession, request: Request, user: StaffUser) -> 
         )
     except SessionError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    return session_json(session)
+    out = session_json(session)
+    if body.device:
+        try:
+            out["device"] = await svc.devices.associate(body.bed, body.device, user.username)
+        except DeviceError as exc:  # the session stands; the nurse sees why the monitor was not put on it
+            out["device_error"] = str(exc)
+    return out
 
 
 @router.get("/api/sessions")

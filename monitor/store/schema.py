@@ -330,3 +330,17 @@ hl7_codes = Table(
     UniqueConstraint("sender", "obx3", "obx6"),
     Index("ix_hl7_codes_last_seen", "last_seen"),
 )
+
+#: Monitors associated with chairs from the screen (monitor/binding.py): a start, an end, who did each.
+#: The configuration's fixed bindings are not stored here (they come from the file at every start).
+device_associations = Table(
+    "device_associations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device", String(128), nullable=False, index=True),
+    Column("bed_id", String(64), nullable=False, index=True),
+    Column("started", Float, nullable=False),
+    Column("started_by", String(64), nullable=False),
+    Column("ended", Float, index=True),
+    Column("ended_by", String(64)),
+)

@@ -69,6 +69,14 @@ class SpO2Stage:
     def tick(self, now: float) -> list[AlarmChange]:
         return []
 
+    def on_foreign_source(
+        self, bed: str, source: str, message: str, ts: float, session_id: int | None, *, active: bool = True
+    ) -> list[AlarmChange]:
+        return []
+
+    def rebase(self, session: Session, readings: list[Reading]) -> None:
+        return None
+
     def acknowledge(self, alarm_id: str, user: str, now: float) -> list[AlarmChange]:
         alarm = self.alarms[alarm_id]
         alarm.state, alarm.acknowledged_by, alarm.acknowledged_at = AlarmState.ACKNOWLEDGED, user, now

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import hl7
 import pytest
 
-from adapters.hl7.binding import Binder
 from adapters.hl7.codes import CodeMap
 from adapters.hl7.listener import MllpListener
 from adapters.hl7.message import parse
 from adapters.hl7.pcd01 import interpret
+from monitor.binding import Bindings
 from monitor.config import Hl7Binding, Hl7Settings
 from monitor.model import IngestItem, SubmitResult, Vital
 from simulators.emit.mllp_target import MllpTarget
@@ -58,7 +58,9 @@ def test_message_is_pcd01_for_python_hl7() -> None:
 def test_round_trip_through_the_interpreter() -> None:
     raw = encode_pcd01({Vital.SPO2: 93.0, Vital.HR: 88.0}, TS, device="DEV1", location="chair-2")
     result = interpret(
-        parse(raw.decode()), CodeMap.from_config(), Binder([Hl7Binding(bed="chair-2", location="chair-2")])
+        parse(raw.decode()),
+        CodeMap.from_config(),
+        Bindings.from_config([Hl7Binding(bed="chair-2", location="chair-2")]),
     )
     assert [(r.vital, r.value, r.ts, r.source, r.bed) for r in result.readings] == [
         (Vital.HR, 88.0, TS, "DEV1", "chair-2"),

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.hl7.binding import Binder
 from adapters.hl7.codes import CodeError, CodeMap, mdc_number
 from adapters.hl7.message import parse
 from adapters.hl7.pcd01 import interpret
+from monitor.binding import Bindings
 from monitor.config import Hl7Binding
 from monitor.model import Quality, Vital
 
@@ -17,8 +17,8 @@ def obx(code: str, value: str, unit: str, status: str = "R") -> str:
     return f"OBX|1|NM|{code}|1.1.1.1|{value}|{unit}|||||{status}"
 
 
-def read(*rows: str, codes: CodeMap = CODES, binder: Binder | None = None):  # type: ignore[no-untyped-def]
-    return interpret(parse(HEAD + "\r".join(rows)), codes, binder or Binder())
+def read(*rows: str, codes: CodeMap = CODES, binder: Bindings | None = None):  # type: ignore[no-untyped-def]
+    return interpret(parse(HEAD + "\r".join(rows)), codes, binder or Bindings())
 
 
 def test_mdil_codes_are_mdc_numbers_in_hex() -> None:
@@ -81,9 +81,11 @@ def test_local_codes_from_configuration() -> None:
 
 def test_binding_prefers_the_device_then_location_then_sender() -> None:
     row = obx("147842^MDC_ECG_HEART_RATE^MDC", "72", "bpm") + "|||||||DEV42^^DEV42^EUI-64"
-    by_location = Binder([Hl7Binding(bed="chair-7", location="ICU^^7")])
-    by_both = Binder([Hl7Binding(bed="chair-7", location="ICU^^7"), Hl7Binding(bed="chair-1", device="dev42")])
-    by_sender = Binder([Hl7Binding(bed="chair-3", device="00A0370000001234")])
+    by_location = Bindings.from_config([Hl7Binding(bed="chair-7", location="ICU^^7")])
+    by_both = Bindings.from_config(
+        [Hl7Binding(bed="chair-7", location="ICU^^7"), Hl7Binding(bed="chair-1", device="dev42")]
+    )
+    by_sender = Bindings.from_config([Hl7Binding(bed="chair-3", device="00A0370000001234")])
     assert [x.bed for x in read(row, binder=by_location).readings] == ["chair-7"]
     assert [x.bed for x in read(row, binder=by_both).readings] == ["chair-1"]
     assert [x.bed for x in read(row, binder=by_sender).readings] == ["chair-3"]

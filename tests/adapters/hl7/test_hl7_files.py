@@ -14,24 +14,24 @@ from pathlib import Path
 import hl7
 import pytest
 
-from adapters.hl7.binding import Binder
 from adapters.hl7.codes import CodeMap
 from adapters.hl7.message import decode, parse
 from adapters.hl7.pcd01 import Interpreted, check_supported, interpret, interpret_fragment
+from monitor.binding import Bindings
 from monitor.config import Hl7Binding
 from monitor.model import Quality, Vital
 from tests.fixtures import FIXTURES
 
 HL7 = FIXTURES / "hl7"
 CODES = CodeMap.from_config()
-NO_BINDINGS = Binder()
+NO_BINDINGS = Bindings()
 
 
 def _utc(text: str) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
 
-def read_message(path: Path, binder: Binder = NO_BINDINGS) -> Interpreted:
+def read_message(path: Path, binder: Bindings = NO_BINDINGS) -> Interpreted:
     text, _ = decode(path.read_bytes())
     msg = parse(text)
     result = interpret(msg, CODES, binder)
@@ -65,7 +65,7 @@ def test_comen_nc_monitor_vitals() -> None:
 
 
 def test_comen_bed_bound_by_compact_location() -> None:
-    binder = Binder([Hl7Binding(bed="chair-10", location="10")])
+    binder = Bindings.from_config([Hl7Binding(bed="chair-10", location="10")])
     result = read_message(HL7 / "ivmon_comen_style_vitals_v26.hl7", binder)
     assert {r.bed for r in result.readings} == {"chair-10"}
 
@@ -181,7 +181,7 @@ def test_numeric_rows_agree_with_python_hl7() -> None:
 
 @pytest.mark.parametrize("name", ["ivmon_ge_style_pcd01_obx_fragment.hl7", "ivmon_ge_style_tail_fragment.hl7"])
 def test_fragments_bound_by_device(name: str) -> None:
-    binder = Binder([Hl7Binding(bed="chair-2", device="00a0c9fffe0b4021")])
+    binder = Bindings.from_config([Hl7Binding(bed="chair-2", device="00a0c9fffe0b4021")])
     raw = (HL7 / name).read_bytes()
     result = interpret_fragment(raw.decode(), CODES, binder, ts=0.0)
     assert result.readings and {r.bed for r in result.readings} == {"chair-2"}

@@ -10,8 +10,8 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-
 from adapters.hl7.binding import Binder
+
 from adapters.hl7.codes import CodeMap
 from adapters.hl7.message import decode, parse
 from adapters.hl7.pcd01 import interpret, sensor_reference
