@@ -9,6 +9,10 @@ every alarm delay is met as at speed 1. A ``speed`` above the clock's rate
 timestamps by the difference instead. An optional session hook lets the demo act as the nurse who
 starts sessions and moves them through their phases; without it the adapter
 only produces readings and sensor states, as a real monitor would.
+
+With ``assign_beds=False`` each chair's patient wears a portable monitor
+(``sim:monitor-N``) that names no chair: its readings are unassigned until the
+nurse (the demo's hook) associates it with the chair.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class SimAdapter:
         session_hook: SessionHook | None = None,
         scenarios: dict[str, str] | None = None,
         clock: Clock = REAL_CLOCK,
+        assign_beds: bool = True,
     ) -> None:
         speed = clock.rate if speed is None else speed
         if speed <= 0:
@@ -61,6 +66,7 @@ class SimAdapter:
         self.seed = seed
         self.gap_s = gap_s
         self.session_hook = session_hook
+        self.assign_beds = assign_beds
         self.sent = 0
         self.sessions_played = 0
 
@@ -70,8 +76,12 @@ class SimAdapter:
     async def run(self, sink: IngestSink) -> None:
         await asyncio.gather(*(self._bed(i, bed, sink) for i, bed in enumerate(self.beds)))
 
+    def device_of(self, bed: str) -> str:
+        """The simulated monitor on ``bed``'s patient."""
+        return f"sim:{bed}" if self.assign_beds else f"sim:monitor-{self.beds.index(bed) + 1}"
+
     async def _bed(self, index: int, bed: str, sink: IngestSink) -> None:
-        source = f"sim:{bed}"
+        source = self.device_of(bed)
         number = 0
         # Stagger the chairs so that their sessions are not in lockstep.
         await self.clock.sleep(index * 7.0 / self.compress)
@@ -87,6 +97,7 @@ class SimAdapter:
     async def _play(self, patient: LivePatient, bed: str, source: str, patient_ref: str, sink: IngestSink) -> None:
         clock, compress = self.clock, self.compress
         epoch = clock.now()
+        claimed = bed if self.assign_beds else None  # a portable monitor names no chair
         sensor_off = False
         slept_to = 0.0
         while not patient.done:
@@ -103,9 +114,9 @@ class SimAdapter:
                 if off != sensor_off:
                     sensor_off = off
                     state = DeviceState.SENSOR_OFF if off else DeviceState.OK
-                    items.append(DeviceStatus(source, state, ts, bed, Vital.SPO2))
+                    items.append(DeviceStatus(source, state, ts, claimed, Vital.SPO2))
                 for vital, value in row.vitals.items():
-                    items.append(Reading(vital, value, CANONICAL_UNIT[vital], ts, source, bed=bed))
+                    items.append(Reading(vital, value, CANONICAL_UNIT[vital], ts, source, bed=claimed))
             if items:
                 await sink.submit(items)
                 self.sent += len(items)

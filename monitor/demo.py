@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from adapters.sim import SessionHook, SimAdapter
 from dashboard.auth import hash_password
@@ -55,7 +56,8 @@ def ensure_demo_users(service: Service) -> None:
             store_auth.save_user(service.engine, role.value, hash_password(DEMO_PASSWORD), role.value, demo=True)
 
 
-def session_hook(service: Service) -> SessionHook:
+def session_hook(service: Service, device_of: Callable[[str], str] | None = None) -> SessionHook:
+    """The simulated nurse: starts each session, puts the patient's monitor on the chair, moves the phases."""
     sessions = service.sessions
 
     async def hook(bed: str, phase: Phase, ts: float, patient_ref: str) -> None:
@@ -66,6 +68,8 @@ def session_hook(service: Service) -> SessionHook:
                     stale.id, Phase.ABORTED, DEMO_NURSE, ts=ts, reason="demo restarted: next simulated patient"
                 )
             await sessions.start(bed, patient_ref, DEMO_NURSE, weight_kg=70.0, dose_mg=35.0, rate_mg_per_h=52.5, ts=ts)
+            if device_of is not None:  # the monitor is wheeled in and associated from the screen
+                await service.devices.associate(bed, device_of(bed), DEMO_NURSE, ts=ts)
             return
         session = sessions.open_by_bed.get(bed)
         if session is not None and phase != session.phase:
@@ -75,7 +79,11 @@ def session_hook(service: Service) -> SessionHook:
 
 
 def add_demo_patients(service: Service, beds: list[str], *, seed: int = 0) -> SimAdapter:
-    """Simulated chairs on the service's clock: at ``--speed 30`` the clock itself runs 30 times faster."""
-    adapter = SimAdapter(beds, scenario="mixed", seed=seed, session_hook=session_hook(service), clock=service.clock)
+    """Simulated chairs on the service's clock: at ``--speed 30`` the clock itself runs 30 times faster.
+
+    Each patient wears a portable monitor that names no chair: the simulated nurse associates it.
+    """
+    adapter = SimAdapter(beds, scenario="mixed", seed=seed, clock=service.clock, assign_beds=False)
+    adapter.session_hook = session_hook(service, adapter.device_of)
     service.add_adapter(adapter)
     return adapter

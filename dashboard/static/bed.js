@@ -203,7 +203,7 @@ async function init() {
     ev.preventDefault();
     const f = ev.target;
     const num = (n) => (f[n].value === "" ? null : Number(f[n].value));
-    const res = await post("/api/sessions", { bed: bedId, patient_ref: f.patient_ref.value, weight_kg: num("weight_kg"), dose_mg: num("dose_mg"), rate_mg_per_h: num("rate_mg_per_h") });
+    const res = await post("/api/sessions", { bed: bedId, patient_ref: f.patient_ref.value, weight_kg: num("weight_kg"), dose_mg: num("dose_mg"), rate_mg_per_h: num("rate_mg_per_h"), device: f.device ? f.device.value || undefined : undefined });
     if (!res.ok) { say(await errorText(res)); return; }
     say("session started (baseline)");
     f.reset();

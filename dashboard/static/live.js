@@ -8,6 +8,7 @@ import { appendPoint, drawSpark } from "./chart.js";
 import {
   byId, el, fmtAge, fmtClock, getJSON, LiveConnection, onScreen, post, PREFIX, PRIORITY, serverNow, sortAlarms, whoAmI,
 } from "./common.js";
+import { monitorsMessage, monitorsPanel } from "./devices.js";
 
 const SPARK_S = 30 * 60;
 const COLORS = { hr: "#3fb950", pr: "#3fb950", spo2: "#58a6ff", sbp: "#f0883e", dbp: "#f0883e", map: "#d2a8ff" };
@@ -84,6 +85,7 @@ function apply(msg) {
       break;
     }
     case "device": if (msg.bed) bedEntry(msg.bed).device = msg; break;
+    case "association": monitorsMessage(msg, state.unassigned); break;
   }
 }
 
@@ -241,17 +243,8 @@ async function act(id, what) {
   }
 }
 
-function renderUnassigned(now) {
-  const box = byId("unassigned");
-  box.replaceChildren();
-  for (const [device, u] of state.unassigned) {
-    const parts = Object.entries(u.vitals).map(([k, v]) => `${k} ${Math.round(v.value)} (${fmtAge(now - v.ts)})`);
-    // Training data (HL7 MSH-11 T/D: a monitor in demo mode) is never shown as a patient's values.
-    const training = Object.values(u.vitals).some((v) => v.quality === "training");
-    const line = el("div", training ? "src training" : "src", `${training ? "TRAINING DATA · " : ""}Unassigned device ${device}: ${parts.join(", ")}`);
-    box.append(line);
-  }
-  box.hidden = !state.unassigned.size;
+function renderUnassigned(now, alarms) {
+  monitorsPanel(byId("unassigned"), state.unassigned, alarms, now);
 }
 
 function render() {
@@ -274,7 +267,7 @@ function render() {
     }
     if (bed.tile && tiles.children[i] !== bed.tile) tiles.insertBefore(bed.tile, tiles.children[i] || null);
   });
-  renderUnassigned(now);
+  renderUnassigned(now, alarms);
   const sounding = audio.update(alarms, now);
   const paused = alarms.filter((a) => a.silenced_until && a.silenced_until > now);
   byId("audio-paused").hidden = !paused.length;
