@@ -30,6 +30,8 @@ from typing import Protocol
 
 #: How many devices forwarded by a bound gateway (MSH-3) are remembered (bounded: hostile senders).
 MAX_CARRIED = 4096
+#: How many device ids' normal forms are remembered (the hot path looks them up instead of upper-casing).
+MAX_KEYS = 16384
 
 
 def device_key(device: str) -> str:
@@ -102,6 +104,7 @@ class Bindings:
         self._carried: dict[str, str] = {}
         #: bed -> the device last associated on screen (preselected when a session starts)
         self.last_on_bed: dict[str, str] = {}
+        self._keys: dict[str, str] = {}  # source as sent -> device_key(source)
         for device, bed in (fixed or {}).items():
             self._put(Association(device.strip(), bed, 0.0, "configuration", fixed=True))
 
@@ -198,7 +201,13 @@ class Bindings:
         The device's own association wins over any claim; a claim of a chair bound to
         other devices is quarantined; otherwise the claim stands (None: unassigned).
         """
-        key = device_key(source)
+        if not self._by_device and not self._carried:  # nothing bound to a device: the claim stands
+            return claimed, Verdict.ACCEPTED
+        key = self._keys.get(source)
+        if key is None:
+            key = device_key(source)
+            if len(self._keys) < MAX_KEYS:
+                self._keys[source] = key
         assoc = self._by_device.get(key)
         if assoc is not None:
             # Stamped before its association began: not the chair's (a nurse may claim it later).

@@ -33,6 +33,7 @@ ABOVE_STORE = (
     "monitor.mirror",
     "monitor.outage",
     "monitor.commands",
+    "monitor.devices",
     *WIRING,
 )
 SERVER = ("monitor.pipeline", "monitor.store", "monitor.service", "monitor.roles", "monitor.bus_pg")

@@ -477,10 +477,11 @@ class MllpListener:
         return kept
 
     @staticmethod
-    def _first_seen(items: list[IngestItem], sources: dict[str, str | None]) -> list[Reading]:
-        first: list[Reading] = []
+    def _first_seen(items: list[IngestItem], sources: dict[str, str | None]) -> list[Reading | DeviceAlarm]:
+        """Devices new on this connection (a monitor that only sends alarms is one too)."""
+        first: list[Reading | DeviceAlarm] = []
         for item in items:
-            if isinstance(item, Reading) and item.source not in sources:
+            if isinstance(item, Reading | DeviceAlarm) and item.source not in sources:
                 sources[item.source] = item.bed
                 first.append(item)
         return first

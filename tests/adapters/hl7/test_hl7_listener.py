@@ -261,7 +261,9 @@ async def test_pcd04_alarm_is_stored_as_a_device_alarm(listener: MllpListener, s
     c = schema.alarms.c
     with sink.engine.connect() as db:
         rows = db.execute(select(c.kind, c.priority, c.message, c.rule_id, c.state)).all()
-    assert [tuple(r) for r in rows] == [("device", "low", "Lead off", "device:196680", "active")]
+    # Bound to no chair: its text says which monitor and where it is.
+    message = "Unassigned monitor 00A037000042 (127.0.0.1): Lead off"
+    assert [tuple(r) for r in rows] == [("device", "low", message, "device:196680", "active")]
 
 
 async def test_future_timestamps_are_refused(listener: MllpListener, sink: StoredSink) -> None:
