@@ -113,4 +113,7 @@ class Mirror:
             if self.devices is not None:
                 self.devices.registry.on_event(event)
         elif kind == "association" and self.devices is not None:
-            apply_association(self.devices.bindings, event["association"])
+            assoc = event["association"]
+            apply_association(self.devices.bindings, assoc)
+            if assoc.get("end") is None:  # the chair's readings come from this monitor now
+                self._bed_source[assoc["bed"]] = assoc["device"]

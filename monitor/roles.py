@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine
 
+from monitor.binding import Bindings
 from monitor.bus import InMemoryBus
 from monitor.bus_pg import LoggedBus, PgEventBus, PgListener, prune_loop, psycopg_dsn
 from monitor.clock import REAL_CLOCK, Clock
@@ -383,6 +384,10 @@ def build_web_service(settings: Settings) -> Service:
     _restore_live(engine, live, time.time() - 3600)
     for alarm in repo.open_alarms(engine):
         live.update_alarm(alarm)
+    # The configuration's fixed bindings, as the ingest has them (on-screen ones come from the log).
+    sessions.bindings = Bindings.from_config(
+        settings.hl7.bindings, [(f"serial:{p.port}", p.bed) for p in settings.serial]
+    )
     devices = RemoteDevices(engine, live, sessions, client)
     devices.load()
     bus.subscribe(Mirror(live, sessions, devices))
