@@ -227,8 +227,7 @@ class DeviceManager:
         """Reopen the associations that were open when the service stopped."""
         for assoc in store.open_associations(self.engine):
             self.bindings.restore(assoc)
-        for bed, device in store.last_device_per_bed(self.engine).items():
-            self.bindings.last_on_bed.setdefault(bed, device)
+        self.bindings.last_on_bed.update(store.last_device_per_bed(self.engine))
 
     # -- what the staff see -----------------------------------------------------------------
     def known_source(self, device: str) -> str:
