@@ -45,6 +45,9 @@ CLAIM_WINDOW_S = 900.0
 SENDING_S = 30.0
 #: An "unexpected source" alarm ends once its device has sent nothing for this long.
 QUARANTINE_QUIET_S = 60.0
+#: Foreign devices watched at once (bounded: one hostile sender may invent any number of ids); beyond,
+#: their readings are still quarantined, without an alarm each.
+QUARANTINE_MAX = 256
 
 _NAMES = {
     Vital.HR: "HR",
@@ -395,9 +398,15 @@ class Quarantine:
     def note(self, bed: str, source: str, ts: float) -> bool:
         """True the first time (the caller raises the alarm)."""
         key = (bed, source)
-        first = key not in self.heard
-        self.heard[key] = max(ts, self.heard.get(key, ts))
-        return first
+        last = self.heard.get(key)
+        if last is None:
+            if len(self.heard) >= QUARANTINE_MAX:
+                return False
+            self.heard[key] = ts
+            return True
+        if ts > last:
+            self.heard[key] = ts
+        return False
 
     def quiet(self, now: float) -> list[tuple[str, str]]:
         gone = [key for key, last in self.heard.items() if now - last >= QUARANTINE_QUIET_S]

@@ -240,16 +240,15 @@ class Pipeline:
 
     def _foreign(self, reading: Reading, bed: str, changes: list[AlarmChange]) -> None:
         """A reading claimed ``bed`` from a device not bound to it: one technical alarm per device."""
-        if not self.quarantine.note(bed, reading.source, reading.ts):
+        now = time.time()  # by arrival: a forger's stamps must not end or restart the alarm
+        if not self.quarantine.note(bed, reading.source, now):
             return
         label = self.bed_labels.get(bed, bed)
         address = self.devices.address_of(reading.source)
         message = f"Unexpected source for {label}: device {reading.source}" + (f" ({address})" if address else "")
         log.warning("quarantined readings for %s from unbound device %s (%s)", bed, reading.source, address or "?")
         session = self.sessions.session_for_bed(bed)
-        changes.extend(
-            self.judge.on_foreign_source(bed, reading.source, message, reading.ts, session.id if session else None)
-        )
+        changes.extend(self.judge.on_foreign_source(bed, reading.source, message, now, session.id if session else None))
 
     def _publish_readings(self, readings: list[Reading]) -> None:
         """One screen message per bed (or unassigned source) and instant, with all its vitals."""
