@@ -10,12 +10,12 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from adapters.hl7.binding import Binder
 
 from adapters.hl7.codes import CodeMap
 from adapters.hl7.message import decode, parse
 from adapters.hl7.pcd01 import interpret, sensor_reference
 from adapters.hl7.vendor_codes import MDC_KNOWN, MDIL_KNOWN, MDIL_VITALS
+from monitor.binding import Bindings
 from monitor.model import NIBP_VITALS, DeviceAlarm, Quality, Reading, Vital
 from tests.fixtures import FIXTURES
 
@@ -27,7 +27,7 @@ def ts(text: str) -> float:
 
 
 def read(raw: bytes) -> list[Reading]:
-    result = interpret(parse(decode(raw)[0]), CODES, Binder())
+    result = interpret(parse(decode(raw)[0]), CODES, Bindings())
     assert not result.errors
     return result.readings
 
@@ -61,7 +61,7 @@ def test_philips_iic_telemetry_and_pulses_per_source() -> None:
     t2 = ts("20260701090002")
     # ABPs/d/m are an arterial line: never sbp/dbp/map
     assert values(read(arterial)) == {(Vital.HR, t2): 66.0, (Vital.SPO2, t2): 99.0, (Vital.PR, t2): 66.0}
-    result = interpret(parse(decode(alarmed)[0]), CODES, Binder())
+    result = interpret(parse(decode(alarmed)[0]), CODES, Bindings())
     [alarm] = [i for i in result.items if isinstance(i, DeviceAlarm)]
     assert alarm.priority == "medium" and "SpO2T" in alarm.message
     assert {r.vital: r.value for r in result.readings} == {Vital.SPO2: 84.0, Vital.HR: 131.0}
@@ -80,7 +80,7 @@ def test_philips_iic_production_telemetry_spo2() -> None:
 
 def test_philips_efficia_orf_pulse_paired_with_spo2() -> None:
     raw = (FIXTURES / "hl7" / "ivmon_philips_efficia_style_orf_r04_v24.hl7").read_bytes()
-    result = interpret(parse(decode(raw)[0]), CODES, Binder())
+    result = interpret(parse(decode(raw)[0]), CODES, Bindings())
     assert not result.errors
     t, nbp = ts("20260701092000"), ts("20260701091830")
     assert values(result.readings) == {
@@ -157,7 +157,7 @@ def test_heart_rate_paired_with_a_sensor_is_a_pulse() -> None:
         "150456^MDC_PULS_OXIM_SAT_O2^MDC\r"
         "OBX|3|NM|0002-4182^HR^MDIL||74|0004-0aa0^bpm^MDIL|||||F|||20260701095500|||0002-4a05^NBPs^MDIL\r"
     )
-    result = interpret(parse(msg), CODES, Binder())
+    result = interpret(parse(msg), CODES, Bindings())
     assert [(r.vital, r.value, r.source) for r in result.readings] == [
         (Vital.HR, 70.0, "0011223344556677"),
         (Vital.PR, 72.0, "0011223344556677"),  # OBX-18 names the oximeter
