@@ -369,7 +369,9 @@ class AlarmEngine:
             bed=alarm.bed,
             session_id=alarm.session_id,
             vital=alarm.vital,
-            source=alarm.source if alarm.bed is None else None,
+            # A monitor bound to no chair is named with where it is; a listener's own technical
+            # alarm (about a sender, e.g. too many devices) already says which sender.
+            source=alarm.source if alarm.bed is None and not alarm.technical else None,
         )
         out.append(self.book.start(key, new, alarm.ts))
         return out
