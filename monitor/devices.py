@@ -12,7 +12,6 @@ claim a chair bound to another device.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -415,11 +414,8 @@ class Quarantine:
         return gone
 
 
-def devices_view(
-    live: LiveState, bindings: Bindings, registry: DeviceRegistry, now: float | None = None
-) -> list[dict[str, Any]]:
-    """``GET /api/devices``: every source seen, with where it is, its values and its chair."""
-    now = time.time() if now is None else now
+def devices_view(live: LiveState, bindings: Bindings, registry: DeviceRegistry, now: float) -> list[dict[str, Any]]:
+    """``GET /api/devices``: every source seen, with where it is, its values and its chair (ages at ``now``)."""
     sources = set(live.sources) | set(registry.info) | {a.device for a in bindings.all_current() if not a.fixed}
     out: list[dict[str, Any]] = []
     for source in sorted(sources):

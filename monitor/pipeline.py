@@ -240,7 +240,7 @@ class Pipeline:
 
     def _foreign(self, reading: Reading, bed: str, changes: list[AlarmChange]) -> None:
         """A reading claimed ``bed`` from a device not bound to it: one technical alarm per device."""
-        now = time.time()  # by arrival: a forger's stamps must not end or restart the alarm
+        now = self.clock.now()  # by arrival: a forger's stamps must not end or restart the alarm
         if not self.quarantine.note(bed, reading.source, now):
             return
         label = self.bed_labels.get(bed, bed)
