@@ -18,8 +18,9 @@ document.head.append(sheet);
 // -- the central view's panel -------------------------------------------------------------
 const panel = { info: new Map(), fetched: 0, loading: false, associated: new Set() };
 
-async function refresh(now) {
-  if (panel.loading || now - panel.fetched < REFRESH_S) return;
+async function refresh(now, soon) {
+  // A monitor not known yet is looked up within a second; the rest every few seconds.
+  if (panel.loading || now - panel.fetched < (soon ? 1 : REFRESH_S)) return;
   panel.loading = true;
   try {
     const d = await getJSON("/api/devices");
@@ -41,7 +42,6 @@ export function monitorsMessage(msg, unassigned) {
 
 /** Draw the panel into `box`: one card per unassigned monitor, its top alarm flashing like a chair. */
 export function monitorsPanel(box, unassigned, alarms, now) {
-  refresh(now);
   const byDevice = new Map();
   for (const a of sortAlarms(alarms.filter((x) => !x.bed && x.source))) {
     if (!byDevice.has(a.source.device)) byDevice.set(a.source.device, []);
@@ -49,6 +49,7 @@ export function monitorsPanel(box, unassigned, alarms, now) {
   }
   const devices = new Set([...unassigned.keys(), ...byDevice.keys()]);
   for (const d of panel.associated) if (!byDevice.has(d)) devices.delete(d);
+  refresh(now, [...devices].some((d) => !panel.info.has(d)));
   const cards = [];
   for (const device of [...devices].sort()) {
     const info = panel.info.get(device) || {};

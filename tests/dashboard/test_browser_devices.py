@@ -90,7 +90,9 @@ def test_a_nurse_picks_the_sending_monitor_at_session_start_and_an_unassigned_al
             )
             text = "Unassigned monitor MR-9 (127.0.0.1): SpO2 80 % (limit 85 %)"
             assert text in alarming.inner_text()
-            assert "127.0.0.1" in panel.locator(".monitor[data-device='MR-2231'] .where").inner_text()
+            panel.locator(".monitor[data-device='MR-2231'] .where").filter(has_text="127.0.0.1").wait_for(
+                timeout=10_000
+            )
             page.wait_for_function(f"document.querySelector('#alarmbar').innerText.includes({text!r})")
             animation = alarming.evaluate("e => getComputedStyle(e).animationName")
             assert animation == "monitor-flash-high"
