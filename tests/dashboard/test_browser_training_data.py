@@ -48,7 +48,7 @@ def test_training_data_is_marked_and_stays_off_the_tiles(server: LiveServer) -> 
             "() => document.querySelector('#unassigned').textContent.includes('TRAINING DATA')", timeout=15_000
         )
         text = box.text_content() or ""
-        assert "ICU/PCU^^pDemo7&0&0" in text and "spo2 61" in text
+        assert "ICU/PCU^^pDemo7&0&0" in text and "SpO₂ 61" in text  # the Monitors panel (devices.js)
         tile = page.locator('#tiles [data-bed="chair-1"]').text_content() or ""
         assert "187" not in tile and "61" not in tile.split(), "a training value on a patient's tile"
         assert not [a for a in svc.live.alarms.values() if a.bed == "chair-1"], "training data was judged"
