@@ -23,6 +23,17 @@ throttle = schema.login_throttle
 
 
 # -- users -------------------------------------------------------------------------------------
+def get_user(engine: Engine, username: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(schema.users).where(schema.users.c.username == username)).first()
+        return dict(row._mapping) if row else None
+
+
+def count_users(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.scalar(select(func.count()).select_from(schema.users)) or 0)
+
+
 def save_user(engine: Engine, username: str, password_hash: str, role: str, *, demo: bool = False) -> bool:
     """Create the user, or reset its password and role (and enable it); True if it existed.
 

@@ -1,8 +1,10 @@
-"""Repositories: the few synchronous queries the service and the API need (being split by topic:
-``readings.py``, ``sessions.py``, ``audit.py``, ...; the names moved are still importable from here).
+"""The alarms' rows (the last topic still here), and an index of the names moved to the topic modules.
 
-They take an Engine and run in a worker thread when called from the event
-loop (``asyncio.to_thread``); the hot write path is the batched writer, not here.
+All SQL lives in ``monitor/store``, one module per topic: ``readings``, ``sessions`` (beds, sessions,
+notes), ``alarms`` (rule overrides), ``audit``, ``auth`` (users, logins), ``events`` and ``commands``
+(the multi-process log), ``summaries``. The names moved out of here are still importable from
+``repo`` so that work in progress elsewhere keeps running; new code imports the topic module.
+They take an Engine and run in a worker thread when called from the event loop (``asyncio.to_thread``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from monitor.model import (
     Alarm,
@@ -21,6 +23,7 @@ from monitor.model import (
 )
 from monitor.store import schema
 from monitor.store.audit import read_audit, write_audit
+from monitor.store.auth import count_users, get_user
 from monitor.store.readings import (
     READING_COLUMNS,
     count_readings,
@@ -45,10 +48,12 @@ __all__ = [
     "READING_COLUMNS",
     "add_note",
     "count_readings",
+    "count_users",
     "ensure_beds",
     "find_sessions",
     "gc_paused",
     "get_session",
+    "get_user",
     "insert_session",
     "latest_readings",
     "list_beds",
@@ -115,18 +120,6 @@ def alarm_history(engine: Engine, alarm_ids: Sequence[str]) -> list[dict[str, An
             .order_by(schema.alarm_events.c.ts, schema.alarm_events.c.id)
         )
         return [dict(r._mapping) for r in rows]
-
-
-# -- users ---------------------------------------------------------------------------
-def get_user(engine: Engine, username: str) -> dict[str, Any] | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(schema.users).where(schema.users.c.username == username)).first()
-        return dict(row._mapping) if row else None
-
-
-def count_users(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.scalar(select(func.count()).select_from(schema.users)) or 0)
 
 
 def alarms_between(
