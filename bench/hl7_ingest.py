@@ -143,7 +143,7 @@ def run_serve(
     config.write_text(
         f'db_url = "{db}"\ndata_dir = "{tmp}"\n[http]\nport = {http_port}\nhost = "127.0.0.1"\n'
         f'[hl7]\nport = {hl7_port}\nhost = "127.0.0.1"\ntimezone = "UTC"\n'
-        f"max_connections_per_address = {len(per) + 8}\n"
+        f"max_connections_per_address = {len(per) + 8}\nmax_unassigned_per_address = {len(per) + 8}\n"
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "monitor.cli", "serve", "--config", str(config)],
@@ -205,7 +205,13 @@ async def run_inproc(per: list[list[bytes]], tmp: Path) -> tuple[float, list[flo
         live=LiveState(),
     )
     listener = MllpListener(
-        Hl7Settings(host="127.0.0.1", port=0, timezone="UTC", max_connections_per_address=len(per) + 8)
+        Hl7Settings(
+            host="127.0.0.1",
+            port=0,
+            timezone="UTC",
+            max_connections_per_address=len(per) + 8,
+            max_unassigned_per_address=len(per) + 8,
+        )
     )
     await listener.start(pipeline)
     try:

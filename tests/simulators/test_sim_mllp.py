@@ -58,7 +58,9 @@ class WatchedSink:
 
 @asynccontextmanager
 async def listening(sink: WatchedSink, port: int = 0, cap: int = 500) -> AsyncIterator[MllpListener]:
-    listener = MllpListener(Hl7Settings(host="127.0.0.1", port=port, max_connections_per_address=cap))
+    # Every simulated monitor is one unbound device from this one address: both caps raised together.
+    settings = Hl7Settings(host="127.0.0.1", port=port, max_connections_per_address=cap, max_unassigned_per_address=cap)
+    listener = MllpListener(settings)
     await listener.start(sink)
     try:
         yield listener
