@@ -138,6 +138,7 @@ class Run:
         path.write_text(
             f'db_url = "{db_url}"\ndata_dir = "{self.tmp}"\n[beds]\n{beds}\n'
             f'[hl7]\nport = {self.hl7_port}\nhost = "127.0.0.1"\nmax_connections_per_address = {self.args.beds + 50}\n'
+            f"max_unassigned_per_address = {self.args.beds + 50}\nmax_unassigned_total = {self.args.beds + 50}\n"
             f"{bindings}\n"
         )
         return path
