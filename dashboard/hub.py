@@ -19,20 +19,12 @@ import uuid
 from collections import deque
 from typing import Any
 
-import orjson
 from starlette.websockets import WebSocket
 
 from monitor.bus import Event
+from monitor.events import encode, unencoded
 
 log = logging.getLogger(__name__)
-
-
-def encode(event: Event) -> bytes:
-    cached = event.get("_json")
-    if cached is None:
-        cached = orjson.dumps({k: v for k, v in event.items() if k != "_json"})
-        event["_json"] = cached  # encoded once, shared by every client
-    return cached
 
 
 class ClientLane:
@@ -61,7 +53,7 @@ class ClientLane:
             if held is None:
                 self.readings[key] = event
             else:  # the client lags: keep the latest value of every vital, drop the intermediate ones
-                merged = {k: v for k, v in held.items() if k != "_json"}
+                merged = unencoded(held)
                 merged["vitals"] = {**held["vitals"], **event["vitals"]}
                 merged["quality"] = {**held["quality"], **event["quality"]}
                 for vital in event["vitals"]:

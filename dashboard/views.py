@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.events import alarm_json, session_json
 from monitor.live import FRESHNESS_S
 from monitor.model import PRIORITY_RANK
-from monitor.pipeline import alarm_json, session_json
 from monitor.service import Service
 from monitor.store import repo
 

@@ -30,11 +30,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 import psycopg
 from sqlalchemy import Engine
 
 from monitor.bus import Event, InMemoryBus, Subscriber, Subscribers
+from monitor.events import TRANSIENT_TYPES, decode, encode
 from monitor.retry import Backoff
 from monitor.store import events as event_store
 from monitor.store.transaction import EVENTS_CHANNEL
@@ -42,22 +42,35 @@ from monitor.store.writer import BatchWriter
 
 log = logging.getLogger(__name__)
 
-#: Screen events that only matter for a while: dropped from the log after the resume window.
-TRANSIENT_TYPES = ("reading", "heartbeat", "device")
-
 
 class LoggedBus(InMemoryBus):
-    """The ingest side: the in-memory bus (local screens, role ``all``) whose events also go to the log."""
+    """The in-memory bus (local screens) whose events also go to the event log, each stored once.
 
-    def __init__(self, writer: BatchWriter, *, start_seq: int = 0, keep: int = 200_000) -> None:
+    ``types``: the event types logged (None: all, for web processes on PostgreSQL; a single process
+    on SQLite keeps only alarms, sessions and notes). ``shared``: other processes read this log, so
+    its seq space is named after the database (``epoch``) rather than after this process.
+    """
+
+    def __init__(
+        self,
+        writer: BatchWriter,
+        *,
+        start_seq: int = 0,
+        keep: int = 200_000,
+        types: frozenset[str] | None = None,
+        shared: bool = True,
+    ) -> None:
         super().__init__(start_seq=start_seq, keep=keep)
         self.writer = writer
-        self.epoch = log_epoch(writer.engine)
+        self.types = types
+        self.epoch = log_epoch(writer.engine) if shared else None
 
     def publish(self, event: Event) -> int:
         seq = super().publish(event)
-        payload = orjson.dumps({k: v for k, v in event.items() if k != "_json"}).decode()
-        self.writer.add_event(seq, time.time(), str(event.get("type", "")), payload)
+        kind = event["type"]
+        if self.types is None or kind in self.types:
+            # Stamped with the machine's time: the log's age decides pruning and the web's lag figures.
+            self.writer.add_event(seq, time.time(), kind, encode(event).decode())
         return seq
 
 
@@ -205,7 +218,7 @@ class PgEventBus:
         # Contiguous from seq+1 to what this process has delivered, or a snapshot (pruned, too old).
         if len(rows) != self._seq - seq or (rows and rows[0][0] != seq + 1):
             return None
-        return [_decode(r) for r in rows]
+        return [decode(payload, s) for s, _ts, payload in rows]
 
     # -- the pump ------------------------------------------------------------------------
     async def run(self) -> None:
@@ -247,7 +260,7 @@ class PgEventBus:
             if seq != self._seq + 1:
                 self.gaps += 1
                 log.warning("event log gap: %d -> %d (pruned or an ingest restart)", self._seq, seq)
-            event = _decode((seq, ts, payload))
+            event = decode(payload, seq)
             self._seq = seq
             self._ring.append(event)
             self._notify(event)
@@ -284,14 +297,6 @@ class PgEventBus:
             "gaps": self.gaps,
             "seq": self._seq,
         }
-
-
-def _decode(row: tuple[int, float, str]) -> Event:
-    seq, _ts, payload = row
-    event: Event = orjson.loads(payload)
-    event["seq"] = seq
-    event["_json"] = payload.encode()  # the hub sends the logged text as is (encoded once, by the ingest)
-    return event
 
 
 async def prune_loop(engine: Engine, keep_s: float, every_s: float = 60.0) -> None:

@@ -9,19 +9,13 @@ the API and the WebSocket snapshot read exactly as in one process.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from monitor.bus import Event
 from monitor.devices import DeviceManager, apply_association
+from monitor.events import alarm_from_json, session_from_json
 from monitor.live import LiveState
 from monitor.model import (
     OPEN_PHASES,
-    Alarm,
-    AlarmKind,
-    AlarmState,
-    Phase,
-    PhaseChange,
-    Priority,
     Quality,
     Reading,
     Session,
@@ -30,47 +24,6 @@ from monitor.model import (
 from monitor.sessions import SessionManager
 
 log = logging.getLogger(__name__)
-
-
-def alarm_from_json(data: dict[str, Any]) -> Alarm:
-    """The inverse of :func:`monitor.pipeline.alarm_json`."""
-    return Alarm(
-        id=data["id"],
-        rule_id=data["rule"],
-        kind=AlarmKind(data["kind"]),
-        priority=Priority(data["priority"]),
-        message=data["message"],
-        started=data["started"],
-        bed=data.get("bed"),
-        session_id=data.get("session"),
-        vital=Vital(data["vital"]) if data.get("vital") else None,
-        state=AlarmState(data["state"]),
-        ended=data.get("ended"),
-        value=data.get("value"),
-        worst=data.get("worst"),
-        limit=data.get("limit"),
-        acknowledged_by=data.get("acknowledged_by"),
-        acknowledged_at=data.get("acknowledged_at"),
-        silenced_until=data.get("silenced_until"),
-        escalated=bool(data.get("escalated", False)),
-        source=(data.get("source") or {}).get("device"),
-        source_address=(data.get("source") or {}).get("address") or "" if data.get("source") else None,
-    )
-
-
-def session_from_json(data: dict[str, Any]) -> Session:
-    """The inverse of :func:`monitor.pipeline.session_json`."""
-    return Session(
-        id=data["id"],
-        bed=data["bed"],
-        patient_ref=data["patient_ref"],
-        phase=Phase(data["phase"]),
-        started=data["started"],
-        weight_kg=data.get("weight_kg"),
-        dose_mg=data.get("dose_mg"),
-        rate_mg_per_h=data.get("rate_mg_per_h"),
-        phases=[PhaseChange(Phase(p["phase"]), p["ts"], p["user"]) for p in data.get("phases", [])],
-    )
 
 
 def apply_session(sessions: SessionManager, session: Session) -> None:

@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from monitor.events import alarm_json
 from monitor.live import LiveState
 from monitor.model import Alarm, AlarmChange, AlarmKind, AlarmState, Priority
-from monitor.pipeline import alarm_json
 from monitor.store.writer import BatchWriter
 
 log = logging.getLogger(__name__)

@@ -12,20 +12,23 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Protocol
-
-import orjson
+from typing import Any, Protocol, cast
 
 from monitor.clock import REAL_CLOCK, Clock
 from monitor.devices import DeviceRegistry, Quarantine, describe_unassigned
+from monitor.events import (
+    DeviceEvent,
+    Event,
+    ReadingEvent,
+    alarm_event,
+    session_event,
+)
 from monitor.live import LiveState
 from monitor.model import (
-    Alarm,
     AlarmChange,
     DeviceAlarm,
     DeviceStatus,
     IngestItem,
-    Phase,
     PhaseChange,
     Quality,
     Reading,
@@ -217,7 +220,7 @@ class Pipeline:
         self.live.last_seen[status.source] = max(status.ts, self.live.last_seen.get(status.source, status.ts))
         self.devices.on_status(status)
         changes.extend(self.judge.on_status(status))
-        event: dict[str, Any] = {
+        event: DeviceEvent = {
             "type": "device",
             "bed": status.bed,
             "source": status.source,
@@ -230,7 +233,7 @@ class Pipeline:
             event["address"] = status.address
         if status.model:
             event["model"] = status.model
-        self.publish(event, persist=False)
+        self.publish(cast(Event, event))
 
     def _device_alarm(self, alarm: DeviceAlarm, changes: list[AlarmChange]) -> None:
         alarm.bed = self.sessions.bed_of_event(alarm.source, alarm.bed, alarm.ts)
@@ -265,7 +268,7 @@ class Pipeline:
             if r.quality is not Quality.VALID:
                 group[1][name] = r.quality.value
         for (bed, source, ts), (vitals, quality, session_id) in groups.items():
-            event: dict[str, Any] = {
+            event: ReadingEvent = {
                 "type": "reading",
                 "bed": bed,
                 "session": session_id,
@@ -275,7 +278,7 @@ class Pipeline:
             }
             if bed is None:
                 event["source"] = source
-            self.publisher.publish(event)
+            self.publisher.publish(cast(Event, event))
 
     def record_alarm_changes(self, changes: list[AlarmChange]) -> None:
         """Store, show and publish alarm changes made outside the reading path (restore at start-up)."""
@@ -292,13 +295,11 @@ class Pipeline:
         for ch in changes:
             self.live.update_alarm(ch.alarm)
             self.counts[f"alarm:{ch.transition}"] += 1
-            self.publish({"type": "alarm", "transition": ch.transition, "alarm": alarm_json(ch.alarm)})
+            self.publish(alarm_event(ch))
 
-    def publish(self, event: dict[str, Any], *, persist: bool = True) -> int:
-        """Publish a non-reading event; alarms and sessions also go to the replay log."""
-        seq = self.publisher.publish(event)
-        if persist:
-            self.writer.add_event(seq, self.clock.now(), event["type"], orjson.dumps(event).decode())
+    def publish(self, event: Event) -> int:
+        """Publish a non-reading event (one of ``monitor.events``); the bus logs it as its type requires."""
+        seq: int = self.publisher.publish(event)
         return seq
 
     # -- time and sessions ---------------------------------------------------------------
@@ -312,15 +313,7 @@ class Pipeline:
 
     async def session_changed(self, session: Session, change: PhaseChange) -> None:
         changes = self.judge.on_phase(session, change)
-        self.publish(
-            {
-                "type": "session",
-                "session": session_json(session),
-                "phase": change.phase.value,
-                "ts": change.ts,
-                "user": change.user,
-            }
-        )
+        self.publish(session_event(session, change))
         self._alarm_changes(changes)
         await self.writer.durable()
 
@@ -337,45 +330,3 @@ _VITAL_NAME: dict[Vital, str] = {v: v.value for v in Vital}
 def _patients_only(readings: list[Reading]) -> list[Reading]:
     """Readings without training data: those are never judged (no alarm, no signal-lost timer)."""
     return [r for r in readings if r.quality is not Quality.TRAINING]
-
-
-def alarm_json(alarm: Alarm) -> dict[str, Any]:
-    return {
-        "id": alarm.id,
-        "rule": alarm.rule_id,
-        "bed": alarm.bed,
-        "session": alarm.session_id,
-        "kind": alarm.kind.value,
-        "vital": alarm.vital.value if alarm.vital else None,
-        "priority": alarm.priority.value,
-        "state": alarm.state.value,
-        "message": alarm.message,
-        "started": alarm.started,
-        "ended": alarm.ended,
-        "value": alarm.value,
-        "worst": alarm.worst,
-        "limit": alarm.limit,
-        "acknowledged_by": alarm.acknowledged_by,
-        "acknowledged_at": alarm.acknowledged_at,
-        "silenced_until": alarm.silenced_until,
-        "escalated": alarm.escalated,
-        "source": {"device": alarm.source, "address": alarm.source_address or None}
-        if alarm.source is not None
-        else None,
-    }
-
-
-def session_json(session: Session) -> dict[str, Any]:
-    infusion = session.phase_started(Phase.INFUSION)
-    return {
-        "id": session.id,
-        "bed": session.bed,
-        "patient_ref": session.patient_ref,
-        "phase": session.phase.value,
-        "started": session.started,
-        "infusion_started": infusion,
-        "weight_kg": session.weight_kg,
-        "dose_mg": session.dose_mg,
-        "rate_mg_per_h": session.rate_mg_per_h,
-        "phases": [{"phase": c.phase.value, "ts": c.ts, "user": c.user} for c in session.phases],
-    }

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
 from sqlalchemy import Engine
 
 from monitor.binding import Bindings
@@ -21,8 +20,10 @@ from monitor.clock import REAL_CLOCK, Clock
 from monitor.commands import COMMANDS_CHANNEL, DONE_CHANNEL, CommandClient, CommandExecutor, CommandFailed, Handler
 from monitor.config import Settings
 from monitor.devices import DeviceError, DeviceManager, DeviceRegistry, apply_association
+from monitor.bus_pg import PgEventBus, PgListener, prune_loop, psycopg_dsn
+from monitor.events import change_from_json, change_json, session_from_json, session_json
 from monitor.live import LiveState
-from monitor.mirror import Mirror, alarm_from_json, apply_session, session_from_json
+from monitor.mirror import Mirror, apply_session
 from monitor.model import (
     Alarm,
     AlarmChange,
@@ -36,11 +37,10 @@ from monitor.model import (
     SubmitResult,
 )
 from monitor.outage import INGEST_MESSAGE, WEB_MESSAGE, OutageAlarm, watch, writer_failing
-from monitor.pipeline import Pipeline, alarm_json, session_json
+from monitor.pipeline import Pipeline
 from monitor.service import Service, _restore_live, attach_charting
 from monitor.sessions import SessionError, SessionManager
 from monitor.store import database, repo
-from monitor.store import events as event_store
 from monitor.store.writer import BatchWriter
 
 ROLES = ("all", "ingest", "web")
@@ -64,14 +64,6 @@ def check_role(settings: Settings, role: str) -> None:
 
 
 # -- the ingest side ---------------------------------------------------------------------
-def change_json(change: AlarmChange) -> dict[str, Any]:
-    return {"alarm": alarm_json(change.alarm), "transition": change.transition, "ts": change.ts, "user": change.user}
-
-
-def change_from_json(data: dict[str, Any]) -> AlarmChange:
-    return AlarmChange(alarm_from_json(data["alarm"]), data["transition"], data["ts"], data.get("user"))
-
-
 def ingest_handlers(service: Service) -> dict[str, Handler]:
     """What a web process may ask of the ingest: the same calls its own routes make in one process."""
 
@@ -153,36 +145,9 @@ def ingest_handlers(service: Service) -> dict[str, Handler]:
     }
 
 
-#: Each start of an ingest (or single) process continues the seq this far past the last stored one.
-#: Seqs handed to screens but never committed (the process was killed) must not name new events:
-#: a screen resuming from one would skip what the new process published under it. Past the gap, its
-#: resume finds nothing to replay and gets a fresh snapshot. (JSON numbers stay exact to 2**53.)
-SEQ_RESTART_GAP = 1_000_000_000
-
-
-def fresh_seq_space(service: Service) -> None:
-    """Move this process's seqs past any its predecessor may have handed out unstored.
-
-    The new start is stored (as a heartbeat event) before anything is published, so the next
-    process starts past this one's seqs even if this one is killed before its first commit.
-    """
-    start = service.bus.last_seq + SEQ_RESTART_GAP
-    now = time.time()
-    marker = {"type": "heartbeat", "seq": start, "ts": now, "restart": True}
-    event_store.insert_event(service.engine, start, now, "heartbeat", orjson.dumps(marker).decode())
-    bus = InMemoryBus(start_seq=start)
-    service.bus = bus
-    service.pipeline.publisher = bus
-
-
 def make_ingest(service: Service, *, keep_s: float = LOG_KEEP_S) -> CommandExecutor:
-    """Turn a built service into the site's ingest: log events for web processes, take their commands."""
+    """Make a built service (on PostgreSQL: its bus logs every event) the site's ingest: take web commands."""
     engine = service.engine
-    # The ring serves resumes of this process's own screens: none on an ingest; beyond it, the log does.
-    keep = 1000 if service.role == "ingest" else 50_000
-    bus = LoggedBus(service.writer, start_seq=service.bus.last_seq, keep=keep)
-    service.bus = bus
-    service.pipeline.publisher = bus
     listener = PgListener(psycopg_dsn(engine))
     executor = CommandExecutor(engine, ingest_handlers(service))
     listener.on(COMMANDS_CHANNEL, executor.on_command)
@@ -408,9 +373,7 @@ def build_for_role(settings: Settings, role: str, *, clock: Clock = REAL_CLOCK) 
     check_role(settings, role)
     if role == "web":
         return build_web_service(settings)  # several processes: production, on the real clock
-    service = build_service(settings, clock=clock)
-    service.role = role
-    fresh_seq_space(service)
+    service = build_service(settings, clock=clock, role=role, fresh_seq=True)
     if settings.database_url.startswith("postgresql"):
         make_ingest(service)
     watch_storage(service)

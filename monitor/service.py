@@ -14,12 +14,14 @@ from sqlalchemy import Engine
 
 from adapters.base import Adapter
 from monitor.binding import Bindings
-from monitor.bus import EventBus, InMemoryBus
+from monitor.bus import Event, EventBus
+from monitor.bus_pg import LoggedBus
 from monitor.clock import REAL_CLOCK, Clock
 from monitor.code_flush import flush_loop
 from monitor.config import Settings
 from monitor.config_watch import watch_config
 from monitor.devices import DeviceManager, DeviceRegistry
+from monitor.events import DURABLE_TYPES, encode, heartbeat_event
 from monitor.live import LiveState
 from monitor.model import AlarmChange, Phase, Quality, Reading, Vital
 from monitor.pipeline import AlarmStage, Pipeline
@@ -116,7 +118,7 @@ class Service:
         while True:
             # Every 5 real seconds (the screens' proof of contact), stamped with the clinical clock and
             # its rate so that a page's ages run as the server's do (a demo at --speed 30).
-            self.bus.publish({"type": "heartbeat", "ts": self.clock.now(), "rate": self.clock.rate})
+            self.bus.publish(heartbeat_event(self.clock.now(), self.clock.rate))
             await asyncio.sleep(5.0)
 
     def health(self) -> dict[str, Any]:
@@ -178,8 +180,39 @@ def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionMan
     return changes
 
 
-def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None, clock: Clock = REAL_CLOCK) -> Service:
-    """Open the database (migrating it), restore state, and wire the pipeline on ``clock``."""
+#: Each start of an ingest (or single) process continues the seq this far past the last stored one.
+#: Seqs handed to screens but never committed (the process was killed) must not name new events:
+#: a screen resuming from one would skip what the new process published under it. Past the gap, its
+#: resume finds nothing to replay and gets a fresh snapshot. (JSON numbers stay exact to 2**53.)
+SEQ_RESTART_GAP = 1_000_000_000
+
+
+def _first_seq(engine: Engine, fresh: bool) -> int:
+    """Where this process's seqs start: after the stored ones, and with ``fresh`` past any its
+    predecessor may have handed out unstored. The fresh start is stored (as a heartbeat event) before
+    anything is published, so the next process starts past this one's even if this one is killed."""
+    start = event_store.newest_seq(engine)
+    if fresh:
+        start += SEQ_RESTART_GAP
+        now = time.time()
+        marker: Event = {"type": "heartbeat", "seq": start, "ts": now, "restart": True}
+        event_store.insert_event(engine, start, now, "heartbeat", encode(marker).decode())
+    return start
+
+
+def build_service(
+    settings: Settings,
+    *,
+    alarm_stage: AlarmStage | None = None,
+    clock: Clock = REAL_CLOCK,
+    role: str = "all",
+    fresh_seq: bool = False,
+) -> Service:
+    """Open the database (migrating it), restore state, and wire the pipeline on ``clock``.
+
+    The bus is chosen here: on PostgreSQL every screen event goes to the event log (web processes
+    read it, ``monitor.bus_pg``); on SQLite only alarms, sessions and notes do. ``role`` is ``all`` or
+    ``ingest`` (``monitor.roles``); ``fresh_seq`` starts the seqs past a predecessor's."""
     database.private_folder(settings.data_dir)
     engine = database.make_engine(settings.database_url)
     database.upgrade(engine)
@@ -199,13 +232,21 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None, 
     )
     devices.load()
     _restore_live(engine, live, clock.now() - 3600)
-    bus = InMemoryBus(start_seq=event_store.newest_seq(engine))
     in_memory = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
     writer = BatchWriter(
         engine,
         max_rows=settings.write_batch_rows,
         max_delay_s=settings.write_batch_s,
         separate_process=settings.writer_process and not in_memory,
+    )
+    postgres = engine.dialect.name == "postgresql"
+    # The ring serves resumes of this process's own screens: none on an ingest; beyond it, the log does.
+    bus = LoggedBus(
+        writer,
+        start_seq=_first_seq(engine, fresh_seq),
+        keep=1000 if role == "ingest" else 50_000 if postgres else 200_000,
+        types=None if postgres else DURABLE_TYPES,
+        shared=postgres,
     )
     judge = alarm_stage if alarm_stage is not None else build_alarm_stage(settings)
     restored = _restore_alarm_state(engine, judge, sessions, clock.now())
@@ -227,7 +268,7 @@ def build_service(settings: Settings, *, alarm_stage: AlarmStage | None = None, 
     devices.baselines = judge
     # What the restore changed (e.g. alarms of unbound devices ended) is stored like any other change.
     pipeline.record_alarm_changes(restored)
-    service = Service(settings, engine, writer, bus, live, sessions, judge, pipeline, devices, clock)
+    service = Service(settings, engine, writer, bus, live, sessions, judge, pipeline, devices, clock, role=role)
     service.background.append(lambda: prune_keys_loop(engine))
     if settings.hl7.enabled:
         from adapters.hl7.listener import MllpListener

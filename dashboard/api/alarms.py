@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from dashboard.auth import StaffUser
 from dashboard.deps import audit, service_of
+from monitor.events import alarm_json
 from monitor.model import PRIORITY_RANK, Alarm, AlarmChange, AlarmKind, AlarmState
-from monitor.pipeline import alarm_json
 
 router = APIRouter()
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 
 from dashboard.auth import StaffUser
 from dashboard.deps import service_of
-from monitor.pipeline import alarm_json
+from monitor.events import alarm_json
 from monitor.store import repo
 
 router = APIRouter()

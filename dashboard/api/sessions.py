@@ -13,8 +13,8 @@ from dashboard.api.devices import DEVICE_ID
 from dashboard.auth import StaffUser
 from dashboard.deps import audit, service_of
 from monitor.devices import DeviceError
+from monitor.events import session_json
 from monitor.model import Phase
-from monitor.pipeline import session_json
 from monitor.sessions import SessionError
 from monitor.store import repo
 

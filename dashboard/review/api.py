@@ -26,8 +26,8 @@ from dashboard.auth import SESSION_COOKIE, ReviewUser
 from dashboard.deps import audit, service_of
 from dashboard.headers import CHART_PAGE_CSP
 from dashboard.review import data, exports
+from monitor.events import alarm_json, session_json
 from monitor.model import Role, Vital
-from monitor.pipeline import alarm_json, session_json
 from monitor.store import readings as reading_store
 from monitor.store import repo, summaries
 

@@ -14,12 +14,11 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from monitor.events import alarm_from_row
 from monitor.model import (
     Alarm,
-    AlarmKind,
     AlarmState,
     Priority,
-    Vital,
 )
 from monitor.store import schema
 from monitor.store.audit import read_audit, write_audit
@@ -68,29 +67,6 @@ __all__ = [
 
 
 # -- alarms --------------------------------------------------------------------------
-def alarm_from_row(row: Any) -> Alarm:
-    return Alarm(
-        id=row.id,
-        rule_id=row.rule_id,
-        kind=AlarmKind(row.kind),
-        priority=Priority(row.priority),
-        message=row.message,
-        started=row.started,
-        bed=row.bed_id,
-        session_id=row.session_id,
-        vital=Vital(row.vital) if row.vital else None,
-        state=AlarmState(row.state),
-        ended=row.ended,
-        value=row.value,
-        worst=row.worst,
-        limit=row.limit_value,
-        acknowledged_by=row.acknowledged_by,
-        acknowledged_at=row.acknowledged_at,
-        silenced_until=row.silenced_until,
-        escalated=bool(row.escalated),
-    )
-
-
 def open_alarms(engine: Engine) -> list[Alarm]:
     """Alarms still on screen: not resolved, or resolved high alarms not yet acknowledged (latched)."""
     c = schema.alarms.c

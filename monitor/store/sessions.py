@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
+from monitor.events import session_from_json
 from monitor.model import Phase, PhaseChange, Session
 from monitor.store import schema
 
@@ -28,17 +29,11 @@ def list_beds(engine: Engine) -> dict[str, str]:
 
 # -- sessions ------------------------------------------------------------------------
 def _session_from_row(row: Any, changes: Iterable[Any]) -> Session:
-    return Session(
-        id=row.id,
-        bed=row.bed_id,
-        patient_ref=row.patient_ref,
-        phase=Phase(row.phase),
-        started=row.started,
-        weight_kg=row.weight_kg,
-        dose_mg=row.dose_mg,
-        rate_mg_per_h=row.rate_mg_per_h,
-        phases=[PhaseChange(Phase(c.phase), c.ts, c.user) for c in changes],
-    )
+    """A session from its row and its phase changes, through the one Session mapping (``monitor.events``)."""
+    data = dict(row._mapping)
+    data["bed"] = data.pop("bed_id")
+    data["phases"] = [{"phase": c.phase, "ts": c.ts, "user": c.user} for c in changes]
+    return session_from_json(data)
 
 
 def insert_session(engine: Engine, session: Session, user: str) -> int:

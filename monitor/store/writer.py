@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from monitor.events import alarm_row
 from monitor.model import Alarm, AlarmChange, DataRefused, DeviceStatus, Reading, StorageUnavailable
 from monitor.retry import Backoff
 from monitor.store import schema
@@ -152,29 +153,6 @@ def _slice(whole: BatchRows, bounds: list[_Bound], lo: int, hi: int) -> BatchRow
         events=whole.events[e0:e1],
         keys=[(key, ts, start - r0, end - r0) for key, ts, start, end in whole.keys[k0:k1]],
     )
-
-
-def alarm_row(alarm: Alarm) -> dict[str, Any]:
-    return {
-        "id": alarm.id,
-        "rule_id": alarm.rule_id,
-        "kind": alarm.kind.value,
-        "priority": alarm.priority.value,
-        "message": alarm.message,
-        "bed_id": alarm.bed,
-        "session_id": alarm.session_id,
-        "vital": alarm.vital.value if alarm.vital else None,
-        "state": alarm.state.value,
-        "started": alarm.started,
-        "ended": alarm.ended,
-        "value": alarm.value,
-        "worst": alarm.worst,
-        "limit_value": alarm.limit,
-        "acknowledged_by": alarm.acknowledged_by,
-        "acknowledged_at": alarm.acknowledged_at,
-        "silenced_until": alarm.silenced_until,
-        "escalated": alarm.escalated,
-    }
 
 
 class BatchWriter:

@@ -228,9 +228,8 @@ async def _alarm_latency_with_a_stalled_client(server: LiveServer, cookie: str, 
 
         async def flood() -> None:
             for i in range(3000):  # 12 MB: far beyond what the stalled socket's buffers hold
-                svc.pipeline.publish(
-                    {"type": "note", "bed": "chair-2", "ts": time.time(), "text": note, "i": i}, persist=False
-                )
+                # Device events: queued like alarms (never coalesced), kept out of the durable log.
+                svc.pipeline.publish({"type": "device", "bed": "chair-2", "ts": time.time(), "text": note, "i": i})
                 if i % 100 == 0:
                     await asyncio.sleep(0)
 
@@ -238,7 +237,7 @@ async def _alarm_latency_with_a_stalled_client(server: LiveServer, cookie: str, 
         drained = 0
         while drained < 3000:  # the healthy client takes the whole flood
             msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
-            drained += sum(m["type"] == "note" for m in (msg["messages"] if msg["type"] == "batch" else [msg]))
+            drained += sum(m["type"] == "device" for m in (msg["messages"] if msg["type"] == "batch" else [msg]))
         # Stuck: a send to it has not finished, or it was already disconnected as too slow.
         slow = [lane for lane in hub.clients if lane.user == "clinician"]
         blocked = hub.disconnected_slow > 0 or any(lane.sending_since is not None for lane in slow)
