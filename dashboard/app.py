@@ -50,8 +50,7 @@ def create_app(service: Service) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         unsubscribe = service.bus.subscribe(hub)
-        if hasattr(service.alarms, "set_session_rules"):
-            restore_overrides(service.engine, service.alarms, list(service.sessions.by_id))
+        restore_overrides(service.engine, service.alarms, list(service.sessions.by_id))
         await service.start()
         login_watch = asyncio.create_task(watch_logins(app.state.auth, hub), name="login-watch")
         if repo.count_users(service.engine) == 0:

@@ -183,7 +183,7 @@ def describe_unassigned(alarm: Alarm, address: str) -> None:
 
 
 class Publish(Protocol):
-    def __call__(self, event: dict[str, Any], *, persist: bool = True) -> int: ...
+    def __call__(self, event: dict[str, Any]) -> int: ...
 
 
 class AlarmChanges(Protocol):

@@ -119,7 +119,7 @@ class SnapshotEvent(TypedDict):
 
 
 #: Events kept in the log for good (the rest only for the resume window).
-DURABLE_TYPES = frozenset({"alarm", "session", "note"})
+DURABLE_TYPES = frozenset({"alarm", "session", "note", "association", "claim"})
 TRANSIENT_TYPES = ("reading", "heartbeat", "device")
 
 

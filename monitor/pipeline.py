@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, cast
 
 from monitor.clock import REAL_CLOCK, Clock
@@ -25,6 +25,7 @@ from monitor.events import (
 )
 from monitor.live import LiveState
 from monitor.model import (
+    Alarm,
     AlarmChange,
     DeviceAlarm,
     DeviceStatus,
@@ -49,8 +50,14 @@ KEY_MEMORY_MAX = 100_000
 
 
 class AlarmStage(Protocol):
-    """Judges what enters; returns the alarm changes it caused (the pipeline stores and publishes them)."""
+    """The alarm engine as the service uses it (``alerts.engine.AlarmEngine`` implements it).
 
+    Judging returns the alarm changes it caused (the pipeline stores and publishes them); users
+    acknowledge and silence through it; the service restores it after a restart; the API reads its
+    baselines and rules. A test double that judges nothing: ``monitor.testing.NullAlarmStage``.
+    """
+
+    # -- judging
     def judge(self, readings: Sequence[Reading]) -> list[AlarmChange]: ...
 
     def on_status(self, status: DeviceStatus) -> list[AlarmChange]: ...
@@ -71,6 +78,37 @@ class AlarmStage(Protocol):
 
     def rebase(self, session: Session, readings: list[Reading]) -> None:
         """Readings were claimed for ``session``: its baselines are computed again from ``readings``."""
+
+    # -- users (raise KeyError for an alarm no longer needing attention)
+    def acknowledge(self, alarm_id: str, user: str, now: float) -> list[AlarmChange]: ...
+
+    def silence(self, alarm_id: str, user: str, now: float, seconds: float | None = None) -> list[AlarmChange]: ...
+
+    def active_alarms(self) -> list[Alarm]: ...
+
+    # -- restart
+    def register_session(self, session: Session) -> None: ...
+
+    def load_baseline(self, session_id: int, readings: Iterable[Reading]) -> None: ...
+
+    def restore(self, alarms: Iterable[Alarm], now: float | None = None) -> list[AlarmChange]: ...
+
+    # -- baselines and rules (``alerts.rules.Rule``: the core does not import ``alerts``, hence Any)
+    @property
+    def rules(self) -> list[Any]:
+        """The clinic rules."""
+        ...
+
+    def baseline(self, session_id: int, vital: Vital) -> float | None: ...
+
+    def session_rules(self, session_id: int | None) -> list[Any]: ...
+
+    def set_session_rules(self, session_id: int, rules: Iterable[Any]) -> None: ...
+
+    def clear_session_rules(self, session_id: int) -> None: ...
+
+    def inactive_rules(self, session_id: int) -> list[tuple[str, str]]:
+        """Relative rules without a baseline yet, with the reason."""
         ...
 
 

@@ -14,21 +14,17 @@ from typing import Any
 from sqlalchemy import Engine
 
 from monitor.binding import Bindings
-from monitor.bus import InMemoryBus
-from monitor.bus_pg import LoggedBus, PgEventBus, PgListener, prune_loop, psycopg_dsn
+from monitor.bus_pg import PgEventBus, PgListener, prune_loop, psycopg_dsn
 from monitor.clock import REAL_CLOCK, Clock
 from monitor.commands import COMMANDS_CHANNEL, DONE_CHANNEL, CommandClient, CommandExecutor, CommandFailed, Handler
 from monitor.config import Settings
 from monitor.devices import DeviceError, DeviceManager, DeviceRegistry, apply_association
-from monitor.bus_pg import PgEventBus, PgListener, prune_loop, psycopg_dsn
 from monitor.events import change_from_json, change_json, session_from_json, session_json
 from monitor.live import LiveState
 from monitor.mirror import Mirror, apply_session
 from monitor.model import (
     Alarm,
     AlarmChange,
-    DeviceAlarm,
-    DeviceStatus,
     IngestItem,
     Phase,
     PhaseChange,
@@ -42,6 +38,7 @@ from monitor.service import Service, _restore_live, attach_charting
 from monitor.sessions import SessionError, SessionManager
 from monitor.store import database, repo
 from monitor.store.writer import BatchWriter
+from monitor.testing import NullAlarmStage
 
 ROLES = ("all", "ingest", "web")
 
@@ -248,10 +245,14 @@ class RemoteDevices(DeviceManager):
         return await self._call("device_claim", {"bed": bed, "device": device, "since": since}, user)
 
 
-class RemoteAlarms:
-    """The alarm engine's user actions, as requests for the ingest's engine (see :class:`WebPipeline`)."""
+class RemoteAlarms(NullAlarmStage):
+    """The alarm engine's user actions, as requests for the ingest's engine (see :class:`WebPipeline`).
+
+    A web process judges nothing: the ingest's engine does; baselines and rules are the ingest's too.
+    """
 
     def __init__(self, live: LiveState) -> None:
+        super().__init__()
         self.live = live
 
     def _request(self, alarm_id: str, action: str, user: str, now: float) -> list[AlarmChange]:
@@ -266,33 +267,6 @@ class RemoteAlarms:
 
     def active_alarms(self) -> list[Alarm]:
         return list(self.live.alarms.values())
-
-
-class _NoJudge:
-    """A web process judges nothing: the ingest's engine does."""
-
-    def judge(self, readings: Any) -> list[AlarmChange]:
-        return []
-
-    def on_status(self, status: DeviceStatus) -> list[AlarmChange]:
-        return []
-
-    def on_device_alarm(self, alarm: DeviceAlarm) -> list[AlarmChange]:
-        return []
-
-    def on_phase(self, session: Session, change: PhaseChange) -> list[AlarmChange]:
-        return []
-
-    def tick(self, now: float) -> list[AlarmChange]:
-        return []
-
-    def on_foreign_source(
-        self, bed: str, source: str, message: str, ts: float, session_id: int | None, *, active: bool = True
-    ) -> list[AlarmChange]:
-        return []
-
-    def rebase(self, session: Session, readings: list[Reading]) -> None:
-        return None
 
 
 class WebPipeline(Pipeline):
@@ -357,7 +331,9 @@ def build_web_service(settings: Settings) -> Service:
     devices.load()
     bus.subscribe(Mirror(live, sessions, devices))
     writer = BatchWriter(engine)  # idle: a web process writes through the ingest
-    pipeline = WebPipeline(client=client, writer=writer, sessions=sessions, judge=_NoJudge(), publisher=bus, live=live)
+    pipeline = WebPipeline(
+        client=client, writer=writer, sessions=sessions, judge=NullAlarmStage(), publisher=bus, live=live
+    )
     pipeline.devices = devices.registry
     service = Service(settings, engine, writer, bus, live, sessions, RemoteAlarms(live), pipeline, devices, role="web")
     outage = OutageAlarm(prefix=f"web-db-{id(service) % 10_000}", message=WEB_MESSAGE, publish=bus.publish, live=live)

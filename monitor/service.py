@@ -56,7 +56,7 @@ class Service:
     bus: EventBus
     live: LiveState
     sessions: SessionManager
-    alarms: Any  # the alarm stage (alerts.engine.AlarmEngine): also acknowledge/silence
+    alarms: AlarmStage  # the alarm engine (alerts.engine.AlarmEngine); a web process: the ingest's, remotely
     pipeline: Pipeline
     devices: DeviceManager
     #: The clinical clock (real in production, scaled in the demo, fake in tests): see monitor/clock.py.
@@ -157,27 +157,20 @@ def _restore_live(engine: Engine, live: LiveState, since: float) -> None:
 
 def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionManager, now: float) -> list[AlarmChange]:
     """After a restart: the engine knows the open sessions, their baselines and the alarms on screen."""
-    register = getattr(judge, "register_session", None)
-    load_baseline = getattr(judge, "load_baseline", None)
     for session in sessions.by_id.values():
-        if register is not None:
-            register(session)
+        judge.register_session(session)
         infusion = session.phase_started(Phase.INFUSION)
-        if load_baseline is not None and infusion is not None:
+        if infusion is not None:
             frame = reading_store.session_readings(engine, session.id, start=session.started, end=infusion)
             frame = frame[frame["ts"] < infusion]
-            load_baseline(
+            judge.load_baseline(
                 session.id,
                 [
                     Reading(Vital(v), val, u, t, src, Quality(q), session.bed, session.id)
                     for t, v, val, u, q, src in frame.itertuples(index=False)
                 ],
             )
-    restore = getattr(judge, "restore", None)
-    if restore is None:
-        return []
-    changes: list[AlarmChange] = restore(repo.open_alarms(engine), now) or []
-    return changes
+    return judge.restore(repo.open_alarms(engine), now)
 
 
 #: Each start of an ingest (or single) process continues the seq this far past the last stored one.

@@ -24,6 +24,7 @@ from alerts.baseline import baseline_of
 from alerts.rules import Rule, RuleError, default_rules, loads_rules
 from alerts.summary import SessionSummary, phase_intervals, session_end, summarise
 from monitor.model import Alarm, Phase, PhaseChange, Session, Vital
+from monitor.pipeline import AlarmStage
 from monitor.store import repo, summaries
 from monitor.store.readings import read_series
 
@@ -99,7 +100,9 @@ def load_record(engine: Engine, session_id: int, *, cached: bool = True) -> Sess
     )
 
 
-def rules_for(engine: Engine, alarm_stage: Any, session_id: int, clinic: list[Rule] | None = None) -> list[Rule]:
+def rules_for(
+    engine: Engine, alarm_stage: AlarmStage | None, session_id: int, clinic: list[Rule] | None = None
+) -> list[Rule]:
     """The rules the session was judged by: its stored override, else the live engine's, else ``clinic``
     (the configured rule file) or the shipped defaults."""
     override = summaries.rule_override(engine, session_id)
@@ -108,9 +111,8 @@ def rules_for(engine: Engine, alarm_stage: Any, session_id: int, clinic: list[Ru
             return loads_rules(override, f"session {session_id} override")
         except RuleError as exc:  # shown with the clinic rules rather than failing the review
             log.warning("session %d: stored rule override unusable: %s", session_id, exc)
-    session_rules = getattr(alarm_stage, "session_rules", None)
-    if callable(session_rules):
-        rules: list[Rule] = session_rules(session_id)
+    if alarm_stage is not None:
+        rules: list[Rule] = alarm_stage.session_rules(session_id)
         return rules
     return list(clinic) if clinic is not None else default_rules()
 
@@ -152,7 +154,7 @@ def summary_columns(s: SessionSummary) -> dict[str, Any]:
     }
 
 
-def refresh_summary(engine: Engine, alarm_stage: Any, session_id: int) -> SessionSummary | None:
+def refresh_summary(engine: Engine, alarm_stage: AlarmStage | None, session_id: int) -> SessionSummary | None:
     """Compute a session's summary; store it when the session is closed."""
     record = load_record(engine, session_id)
     if record is None:
@@ -183,7 +185,9 @@ def open_figures(engine: Engine, ids: list[int]) -> dict[int, dict[str, Any]]:
     return out
 
 
-def fill_missing(engine: Engine, alarm_stage: Any, ids: list[int] | None, limit: int | None = None) -> int:
+def fill_missing(
+    engine: Engine, alarm_stage: AlarmStage | None, ids: list[int] | None, limit: int | None = None
+) -> int:
     """Compute the stored summaries missing among ``ids`` (None: every closed session, newest first).
 
     Sessions closed before this feature (or while the service crashed) get theirs here;
@@ -205,7 +209,7 @@ class SummaryKeeper:
     submitted before the phase change is committed, so the summary sees them all.
     """
 
-    def __init__(self, engine: Engine, alarm_stage: Any) -> None:
+    def __init__(self, engine: Engine, alarm_stage: AlarmStage | None) -> None:
         self.engine = engine
         self.alarm_stage = alarm_stage
 

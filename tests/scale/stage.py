@@ -22,10 +22,12 @@ from monitor.model import (
     Session,
     Vital,
 )
+from monitor.testing import NullAlarmStage
 
 
-class SpO2Stage:
+class SpO2Stage(NullAlarmStage):
     def __init__(self) -> None:
+        super().__init__()
         self.alarms: dict[str, Alarm] = {}
         self.acknowledged: list[tuple[str, str]] = []
 
