@@ -9,6 +9,7 @@ one process (``all``): the in-memory bus, no commands.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Engine
@@ -248,11 +249,12 @@ class RemoteDevices(DeviceManager):
 class RemoteAlarms(NullAlarmStage):
     """The alarm engine's user actions, as requests for the ingest's engine (see :class:`WebPipeline`).
 
-    A web process judges nothing: the ingest's engine does; baselines and rules are the ingest's too.
+    A web process judges nothing: the ingest's engine does. It knows the clinic rules (the same
+    configuration as the ingest's) for the review of sessions without an override of their own.
     """
 
-    def __init__(self, live: LiveState) -> None:
-        super().__init__()
+    def __init__(self, live: LiveState, rules: Iterable[Any] = ()) -> None:
+        super().__init__(rules)
         self.live = live
 
     def _request(self, alarm_id: str, action: str, user: str, now: float) -> list[AlarmChange]:
@@ -308,6 +310,12 @@ class WebPipeline(Pipeline):
         return None
 
 
+def _clinic_rules(settings: Settings) -> list[Any]:
+    from alerts.rules import rules_from_settings
+
+    return list(rules_from_settings(settings.alarms.rules_file))
+
+
 def build_web_service(settings: Settings) -> Service:
     """A web process: screens and API on the shared PostgreSQL, no devices, no alarm engine."""
     engine = database.make_engine(settings.database_url)
@@ -335,7 +343,8 @@ def build_web_service(settings: Settings) -> Service:
         client=client, writer=writer, sessions=sessions, judge=NullAlarmStage(), publisher=bus, live=live
     )
     pipeline.devices = devices.registry
-    service = Service(settings, engine, writer, bus, live, sessions, RemoteAlarms(live), pipeline, devices, role="web")
+    alarms = RemoteAlarms(live, _clinic_rules(settings))
+    service = Service(settings, engine, writer, bus, live, sessions, alarms, pipeline, devices, role="web")
     outage = OutageAlarm(prefix=f"web-db-{id(service) % 10_000}", message=WEB_MESSAGE, publish=bus.publish, live=live)
     service.background += [bus.run, lambda: watch(lambda: not bus.db_ok, outage)]
     attach_charting(service, senders=False)  # the ingest process files what this one queues

@@ -32,8 +32,8 @@ __all__ = ["FakeClock", "NullAlarmStage", "RecordingSink"]
 class NullAlarmStage:
     """Judges nothing, raises nothing; users' actions find no alarm (``KeyError``, as the engine's)."""
 
-    def __init__(self) -> None:
-        self._rules: list[Any] = []
+    def __init__(self, rules: Iterable[Any] = ()) -> None:
+        self._rules: list[Any] = list(rules)
         self._session_rules: dict[int, list[Any]] = {}
 
     def judge(self, readings: Sequence[Reading]) -> list[AlarmChange]:

@@ -26,3 +26,17 @@ async def test_the_recording_sink_keeps_what_it_is_given() -> None:
     sink = RecordingSink()
     result = await sink.submit([Reading(Vital.HR, 70.0, "bpm", 1.0, "MON-1")], dedupe_key="k1")
     assert result.stored == 1 and sink.keys == ["k1"] and sink.readings[0].value == 70.0
+
+
+def test_a_web_process_knows_the_clinic_rules_for_review() -> None:
+    """The web's stand-in for the ingest's engine answers the clinic rules (a review of a session
+    without its own override shows the rules it was judged by, not none)."""
+    from alerts.rules import default_rules
+    from monitor.live import LiveState
+    from monitor.roles import RemoteAlarms
+
+    rules = default_rules()
+    alarms: AlarmStage = RemoteAlarms(LiveState(), rules)
+    assert alarms.session_rules(7) == rules and alarms.rules == rules
+    alarms.set_session_rules(7, rules[:1])
+    assert alarms.session_rules(7) == rules[:1] and alarms.session_rules(8) == rules
