@@ -43,6 +43,7 @@ _BREATHS = {
     "{breath}/min": _identity,
     "bpm": _identity,
     "min-1": _identity,
+    "br/m": _identity,  # Welch Allyn Connectivity Server's unit tag (docs/hl7-codes.md)
 }
 _PERCENT = {
     "%": _identity,

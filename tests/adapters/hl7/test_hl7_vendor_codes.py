@@ -180,3 +180,17 @@ def test_local_codes_map_and_silence() -> None:
     assert codes.known("7002", "HR for QT", "99ACME") == "marked not a vital in [hl7] local_codes"
     with pytest.raises(ValueError, match="unknown vital"):
         CodeMap.from_config({"99ACME:1": "temperature"})
+
+
+def test_welch_allyn_text_units() -> None:
+    """WACS sends its units as text tags (Programmer's Guide, table 12): BPM, Percent, Br/M, mmHg."""
+    codes = CodeMap.from_config()
+    for obx3, obx6, value, vital, expected in [
+        ("150456^MDC_PULS_OXIM_SAT_O2^MDC", "Percent", 97.0, Vital.SPO2, 97.0),
+        ("151562^MDC_RESP_RATE^MDC", "Br/M", 14.0, Vital.RR, 14.0),
+        ("149530^MDC_PULS_OXIM_PULS_RATE^MDC", "BPM", 71.0, Vital.PR, 71.0),
+        ("150021^MDC_PRESS_BLD_NONINV_SYS^MDC", "kPa", 16.0, Vital.SBP, 120.0),
+    ]:
+        got, convert, problem = codes.row(obx3, obx6, "^")
+        assert (got, problem) == (vital, "")
+        assert convert(value) == pytest.approx(expected, abs=0.05)
