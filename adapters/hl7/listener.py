@@ -85,6 +85,7 @@ class MllpListener:
         self.observed = CodeLedger(self.codes)
         # The service's one binding state (on-screen associations included); alone: the configuration's.
         self.binder = bindings if bindings is not None else Bindings.from_config(self.settings.bindings)
+        self._quiet_until: dict[tuple[str, str], float] = {}
         self.tz = _local_tz(self.settings.timezone)
         self._allow = _networks(self.settings.allow)
         check_exposure(self.settings)
@@ -300,11 +301,13 @@ class MllpListener:
             )
             self._check_unassigned(result.items, host)
         except Refused as exc:
+            keep = True
             if exc.code == 202:
                 self.counters[f"refused_processing_id_{header.processing_id or 'P'}"] += 1
+                keep = self._first_in_a_while((host, header.processing_id))
             reply["processing_id"] = header.processing_id or "P"
             return self._refuse(
-                exc.ack, exc.code, exc.reason, payload, host, header.control_id, reply, location=exc.location
+                exc.ack, exc.code, exc.reason, payload, host, header.control_id, reply, location=exc.location, keep=keep
             )
         except Exception:
             self.counters["internal_errors"] += 1
@@ -458,6 +461,19 @@ class MllpListener:
         if self._sink is None:
             raise RuntimeError("listener not started")
         return await self._sink.submit(items, dedupe_key=key)
+
+    #: A sender refused for the same reason is logged (and its frame kept) once in this many seconds:
+    #: a central station in demo mode sends every bed every few seconds, and each refusal is counted anyway.
+    QUIET_S = 600.0
+
+    def _first_in_a_while(self, key: tuple[str, str]) -> bool:
+        now = time.monotonic()
+        if self._quiet_until.get(key, 0.0) > now:
+            return False
+        if len(self._quiet_until) > 1000:  # bounded: many senders cannot grow it without limit
+            self._quiet_until.clear()
+        self._quiet_until[key] = now + self.QUIET_S
+        return True
 
     def _as_training(self, items: list[IngestItem]) -> list[IngestItem]:
         """Training/debugging data (MSH-11 T or D, accepted by configuration): readings marked and

@@ -103,6 +103,8 @@ async def test_training_data_is_refused_by_default_naming_msh11(bound_sink: Stor
         assert str(ack.segment("MSH")[11]) == "T", "the answer to training data is marked training too"
     assert str(answers[NMD_ID].segment("MSA")[1]) == "AR"  # a network message, not an observation
     assert listener.counters["refused_processing_id_T"] == 4
+    # Logged and kept once per sender and reason (a demo station sends every bed every few seconds), plus the NMD.
+    assert [e.reason[:20] for e in listener.raw_log.entries] == ["MSH-11 processing id", "unsupported message "]
     counters = listener.health()["counters"]
     assert isinstance(counters, dict) and counters["refused_processing_id_T"] == 4  # what /metrics exports
     assert bound_sink.readings == []
