@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
@@ -57,7 +58,9 @@ def flush_once(engine: Engine, source: CodeSource, now: float | None = None) -> 
     return len(counts)
 
 
-async def flush_loop(engine: Engine, source: CodeSource, interval: float = FLUSH_S) -> None:
+async def flush_loop(
+    engine: Engine, source: CodeSource, interval: float = FLUSH_S, now: Callable[[], float] = time.time
+) -> None:
     """Run until cancelled.
 
     No last flush at a stop: with the database unreachable it could hold the
@@ -68,6 +71,6 @@ async def flush_loop(engine: Engine, source: CodeSource, interval: float = FLUSH
     while True:
         await asyncio.sleep(interval)
         try:
-            await asyncio.to_thread(flush_once, engine, source)
+            await asyncio.to_thread(flush_once, engine, source, now())  # seen times on the service's clock
         except Exception as exc:
             log.warning("HL7 code counts not stored yet (%s); kept for the next try", exc.__class__.__name__)

@@ -268,7 +268,7 @@ def build_service(
 
         listener = MllpListener(settings.hl7, data_dir=settings.data_dir, clock=clock, bindings=bindings)
         service.adapters.append(listener)
-        service.background.append(lambda: flush_loop(engine, listener.observed))
+        service.background.append(lambda: flush_loop(engine, listener.observed, now=clock.now))
         config_file = settings.config_file
         if config_file is not None:
             service.background.append(lambda: watch_config(config_file, [lambda s: listener.reload(s.hl7)]))
