@@ -120,6 +120,8 @@ class AlarmEngine:
         self._baselines: dict[int, dict[Vital, float | None]] = {}
         self._samples: dict[int, dict[Vital, tuple[list[float], list[float]]]] = {}
         self._beds: dict[str, _Bed] = {}
+        #: (source, ts) of measurements in the batch being judged that the device marked questionable.
+        self._doubtful: set[tuple[str, float]] = set()
         self.technical = TechnicalAlarms(self.book, self.settings, self._open_by_bed)
 
     # -- rules -------------------------------------------------------------------------
@@ -236,14 +238,18 @@ class AlarmEngine:
     def judge(self, readings: Sequence[Reading]) -> list[AlarmChange]:
         out: list[AlarmChange] = []
         beds = self._beds
+        doubtful: set[tuple[str, float]] = set()
         # hr first: a pr reading in the same batch sees the hr source as connected.
         for r in readings:
+            if r.quality is Quality.QUESTIONABLE:
+                doubtful.add((r.source, r.ts))  # the whole measurement (source, instant) is in doubt
             if r.vital == Vital.HR and r.quality == Quality.VALID:
                 bs = beds.get(r.bed if r.bed is not None else f"?{r.source}")
                 if bs is None:
                     bs = self._bed(r.bed if r.bed is not None else f"?{r.source}")
                 if r.ts > bs.last_hr:
                     bs.last_hr = r.ts
+        self._doubtful = doubtful
         tech = self.technical
         for r in readings:
             alarm_bed = r.bed
@@ -328,6 +334,7 @@ class AlarmEngine:
             worst=r.value,
             limit=limit,
             source=r.source if r.bed is None else None,
+            doubtful=(r.source, r.ts) in self._doubtful,
         )
         st.state, st.alarm = _ACTIVE, alarm
         out.append(self.book.start(st.key, alarm, t))
@@ -433,12 +440,17 @@ class AlarmEngine:
         elif self._open_by_bed.get(session.bed) is session:
             del self._open_by_bed[session.bed]
         scope = scope_name(change.phase)
+        closing = not session.is_open
         bs = self._beds.get(session.bed)
         if bs is not None:
             for st in bs.states.values():
-                if st.state and scope not in st.phases:
+                # The session's end ends every run and episode at the chair, an always-on rule's too:
+                # the alarms belong to the patient who left; what goes on is judged afresh, without a session.
+                if st.state and (closing or scope not in st.phases):
                     self._stop(st, change.ts, out)
             bs.context = "none"
+        if closing:
+            out.extend(self.book.end_session(session.id, change.user, change.ts))
         return out
 
     # -- time and users --------------------------------------------------------------------

@@ -13,7 +13,14 @@ Choices the spec leaves open, made here:
   until acknowledged;
 * when an audio pause ends on an acknowledged alarm it returns to
   ``acknowledged`` (transition ``silence-ended``), otherwise to ``active``
-  (``resounded``).
+  (``resounded``);
+* an alarm belongs to its patient's session: when the session ends
+  (discharge, abort), its open physiological and device alarms are ended and
+  every alarm of the session still on screen is filed "ended with the session"
+  (transition ``ended-with-session``, with the user who ended the session), so
+  nothing of that patient stays on the chair for the next one. Technical
+  alarms about the equipment that are still open stay (the equipment problem
+  outlives the patient); latched ones are filed like the others.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import uuid
 from collections.abc import Hashable, Iterable
 
 from monitor.config import AlarmSettings
-from monitor.model import Alarm, AlarmChange, AlarmState, Priority
+from monitor.model import FILED_SESSION_ENDED, Alarm, AlarmChange, AlarmKind, AlarmState, Priority
 
 AlarmKey = tuple[Hashable, ...]
 
@@ -74,6 +81,25 @@ class AlarmBook:
             self.shown.pop(alarm.id, None)  # latching: only unacknowledged high alarms stay on screen
         out.append(snapshot(alarm, "resolved", ts))
         return alarm
+
+    def end_session(self, session_id: int, user: str | None, ts: float) -> list[AlarmChange]:
+        """The session ended at ``ts``: end its patient's open alarms and file what is left on screen.
+
+        The caller (the engine) has already ended the rule episodes it owns at ``ts``; what
+        remains open here is a device's own alarm, ended now too.
+        """
+        out: list[AlarmChange] = []
+        for key, alarm in list(self.open.items()):
+            if alarm.session_id == session_id and alarm.kind is not AlarmKind.TECHNICAL:
+                self.end(key, max(ts, alarm.started), out)
+        for alarm in list(self.shown.values()):
+            if alarm.session_id != session_id or alarm.ended is None:
+                continue
+            alarm.filed = FILED_SESSION_ENDED
+            alarm.silenced_until = None
+            self.shown.pop(alarm.id, None)
+            out.append(snapshot(alarm, "ended-with-session", ts, user))
+        return out
 
     # -- users -------------------------------------------------------------------------
     def acknowledge(self, alarm_id: str, user: str, now: float) -> list[AlarmChange]:

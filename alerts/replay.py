@@ -77,6 +77,9 @@ _CODE_OF: dict[str, int] = {
 }
 
 
+_SESSION_ENDS = frozenset({Phase.DISCHARGED.value, Phase.ABORTED.value})
+
+
 @dataclass(slots=True)
 class _Timeline:
     """Phase intervals [start, end) covering all time, with their rule-phase codes (index in ``_SCOPES``)."""
@@ -84,32 +87,43 @@ class _Timeline:
     start: FloatArray
     end: FloatArray
     code: npt.NDArray[np.int8]
+    #: The interval begins with the session's end (discharge, abort): every run and episode ends there,
+    #: an always-on rule's too (the alarms belong to the patient who left).
+    breaks: npt.NDArray[np.bool_]
 
 
 def _timeline(phases: PhaseList | None) -> _Timeline:
     """Before the first change the readings are unassigned; without phases everything is infusion."""
     if phases is None:
         return _Timeline(
-            np.array([-math.inf]), np.array([math.inf]), np.array([_SCOPE_CODE[Phase.INFUSION.value]], dtype=np.int8)
+            np.array([-math.inf]),
+            np.array([math.inf]),
+            np.array([_SCOPE_CODE[Phase.INFUSION.value]], dtype=np.int8),
+            np.zeros(1, dtype=bool),
         )
     codes: list[int] = []
     times: list[float] = []
+    ends: list[bool] = []
     code_of = _CODE_OF
     try:
         for item in phases:
-            if isinstance(item, PhaseChange):
-                codes.append(code_of[item.phase])
-                times.append(item.ts)
-            else:
-                codes.append(code_of[str(item[0])])
-                times.append(item[1])
+            name = str(item.phase if isinstance(item, PhaseChange) else item[0])
+            codes.append(code_of[name])
+            times.append(item.ts if isinstance(item, PhaseChange) else item[1])
+            ends.append(name in _SESSION_ENDS)
     except KeyError as exc:
         raise ValueError(f"unknown phase {exc.args[0]!r}") from None
     t = np.array(times, dtype=np.float64)
     if t.size > 1 and bool(np.any(t[1:] < t[:-1])):
         raise ValueError("phase changes must be in time order")
     codes.insert(0, _SCOPE_CODE[UNASSIGNED])
-    return _Timeline(np.concatenate(([-math.inf], t)), np.concatenate((t, [math.inf])), np.array(codes, dtype=np.int8))
+    ends.insert(0, False)
+    return _Timeline(
+        np.concatenate(([-math.inf], t)),
+        np.concatenate((t, [math.inf])),
+        np.array(codes, dtype=np.int8),
+        np.array(ends, dtype=bool),
+    )
 
 
 def _scope_intervals(tl: _Timeline, phases: frozenset[str], after: float) -> tuple[FloatArray, FloatArray]:
@@ -123,11 +137,12 @@ def _scope_intervals(tl: _Timeline, phases: frozenset[str], after: float) -> tup
     inside = np.isin(tl.code, wanted)
     keep = ~(inside & (tl.end <= after))
     start, end, inside = np.maximum(tl.start[keep], after), tl.end[keep], inside[keep]
+    breaks = tl.breaks[keep]
     idx = np.flatnonzero(inside)
     if idx.size == 0:
         return _EMPTY_F, _EMPTY_F
     goes_on = np.zeros(inside.size, dtype=bool)
-    goes_on[1:] = inside[:-1] & (end[:-1] == start[1:])
+    goes_on[1:] = inside[:-1] & (end[:-1] == start[1:]) & ~breaks[1:]
     first = ~goes_on[idx]
     last = np.append(first[1:], True)
     return start[idx[first]], end[idx[last]]

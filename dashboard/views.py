@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dashboard.limits import limits_of
 from monitor.events import alarm_json, session_json
 from monitor.live import FRESHNESS_S
 from monitor.model import PRIORITY_RANK
@@ -37,6 +38,9 @@ def beds_view(svc: Service, now: float | None = None, labels: dict[str, str] | N
                 "id": bed,
                 "label": labels.get(bed, bed),
                 "session": session_json(session) if session else None,
+                # Screens show nothing from before this (the chair's current session, or its last one's end).
+                "since": session.started if session else svc.sessions.last_closed.get(bed),
+                "limits": limits_of(svc.alarms, session),
                 "vitals": live.vitals_of(bed, now),
                 "alarms": alarms_by_bed.get(bed, []),
                 "sources": sorted(sources_of.get(bed, [])),
@@ -77,4 +81,11 @@ def snapshot(svc: Service, labels: dict[str, str]) -> dict[str, Any]:
         "unassigned": unassigned_view(svc, now),
         "alarms": [alarm_json(a) for a in svc.live.alarms.values()],
         "freshness_s": {v.value: s for v, s in FRESHNESS_S.items()},
+        "nibp_cycle_s": nibp_cycle(svc),
     }
+
+
+def nibp_cycle(svc: Service) -> dict[str, float]:
+    """The NIBP interval of each phase (the technical alarm's cycle): the tiles count down to the next cuff."""
+    alarms = svc.settings.alarms
+    return {"infusion": alarms.nibp_cycle_infusion_s, "recovery": alarms.nibp_cycle_recovery_s}

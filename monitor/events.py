@@ -170,6 +170,8 @@ def alarm_json(alarm: Alarm) -> dict[str, Any]:
         "source": {"device": alarm.source, "address": alarm.source_address or None}
         if alarm.source is not None
         else None,
+        "doubtful": alarm.doubtful,
+        "filed": alarm.filed,
     }
 
 
@@ -195,6 +197,8 @@ def alarm_from_json(data: Any) -> Alarm:
         acknowledged_at=data.get("acknowledged_at"),
         silenced_until=data.get("silenced_until"),
         escalated=bool(data.get("escalated", False)),
+        doubtful=bool(data.get("doubtful", False)),
+        filed=data.get("filed"),
         source=(data.get("source") or {}).get("device"),
         source_address=(data.get("source") or {}).get("address") or "" if data.get("source") else None,
     )

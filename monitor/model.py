@@ -232,6 +232,10 @@ class Priority(StrEnum):
 PRIORITY_RANK: dict[Priority, int] = {Priority.HIGH: 3, Priority.MEDIUM: 2, Priority.LOW: 1}
 
 
+#: An alarm's session ended (discharge or abort): the alarm is filed with it, never shown to the next patient.
+FILED_SESSION_ENDED = "ended with the session"
+
+
 class AlarmState(StrEnum):
     ACTIVE = "active"
     ACKNOWLEDGED = "acknowledged"  # condition still present, a user has seen it
@@ -264,10 +268,16 @@ class Alarm:
     #: the device that raised it when no chair is bound to it, and where that device is (its address)
     source: str | None = None
     source_address: str | None = None
+    #: Raised by a reading whose measurement the device marked questionable (artefact, NIBP flagged).
+    doubtful: bool = False
+    #: Why the alarm left the screens without an acknowledgement (:data:`FILED_SESSION_ENDED`), else None.
+    filed: str | None = None
 
     @property
     def needs_attention(self) -> bool:
-        """Still on screen: active, or resolved but latched and not yet acknowledged."""
+        """Still on screen: active, or resolved but latched and not yet acknowledged (and not filed)."""
+        if self.filed is not None:
+            return False
         if self.state != AlarmState.RESOLVED:
             return True
         return self.priority == Priority.HIGH and self.acknowledged_at is None

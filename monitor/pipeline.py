@@ -25,6 +25,7 @@ from monitor.events import (
 )
 from monitor.live import LiveState
 from monitor.model import (
+    FILED_SESSION_ENDED,
     Alarm,
     AlarmChange,
     DeviceAlarm,
@@ -38,6 +39,7 @@ from monitor.model import (
     Vital,
 )
 from monitor.sessions import SessionManager
+from monitor.store import repo
 from monitor.store.writer import BatchWriter, DataRefused
 from monitor.validate import ReadingRejected, check_ids, check_nibp_pairs, normalise
 
@@ -354,6 +356,17 @@ class Pipeline:
         self.publish(session_event(session, change))
         self._alarm_changes(changes)
         await self.writer.durable()
+        filed = [ch.alarm.id for ch in changes if ch.transition == "ended-with-session"]
+        if filed:
+            # Who ended the session filed its alarms: on record, like an acknowledgement.
+            await asyncio.to_thread(
+                repo.write_audit,
+                self.sessions.engine,
+                change.user,
+                "alarms_filed",
+                f"session:{session.id}",
+                {"reason": FILED_SESSION_ENDED, "phase": change.phase.value, "ts": change.ts, "alarms": filed},
+            )
 
     async def user_alarm_changes(self, changes: list[AlarmChange]) -> None:
         """Acknowledge/silence from a user: stored and on every screen before the request returns."""

@@ -32,6 +32,8 @@ class SessionManager:
         #: How a reading finds its chair (fixed and on-screen associations; a dict: fixed device -> bed).
         self.bindings = bindings if isinstance(bindings, Bindings) else Bindings(bindings or {})
         self.open_by_bed: dict[str, Session] = {}
+        #: bed -> when its last session ended (this run): a screen shows nothing from before it.
+        self.last_closed: dict[str, float] = {}
         self.by_id: dict[int, Session] = {}
         self._listeners: list[SessionListener] = []
         self._lock = asyncio.Lock()
@@ -138,6 +140,7 @@ class SessionManager:
             session.phase = phase
             session.phases.append(change)
             if phase not in OPEN_PHASES:
+                self.last_closed[session.bed] = change.ts
                 self.open_by_bed.pop(session.bed, None)
                 self.by_id.pop(session.id, None)
         await self._notify(session, change)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from dashboard.auth import AdminUser, StaffUser
 from dashboard.deps import audit, service_of
+from dashboard.limits import limits_of
 from dashboard.views import beds_view, unassigned_view
 from monitor.store import repo
 
@@ -36,3 +37,10 @@ async def add_bed(body: NewBed, request: Request, user: AdminUser) -> dict[str, 
     await asyncio.to_thread(repo.ensure_beds, svc.engine, {body.id: body.label})
     await audit(request, user.username, "bed_add", f"bed:{body.id}", label=body.label)
     return {"id": body.id, "label": body.label}
+
+
+@router.get("/api/beds/{bed_id}/limits")
+def limits(bed_id: str, request: Request, user: StaffUser) -> dict[str, Any]:
+    """The limits in force at the chair now (they change with the session and its phase)."""
+    svc = service_of(request)
+    return {"bed": bed_id, "limits": limits_of(svc.alarms, svc.sessions.open_by_bed.get(bed_id))}

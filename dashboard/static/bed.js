@@ -1,28 +1,37 @@
 // One bed: larger zoomable trends of the current session, its alarm history, session controls, notes.
 "use strict";
 
+import { AlarmWatch } from "./alarmwatch.js";
 import { appendPoint, TrendChart } from "./chart.js";
 import {
-  byId, el, errorText, fmtAge, fmtClock, getJSON, LiveConnection, post, PREFIX, send, serverNow, whoAmI,
+  byId, el, errorText, fmtClock, getJSON, LiveConnection, post, PREFIX, send, serverNow, whoAmI,
 } from "./common.js";
+import { setText } from "./dom.js";
+import { alarmFlags, alarmState, alarmValue, fmtAge, VITAL_NAME, withUnit } from "./format.js";
 
 const bedId = decodeURIComponent(location.pathname.split("/").pop());
 const page = { bed: null, session: null, alarms: new Map(), latest: {} };
 const chart = new TrendChart(byId("trend"), [
-  { title: "HR / PR (bpm)", series: [{ key: "hr", color: "#3fb950" }, { key: "pr", color: "#8ddb8c" }], floor: 20 },
-  { title: "SpO₂ (%)", series: [{ key: "spo2", color: "#58a6ff" }], floor: 6 },
-  { title: "NIBP sys / dia / map (mmHg)", series: [{ key: "sbp", color: "#f0883e" }, { key: "dbp", color: "#ffa657" }, { key: "map", color: "#d2a8ff" }], floor: 30, gapS: 1200 },
+  { title: "HR / PR", unit: "bpm", series: [{ key: "hr", color: "#3fb950", label: "HR" }, { key: "pr", color: "#8ddb8c", label: "PR" }], floor: 20 },
+  { title: "SpO₂", unit: "%", series: [{ key: "spo2", color: "#58a6ff", label: "SpO₂" }], floor: 6, max: 100 },
+  { title: "NIBP", unit: "mmHg", series: [{ key: "sbp", color: "#f0883e", label: "sys" }, { key: "dbp", color: "#7ee0ff", label: "dia" }, { key: "map", color: "#d2a8ff", label: "map" }], floor: 30, gapS: 1200 },
 ]);
 let range = "session";
 let live = null;
+let watch = null;
 
 function say(text) { byId("control-msg").textContent = text; }
 
 async function loadTrend() {
   const now = serverNow();
-  const from = range === "session" && page.session ? page.session.started - 60 : now - (range === "session" ? 3600 : Number(range));
+  // The session view starts with this patient's session; no other view reaches back before the chair's
+  // last session change (no previous patient's data on this patient's chart).
+  const since = page.session ? page.session.started : page.bed?.since ?? -Infinity;
+  const wanted = range === "session" && page.session ? page.session.started : now - (range === "session" ? 3600 : Number(range));
+  const from = Math.max(wanted, since);
   const minutes = Math.min(24 * 60, Math.ceil((now - from) / 60) + 1);
   const t = await getJSON(`/api/beds/${encodeURIComponent(bedId)}/trend?minutes=${minutes}`);
+  for (const pts of Object.values(t.vitals)) appendPoint(pts, -Infinity, 0, from);
   chart.data = t.vitals;
   chart.setExtent(from, now);
   chart.view = null;
@@ -34,18 +43,24 @@ function markers() {
   const s = page.session;
   chart.markers = [];
   if (s) for (const p of s.phases) chart.markers.push({ ts: p.ts, label: p.phase, color: "#9ecbff" });
+  chart.points = [];
   for (const a of page.alarms.values()) {
     chart.markers.push({ ts: a.started, label: PREFIX[a.priority], color: a.priority === "high" ? "#e5242f" : a.priority === "medium" ? "#f5c400" : "#22c7db" });
+    // The reading that raised a doubtful alarm is marked on its curve.
+    if (a.doubtful && a.vital && a.value != null) chart.points.push({ ts: a.started, key: a.vital, value: a.value, label: "? doubtful" });
   }
 }
 
 async function loadSession() {
   const beds = await getJSON("/api/beds");
   page.bed = beds.beds.find((b) => b.id === bedId) || { id: bedId, label: bedId, session: null, vitals: {} };
+  if (page.session?.id !== page.bed.session?.id) byId("abort-reason").value = ""; // a new session starts clean
   page.session = page.bed.session;
+  page.since = page.session ? page.session.started : page.bed.since ?? null;
+  page.latest = {};
   byId("bedname").textContent = page.bed.label || bedId;
   document.title = `ivmon · ${page.bed.label || bedId}`;
-  for (const [k, v] of Object.entries(page.bed.vitals)) page.latest[k] = v;
+  for (const [k, v] of Object.entries(page.bed.vitals)) if (page.since == null || v.ts >= page.since) page.latest[k] = v;
   const s = page.session;
   byId("session-line").textContent = s ? `${s.patient_ref} · ${s.phase}` + (s.infusion_started ? ` · infusion started ${fmtClock(s.infusion_started)}` : "") : "no open session";
   byId("start").hidden = !!s;
@@ -83,9 +98,11 @@ function renderAlarms() {
     const tr = el("tr", `${a.priority} ${a.kind}`);
     tr.dataset.alarm = a.id;
     const hist = (a.history || []).map((h) => `${fmtClock(h.ts)} ${h.transition}${h.user ? " (" + h.user + ")" : ""}`).join(", ");
+    const flags = alarmFlags(a);
     tr.append(el("td", "", fmtClock(a.started)), el("td", "", `${PREFIX[a.priority]} ${a.priority}`),
-      el("td", "", (a.kind !== "physiological" ? "TECH: " : "") + a.message), el("td", "", a.worst != null ? String(Math.round(a.worst)) : ""),
-      el("td", "", a.state), el("td", "", hist));
+      el("td", "", (a.kind !== "physiological" ? "TECH: " : "") + a.message + (flags.length ? ` (${flags.join(", ")})` : "")),
+      el("td", "", a.worst != null ? withUnit(a.vital, a.worst) : alarmValue(a)),
+      el("td", "", a.filed ? `ended with the session (${a.filed_by || ""})` : alarmState(a)), el("td", "", hist));
     body.append(tr);
   }
   markers();
@@ -155,18 +172,26 @@ async function phase(to, extra) {
   await loadSession();
 }
 
+/** "HR 72 bpm · 3 s ago", "SYS 150 mmHg · 2 min ago": every number with its unit and age. */
 function renderNow() {
   const now = serverNow();
-  const part = (k, label) => {
+  const part = (k) => {
     const v = page.latest[k];
-    if (!v) return null;
+    if (!v || (page.since != null && v.ts < page.since)) return null;
     const stale = now - v.ts > (live.freshness[k] || 10) || !live.current;
-    return `${label} ${Math.round(v.value)}${stale ? ` (STALE ${fmtAge(now - v.ts)})` : ""}`;
+    const doubt = v.quality && v.quality !== "valid" ? " (doubtful reading)" : "";
+    return `${VITAL_NAME[k]} ${withUnit(k, v.value)}${doubt} · ${stale ? "STALE " : ""}${fmtAge(now - v.ts)} ago`;
   };
-  byId("now").textContent = [part("hr", "HR") || part("pr", "PR"), part("spo2", "SpO₂"), part("sbp", "SYS"), part("dbp", "DIA")].filter(Boolean).join("  ·  ");
-  byId("banner").hidden = live.current;
-  document.body.classList.toggle("disconnected", !live.current);
-  byId("clock").textContent = new Date().toLocaleTimeString();
+  setText(byId("now"), [part("hr") || part("pr"), part("spo2"), part("sbp"), part("dbp")].filter(Boolean).join("   |   "));
+  setText(byId("clock"), new Date().toLocaleTimeString());
+  watch.render(now, live.current);
+}
+
+let pending = false;
+function schedule() {
+  if (pending) return;
+  pending = true;
+  requestAnimationFrame(() => { pending = false; watch.render(serverNow(), live.current); });
 }
 
 function onMessage(msg) {
@@ -175,7 +200,7 @@ function onMessage(msg) {
     live.freshness = msg.freshness_s || {};
     const b = msg.beds.find((x) => x.id === bedId);
     if (b) for (const [k, v] of Object.entries(b.vitals)) page.latest[k] = v;
-  } else if (msg.type === "reading" && msg.bed === bedId) {
+  } else if (msg.type === "reading" && msg.bed === bedId && !(page.since != null && msg.ts < page.since)) {
     for (const [k, v] of Object.entries(msg.vitals)) {
       const quality = (msg.quality || {})[k] || "valid";
       page.latest[k] = { value: v, ts: msg.ts, quality };
@@ -227,7 +252,9 @@ async function init() {
     ev.target.reset();
   };
   for (const b of document.querySelectorAll("[data-range]")) b.onclick = () => { range = b.dataset.range; loadTrend(); };
-  live = new LiveConnection(onMessage, () => {});
+  watch = new AlarmWatch(schedule);
+  live = new LiveConnection((msg) => { watch.apply(msg); onMessage(msg); schedule(); }, schedule);
+  window.ivmon = { page, live, watch, audio: watch.audio, chart };
   live.freshness = {};
   live.connect();
   await loadSession();

@@ -81,6 +81,7 @@ export class TrendChart {
     this.panels = panels;
     this.data = {};       // vital -> [[ts, value]]
     this.markers = [];    // [{ts, label, color}]
+    this.points = [];     // [{ts, key, value, label}]: readings to mark (a doubtful one)
     this.view = null;     // [t0, t1] when zoomed, else null (follow the data)
     const now = serverNow();
     this.extent = [now - 1800, now];
@@ -98,7 +99,7 @@ export class TrendChart {
     });
   }
 
-  plotWidth() { return this.canvas.clientWidth - 60; }
+  plotWidth() { return this.canvas.clientWidth - LEFT - 10; }
 
   current() { return this.view || this.extent; }
 
@@ -106,7 +107,7 @@ export class TrendChart {
 
   zoom(factor, px) {
     const [t0, t1] = this.current();
-    const at = t0 + ((px - 50) / this.plotWidth()) * (t1 - t0);
+    const at = t0 + ((px - LEFT) / this.plotWidth()) * (t1 - t0);
     const span = Math.max(60, (t1 - t0) * factor);
     const f = (at - t0) / (t1 - t0);
     this.view = [at - f * span, at + (1 - f) * span];
@@ -116,20 +117,44 @@ export class TrendChart {
   draw() {
     const [ctx, w, h] = fit(this.canvas);
     const [t0, t1] = this.current();
-    const left = 50, right = w - 10, ph = (h - 24) / this.panels.length;
+    const left = LEFT, right = w - 10, labelRows = 2, bottomAxis = 18 + labelRows * 13;
+    const ph = (h - bottomAxis) / this.panels.length;
     const x = (t) => left + ((t - t0) / (t1 - t0)) * (right - left);
     ctx.font = "11px system-ui, sans-serif";
+    ctx.textBaseline = "middle";
     this.panels.forEach((panel, i) => {
-      const top = i * ph + 4, bottom = top + ph - 8;
+      const top = i * ph + 6, bottom = top + ph - 10;
       const lists = panel.series.map((s) => (this.data[s.key] || []).filter((p) => p[0] >= t0 && p[0] <= t1));
-      const r = range(lists, 2, panel.floor || 10) || [0, 100];
+      let r = range(lists, 2, panel.floor || 10) || [panel.max ? panel.max - 20 : 0, panel.max || 100];
+      if (panel.max !== undefined && r[1] > panel.max) r = [Math.max(0, r[0] - (r[1] - panel.max)), panel.max];
       const y = (v) => bottom - ((v - r[0]) / (r[1] - r[0])) * (bottom - top);
       ctx.strokeStyle = "#2d3640";
       ctx.strokeRect(left, top, right - left, bottom - top);
+      // y axis: round ticks with their unit, faint grid lines
       ctx.fillStyle = css("--muted");
-      ctx.fillText(panel.title, left + 4, top + 12);
-      ctx.fillText(Math.round(r[1]), 4, top + 10);
-      ctx.fillText(Math.round(r[0]), 4, bottom);
+      ctx.textAlign = "right";
+      for (const v of ticks(r[0], r[1], Math.max(2, Math.floor((bottom - top) / 28)))) {
+        ctx.fillText(`${v}`, left - 6, y(v));
+        ctx.strokeStyle = "#222a33";
+        ctx.beginPath(); ctx.moveTo(left, y(v)); ctx.lineTo(right, y(v)); ctx.stroke();
+      }
+      ctx.save();
+      ctx.translate(10, (top + bottom) / 2);
+      ctx.rotate(-Math.PI / 2);
+      ctx.textAlign = "center";
+      ctx.fillText(panel.unit || "", 0, 0);
+      ctx.restore();
+      // legend: one colour per series (systolic and diastolic are told apart by colour)
+      ctx.textAlign = "left";
+      let lx = left + 6;
+      ctx.fillText(panel.title, lx, top + 9);
+      lx += ctx.measureText(panel.title).width + 10;
+      for (const s of panel.series) {
+        ctx.fillStyle = s.color;
+        ctx.fillRect(lx, top + 6, 10, 4);
+        ctx.fillText(s.label || s.key, lx + 13, top + 9);
+        lx += 13 + ctx.measureText(s.label || s.key).width + 10;
+      }
       lists.forEach((pts, j) => {
         ctx.strokeStyle = panel.series[j].color;
         ctx.fillStyle = panel.series[j].color;
@@ -143,23 +168,55 @@ export class TrendChart {
         ctx.stroke();
         if ((panel.gapS || 30) > 60) for (const [t, v] of pts) { ctx.beginPath(); ctx.arc(x(t), y(v), 2.5, 0, 2 * Math.PI); ctx.fill(); }
       });
+      // marked points (a doubtful reading that raised an alarm): a ring and a label
+      for (const p of this.points) {
+        if (!panel.series.some((s) => s.key === p.key) || p.ts < t0 || p.ts > t1) continue;
+        const py = y(Math.min(r[1], Math.max(r[0], p.value)));
+        ctx.strokeStyle = css("--medium");
+        ctx.lineWidth = 2;
+        ctx.beginPath(); ctx.arc(x(p.ts), py, 6, 0, 2 * Math.PI); ctx.stroke();
+        ctx.fillStyle = css("--medium");
+        ctx.fillText(p.label, x(p.ts) + 8, py - 8);
+      }
+      ctx.lineWidth = 1;
     });
-    for (const m of this.markers) {
+    // markers (phase changes, alarms): labels go to the first free row, never over another label
+    const rowsEnd = Array(labelRows).fill(-Infinity);
+    const labelTop = h - bottomAxis + 4;
+    for (const m of [...this.markers].sort((a, b) => a.ts - b.ts)) {
       if (m.ts < t0 || m.ts > t1) continue;
+      const mx = x(m.ts);
       ctx.strokeStyle = m.color;
       ctx.setLineDash([4, 3]);
-      ctx.beginPath(); ctx.moveTo(x(m.ts), 0); ctx.lineTo(x(m.ts), h - 20); ctx.stroke();
+      ctx.beginPath(); ctx.moveTo(mx, 0); ctx.lineTo(mx, labelTop); ctx.stroke();
       ctx.setLineDash([]);
+      const width = ctx.measureText(m.label).width + 6;
+      const row = rowsEnd.findIndex((end) => mx > end);
+      if (row < 0) continue; // no room: the dashed line still shows where it was
+      rowsEnd[row] = mx + width;
       ctx.fillStyle = m.color;
-      ctx.fillText(m.label, x(m.ts) + 3, h - 24);
+      ctx.textAlign = "left";
+      ctx.fillText(m.label, mx + 2, labelTop + 6 + row * 13);
     }
     ctx.fillStyle = css("--muted");
-    const ticks = 6;
-    for (let k = 0; k <= ticks; k++) {
-      const t = t0 + ((t1 - t0) * k) / ticks;
+    ctx.textAlign = "center";
+    const n = Math.max(2, Math.min(8, Math.floor((right - left) / 90)));
+    for (let k = 0; k <= n; k++) {
+      const t = t0 + ((t1 - t0) * k) / n;
       const opts = t1 - t0 < 900 ? { hour: "2-digit", minute: "2-digit", second: "2-digit" } : { hour: "2-digit", minute: "2-digit" };
-      const label = new Date(t * 1000).toLocaleTimeString([], opts);
-      ctx.fillText(label, Math.min(x(t) - 14, w - 40), h - 6);
+      ctx.fillText(new Date(t * 1000).toLocaleTimeString([], opts), Math.max(left + 20, Math.min(x(t), w - 30)), h - 7);
     }
   }
+}
+
+const LEFT = 58;
+
+/** Round tick values between lo and hi (about `count` of them): steps of 1, 2, 5, 10, 20, 50, ... */
+export function ticks(lo, hi, count) {
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || 10 * mag;
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) out.push(Math.round(v * 1000) / 1000);
+  return out;
 }

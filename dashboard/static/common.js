@@ -83,6 +83,7 @@ export function el(tag, cls, text) {
 
 /** The alarm is on screen: active, silenced, acknowledged, or a latched high alarm not yet acknowledged. */
 export function onScreen(a) {
+  if (a.filed) return false; // ended with its session: filed, never carried to the next patient or chair
   return a.state !== "resolved" || (a.priority === "high" && !a.acknowledged_at);
 }
 

@@ -1,55 +1,73 @@
-// The central view: a tile per chair fed by /ws/live. Ages are recomputed every second so that
-// a value older than its freshness limit turns grey with its age even when nothing arrives,
-// and a lost connection greys everything under a full-width banner.
+// The central view: a tile per chair and the alarm bar, fed by /ws/live. Rendering is coalesced to
+// one pass per animation frame and touches only the chairs whose data changed (and only the nodes
+// whose text or classes changed); once a second every tile is refreshed, so that a value older than
+// its freshness limit turns grey with its age even when nothing arrives.
 "use strict";
 
-import { AlarmAudio } from "./audio.js";
+import { AlarmWatch } from "./alarmwatch.js";
 import { appendPoint, drawSpark } from "./chart.js";
-import {
-  byId, el, fmtAge, fmtClock, getJSON, LiveConnection, onScreen, post, PREFIX, PRIORITY, serverNow, sortAlarms, whoAmI,
-} from "./common.js";
+import { byId, getJSON, LiveConnection, serverNow, whoAmI } from "./common.js";
+import { setAttr, setClass, setHidden, setText } from "./dom.js";
 import { monitorsMessage, monitorsPanel } from "./devices.js";
+import { alarmFlags, alarmValue, fmtAge, fmtTimer, PREFIX } from "./format.js";
+import { bedOrder, layoutWall, setWall, wallWanted } from "./wall.js";
 
 const SPARK_S = 30 * 60;
-const COLORS = { hr: "#3fb950", pr: "#3fb950", spo2: "#58a6ff", sbp: "#f0883e", dbp: "#f0883e", map: "#d2a8ff" };
-const state = { beds: new Map(), alarms: new Map(), unassigned: new Map(), freshness: {}, discharge: new Map() };
-const audio = new AlarmAudio();
+const COLORS = { hr: "#3fb950", pr: "#3fb950", spo2: "#58a6ff", sbp: "#f0883e", dbp: "#7ee0ff", map: "#d2a8ff" };
+const state = {
+  beds: new Map(), unassigned: new Map(), freshness: {}, discharge: new Map(), nibpCycle: {},
+};
 let live = null;
+let watch = null;
+const dirty = new Set(); // beds to redraw at the next frame
+let everything = true; // redraw every tile at the next frame (snapshot, one-second tick)
 
 function bedEntry(id) {
   let bed = state.beds.get(id);
   if (!bed) {
-    bed = { id, label: id, session: null, vitals: {}, trend: {}, device: null, tile: null };
+    bed = { id, label: id, session: null, since: null, vitals: {}, trend: {}, limits: {}, tile: null, parts: null };
     state.beds.set(id, bed);
   }
   return bed;
 }
 
+/** Forget what came before `ts` (a session started or ended there): a chair shows one patient only. */
+function cutBefore(bed, ts) {
+  bed.since = ts;
+  for (const [k, v] of Object.entries(bed.vitals)) if (v.ts < ts) delete bed.vitals[k];
+  for (const pts of Object.values(bed.trend)) appendPoint(pts, -Infinity, 0, ts);
+}
+
 async function loadTrend(bed) {
   try {
     const t = await getJSON(`/api/beds/${encodeURIComponent(bed.id)}/trend?minutes=30`);
+    const since = bed.since ?? -Infinity;
     for (const [vital, points] of Object.entries(t.vitals)) {
       const have = bed.trend[vital] || [];
-      const newer = have.filter((p) => !points.length || p[0] > points[points.length - 1][0]);
-      bed.trend[vital] = points.concat(newer);
+      const older = points.filter((p) => p[0] >= since && (!have.length || p[0] < have[0][0]));
+      bed.trend[vital] = older.concat(have);
     }
+    dirty.add(bed.id);
+    scheduleRender();
   } catch (e) { /* the live stream still fills the sparkline */ }
 }
 
 function applySnapshot(msg) {
   state.freshness = msg.freshness_s || state.freshness;
+  state.nibpCycle = msg.nibp_cycle_s || state.nibpCycle;
   const ids = new Set(msg.beds.map((b) => b.id));
   for (const [id, bed] of state.beds) if (!ids.has(id)) { bed.tile?.remove(); state.beds.delete(id); }
   for (const b of msg.beds) {
     const bed = bedEntry(b.id);
-    Object.assign(bed, { label: b.label, session: b.session, vitals: {} });
-    for (const [k, v] of Object.entries(b.vitals)) bed.vitals[k] = { value: v.value, ts: v.ts, quality: v.quality };
+    Object.assign(bed, { label: b.label, session: b.session, since: b.since ?? null, limits: b.limits || {}, vitals: {}, trend: {} });
+    for (const [k, v] of Object.entries(b.vitals)) {
+      if (bed.since === null || v.ts >= bed.since) bed.vitals[k] = { value: v.value, ts: v.ts, quality: v.quality };
+    }
     loadTrend(bed);
   }
-  state.alarms.clear();
-  for (const a of msg.alarms) if (onScreen(a)) state.alarms.set(a.id, a);
   state.unassigned.clear();
   for (const u of msg.unassigned || []) state.unassigned.set(u.device, { vitals: u.vitals });
+  everything = true;
 }
 
 function applyReading(msg) {
@@ -60,133 +78,220 @@ function applyReading(msg) {
     return;
   }
   const bed = bedEntry(msg.bed);
+  if (bed.since !== null && msg.ts < bed.since) return; // the previous patient's (a monitor's late backlog)
   for (const [vital, value] of Object.entries(msg.vitals)) {
     const quality = (msg.quality || {})[vital] || "valid";
     const prev = bed.vitals[vital];
     if (!prev || msg.ts >= prev.ts) bed.vitals[vital] = { value, ts: msg.ts, quality };
     if (quality === "valid") appendPoint(bed.trend[vital] || (bed.trend[vital] = []), msg.ts, value, msg.ts - SPARK_S);
   }
+  dirty.add(bed.id);
+}
+
+function applySession(msg) {
+  const s = msg.session;
+  const bed = bedEntry(s.bed);
+  const open = !["discharged", "aborted"].includes(s.phase);
+  const before = bed.session;
+  bed.session = open ? s : null;
+  if (!before || before.id !== s.id) cutBefore(bed, s.started); // a new patient: nothing of the previous one
+  else if (!open) cutBefore(bed, msg.ts); // the patient left the chair
+  if (msg.limits) bed.limits = msg.limits;
+  else refreshLimits(bed);
+  state.discharge.delete(s.id);
+  dirty.add(bed.id);
+}
+
+async function refreshLimits(bed) {
+  try {
+    const b = await getJSON(`/api/beds/${encodeURIComponent(bed.id)}/limits`);
+    bed.limits = b.limits || {};
+    dirty.add(bed.id);
+    scheduleRender();
+  } catch (e) { /* the limits stay as they were; the alarms themselves carry their limit */ }
 }
 
 function apply(msg) {
+  if (watch.apply(msg) && msg.type === "alarm") {
+    if (msg.alarm.bed) dirty.add(msg.alarm.bed);
+    else everything = true; // an unassigned monitor's alarm: its card in the Monitors panel
+  }
   switch (msg.type) {
     case "snapshot": applySnapshot(msg); break;
     case "batch": msg.messages.forEach(apply); break;
     case "reading": applyReading(msg); break;
-    case "alarm": {
-      const a = msg.alarm;
-      if (onScreen(a)) state.alarms.set(a.id, a); else state.alarms.delete(a.id);
-      break;
-    }
-    case "session": {
-      const s = msg.session;
-      bedEntry(s.bed).session = ["discharged", "aborted"].includes(s.phase) ? null : s;
-      state.discharge.delete(s.id);
-      break;
-    }
-    case "device": if (msg.bed) bedEntry(msg.bed).device = msg; break;
-    case "association": monitorsMessage(msg, state.unassigned); break;
+    case "session": applySession(msg); break;
+    case "device": if (msg.bed) { bedEntry(msg.bed).device = msg; dirty.add(msg.bed); } break;
+    case "association": monitorsMessage(msg, state.unassigned); everything = true; break;
   }
 }
 
 // -- tiles -------------------------------------------------------------------------------
+const TILE = `
+  <header><a class="name"></a><span class="phase"></span><span class="esc" hidden>ESCALATED</span></header>
+  <div class="meta"><span class="patient"></span><span class="elapsed"></span></div>
+  <div class="protocol" hidden></div>
+  <div class="top-alarm" hidden><span class="text"></span> <span class="more"></span></div>
+  <div class="numerics">
+    <div class="num hr" data-vital="hr"><div class="label">HR <span class="unit">bpm</span> <span class="limits"></span></div><div class="value">—</div><div class="age"></div><canvas></canvas></div>
+    <div class="num spo2" data-vital="spo2"><div class="label">SpO₂ <span class="unit">%</span> <span class="limits"></span></div><div class="value">—</div><div class="age"></div><canvas></canvas></div>
+    <div class="num bp" data-vital="sbp"><div class="label">NIBP <span class="unit">mmHg</span> <span class="limits"></span></div><div class="value">—</div><div class="age"></div><canvas></canvas></div>
+  </div>
+  <div class="nibp" hidden></div>
+  <div class="discharge" hidden></div>`;
+
 function makeTile(bed) {
-  const tile = el("article", "tile");
+  const tile = document.createElement("article");
+  tile.className = "tile";
   tile.dataset.bed = bed.id;
-  tile.innerHTML = `
-    <header><a class="name"></a><span class="phase"></span><span class="esc" hidden>ESCALATED</span></header>
-    <div class="meta"><span class="patient"></span><span class="elapsed"></span></div>
-    <div class="top-alarm" hidden></div>
-    <div class="numerics">
-      <div class="num hr" data-vital="hr"><div class="label">HR</div><div class="value">—</div><div class="age"></div><canvas></canvas></div>
-      <div class="num spo2" data-vital="spo2"><div class="label">SpO₂ %</div><div class="value">—</div><div class="age"></div><canvas></canvas></div>
-      <div class="num bp" data-vital="sbp"><div class="label">NIBP mmHg</div><div class="value">—</div><div class="age"></div><canvas></canvas></div>
-    </div>
-    <div class="discharge" hidden></div>`;
+  tile.tabIndex = 0; // the whole tile opens the bed page, by click or by Enter
+  tile.innerHTML = TILE;
   tile.querySelector("a.name").href = `/beds/${encodeURIComponent(bed.id)}`;
+  const q = (s) => tile.querySelector(s);
+  const box = (cls) => {
+    const b = q(`.num.${cls}`);
+    return { box: b, label: b.querySelector(".label"), value: b.querySelector(".value"), age: b.querySelector(".age"), limits: b.querySelector(".limits"), canvas: b.querySelector("canvas") };
+  };
+  bed.parts = {
+    name: q("a.name"), phase: q(".phase"), esc: q(".esc"), patient: q(".patient"), elapsed: q(".elapsed"),
+    protocol: q(".protocol"), top: q(".top-alarm"), topText: q(".top-alarm .text"), more: q(".top-alarm .more"),
+    hr: box("hr"), spo2: box("spo2"), bp: box("bp"), nibp: q(".nibp"), discharge: q(".discharge"),
+    sparkDrawn: 0,
+  };
   return tile;
 }
 
 function freshness(vital) { return state.freshness[vital] || 10; }
 
-function setNumeric(box, items, now, text, extra) {
+function setNumeric(p, items, now, text, extra) {
   const v = items[0];
-  const valueEl = box.querySelector(".value"), ageEl = box.querySelector(".age");
   if (!v) {
-    valueEl.textContent = "—";
-    ageEl.textContent = "no data";
-    box.classList.add("stale");
+    setText(p.value, "—");
+    setText(p.age, "no data");
+    setClass(p.box, "nodata", true);
+    setClass(p.box, "stale", false);
+    setClass(p.box, "doubtful", false);
     return;
   }
+  setClass(p.box, "nodata", false);
   const age = now - v.ts;
-  const stale = age > freshness(box.dataset.vital) || !live.current;
+  const stale = age > freshness(p.box.dataset.vital) || !live.current;
   const doubtful = items.some((i) => i.quality !== "valid");
-  box.classList.toggle("stale", stale);
-  box.classList.toggle("doubtful", doubtful && !stale);
-  valueEl.textContent = text;
-  ageEl.textContent = (stale ? "STALE · " : doubtful ? "? " : "") + (extra || "") + fmtAge(age) + " ago";
+  setClass(p.box, "stale", stale);
+  setClass(p.box, "doubtful", doubtful && !stale);
+  setText(p.value, text);
+  setText(p.age, (stale ? "STALE · " : doubtful ? "doubtful reading · " : "") + (extra || "") + fmtAge(age) + " ago");
 }
 
-function renderTile(bed, now, alarms) {
-  if (!bed.tile) { bed.tile = makeTile(bed); }
-  const t = bed.tile;
-  t.querySelector("a.name").textContent = bed.label || bed.id;
-  const s = bed.session;
-  t.querySelector(".phase").textContent = s ? s.phase : "no session";
-  t.querySelector(".phase").className = "phase " + (s ? s.phase : "none");
-  t.querySelector(".patient").textContent = s ? s.patient_ref : "";
-  let elapsed = "";
-  if (s && s.infusion_started) elapsed = `${fmtAge(now - s.infusion_started)} since infusion start`;
-  else if (s) elapsed = `baseline ${fmtAge(now - s.started)}`;
-  t.querySelector(".elapsed").textContent = elapsed;
+function limitsText(l) {
+  if (!l) return "";
+  return [l.low != null ? `↓${l.low}` : "", l.high != null ? `↑${l.high}` : ""].filter(Boolean).join(" ");
+}
 
-  const mine = sortAlarms(alarms.filter((a) => a.bed === bed.id));
+/** The session's lines: drug or protocol, dose so far and rate, infusion elapsed and remaining, recovery timer. */
+function sessionLines(s, now) {
+  if (!s) return { elapsed: "", protocol: "" };
+  const infusion = s.infusion_started;
+  const recovery = (s.phases || []).find((p) => p.phase === "recovery")?.ts ?? null;
+  let elapsed = "";
+  if (s.phase === "baseline") elapsed = `baseline ${fmtTimer(now - s.started)}`;
+  else if (s.phase === "infusion" && infusion) elapsed = `infusion ${fmtTimer(now - infusion)}`;
+  else if (s.phase === "recovery" && recovery) elapsed = `recovery ${fmtTimer(now - recovery)}`;
+  const parts = [];
+  const drug = s.protocol_name || s.drug || null; // carried by a session once it has a protocol (issue 15)
+  if (drug) parts.push(drug);
+  const rate = s.rate_mg_per_h;
+  if (infusion && rate) {
+    const runS = Math.max(0, (recovery ?? now) - infusion);
+    let given = (rate * runS) / 3600;
+    if (s.dose_mg != null) given = Math.min(given, s.dose_mg);
+    parts.push(`${given.toFixed(1)}${s.dose_mg != null ? ` of ${s.dose_mg}` : ""} mg · ${rate} mg/h`);
+    if (s.phase === "infusion" && s.dose_mg != null) parts.push(`${fmtTimer(Math.max(0, (s.dose_mg / rate) * 3600 - runS))} left`);
+  } else if (s.dose_mg != null) {
+    parts.push(`dose ${s.dose_mg} mg${rate ? ` · ${rate} mg/h` : ""}`);
+  }
+  return { elapsed, protocol: parts.join(" · ") };
+}
+
+function nibpLine(bed, now) {
+  const s = bed.session;
+  const cycle = s ? state.nibpCycle[s.phase] : null;
+  if (!cycle) return "";
+  const sbp = bed.vitals.sbp;
+  const phaseStart = (s.phases || []).filter((p) => p.phase === s.phase).map((p) => p.ts)[0] ?? s.started;
+  const next = Math.max(sbp ? sbp.ts : -Infinity, phaseStart) + cycle - now;
+  return `NIBP every ${Math.round(cycle / 60)} min · ` + (next >= 0 ? `next in ${fmtTimer(next)}` : `overdue ${fmtTimer(-next)}`);
+}
+
+function renderTile(bed, now, mine, drawSparks) {
+  if (!bed.tile) bed.tile = makeTile(bed);
+  const t = bed.tile, p = bed.parts;
+  setText(p.name, bed.label || bed.id);
+  setAttr(t, "aria-label", `${bed.label || bed.id}: open the bed page`);
+  const s = bed.session;
+  setText(p.phase, s ? s.phase : "no session");
+  setAttr(p.phase, "class", "phase " + (s ? s.phase : "none"));
+  setText(p.patient, s ? s.patient_ref : "");
+  const lines = sessionLines(s, now);
+  setText(p.elapsed, lines.elapsed);
+  setHidden(p.protocol, !lines.protocol);
+  setText(p.protocol, lines.protocol);
+
+  // The headline is the most urgent current alarm; latched (resolved) ones come after every current one.
   const top = mine[0];
-  for (const p of ["high", "medium", "low"]) t.classList.toggle("alarm-" + p, !!top && top.priority === p);
-  t.dataset.alarm = top ? top.priority : "";
+  for (const pr of ["high", "medium", "low"]) setClass(t, "alarm-" + pr, !!top && top.priority === pr);
+  setAttr(t, "data-alarm", top ? top.priority : "");
   // Flashing stops once every alarm of the top priority has been seen (acknowledged or silenced).
-  t.classList.toggle("seen", !!top && mine.filter((a) => a.priority === top.priority).every((a) => a.state !== "active"));
-  t.classList.toggle("technical", !!top && top.kind !== "physiological");
-  t.querySelector(".esc").hidden = !mine.some((a) => a.escalated && a.state !== "resolved");
-  const ta = t.querySelector(".top-alarm");
-  ta.hidden = !top;
+  setClass(t, "seen", !!top && mine.filter((a) => a.priority === top.priority).every((a) => a.state !== "active"));
+  setClass(t, "technical", !!top && top.kind !== "physiological");
+  setHidden(p.esc, !mine.some((a) => a.escalated && a.state !== "resolved"));
+  setHidden(p.top, !top);
   if (top) {
-    ta.textContent = `${PREFIX[top.priority]} ${top.kind !== "physiological" ? "TECH: " : ""}${top.message}` +
-      (top.value != null ? ` ${Math.round(top.value)}` : "") + (top.state === "resolved" ? " (resolved)" : "") +
-      (mine.length > 1 ? ` +${mine.length - 1}` : "");
-    ta.className = `top-alarm ${top.priority} ${top.kind}`;
+    const value = alarmValue(top);
+    const flags = alarmFlags(top);
+    if (top.state === "resolved") flags.push("resolved, not acknowledged");
+    setText(p.topText, `${PREFIX[top.priority]} ${top.kind !== "physiological" ? "TECH: " : ""}${top.message}` +
+      (value ? ` · ${value}` : "") + (flags.length ? ` (${flags.join(", ")})` : ""));
+    setText(p.more, mine.length > 1 ? `+${mine.length - 1} more` : "");
+    setAttr(p.top, "class", `top-alarm ${top.priority} ${top.kind}${top.doubtful ? " doubtful" : ""}`);
   }
 
   const hrKey = bed.vitals.hr && now - bed.vitals.hr.ts < 30 ? "hr" : bed.vitals.pr ? "pr" : "hr";
-  const hrBox = t.querySelector(".num.hr");
-  hrBox.dataset.vital = hrKey;
-  hrBox.querySelector(".label").textContent = hrKey === "hr" ? "HR bpm" : "PR bpm";
+  p.hr.box.dataset.vital = hrKey;
+  setText(p.hr.label.firstChild, hrKey === "hr" ? "HR " : "PR ");
   const hr = bed.vitals[hrKey];
-  setNumeric(hrBox, hr ? [hr] : [], now, hr ? String(Math.round(hr.value)) : "—");
+  setNumeric(p.hr, hr ? [hr] : [], now, hr ? String(Math.round(hr.value)) : "—");
+  setText(p.hr.limits, limitsText(bed.limits.hr));
   const spo2 = bed.vitals.spo2;
-  setNumeric(t.querySelector(".num.spo2"), spo2 ? [spo2] : [], now, spo2 ? String(Math.round(spo2.value)) : "—");
+  setNumeric(p.spo2, spo2 ? [spo2] : [], now, spo2 ? String(Math.round(spo2.value)) : "—");
+  setText(p.spo2.limits, limitsText(bed.limits.spo2));
   const [sbp, dbp, map] = ["sbp", "dbp", "map"].map((k) => bed.vitals[k]);
   const bpText = sbp ? `${Math.round(sbp.value)}/${dbp ? Math.round(dbp.value) : "?"}` + (map ? ` (${Math.round(map.value)})` : "") : "—";
-  setNumeric(t.querySelector(".num.bp"), sbp ? [sbp, dbp, map].filter(Boolean) : [], now, bpText, sbp ? `at ${fmtClock(sbp.ts)} · ` : "");
+  setNumeric(p.bp, sbp ? [sbp, dbp, map].filter(Boolean) : [], now, bpText, "");
+  setText(p.bp.limits, limitsText(bed.limits.sbp));
+  const nibp = nibpLine(bed, now);
+  setHidden(p.nibp, !nibp);
+  setText(p.nibp, nibp);
 
-  // The window grows with the data up to 30 min, so a new chair's line is visible at once.
-  const first = Math.min(...["hr", "pr", "spo2"].map((k) => (bed.trend[k] || [])[0]?.[0] ?? now));
-  const spanS = Math.min(SPARK_S, Math.max(120, now - first));
-  const spark = (box, keys, opts) => drawSpark(box.querySelector("canvas"), keys.map((k) => bed.trend[k] || []), {
-    now, spanS, colors: keys.map((k) => COLORS[k]), ...opts });
-  spark(hrBox, [hrKey], { floor: 20 });
-  spark(t.querySelector(".num.spo2"), ["spo2"], { floor: 6, limits: [90] });
-  spark(t.querySelector(".num.bp"), ["sbp", "dbp"], { floor: 30, gapS: 1200 });
+  if (drawSparks) {
+    // The window grows with the data up to 30 min, so a new chair's line is visible at once.
+    const first = Math.min(...["hr", "pr", "spo2"].map((k) => (bed.trend[k] || [])[0]?.[0] ?? now));
+    const spanS = Math.min(SPARK_S, Math.max(120, now - first));
+    const spark = (part, keys, opts) => drawSpark(part.canvas, keys.map((k) => bed.trend[k] || []), {
+      now, spanS, colors: keys.map((k) => COLORS[k]), ...opts });
+    spark(p.hr, [hrKey], { floor: 20 });
+    spark(p.spo2, ["spo2"], { floor: 6, limits: bed.limits.spo2?.low != null ? [bed.limits.spo2.low] : [90] });
+    spark(p.bp, ["sbp", "dbp"], { floor: 30, gapS: 1200 });
+  }
 
-  const dc = t.querySelector(".discharge");
   const ready = s && s.phase === "recovery" ? state.discharge.get(s.id) : null;
-  dc.hidden = !(s && s.phase === "recovery");
+  setHidden(p.discharge, !(s && s.phase === "recovery"));
   if (s && s.phase === "recovery") {
     if (!ready || now - ready.fetched > 30) fetchDischarge(s.id, now);
-    dc.classList.toggle("ready", !!ready && ready.ready);
-    dc.textContent = !ready || !ready.reasons ? "Discharge readiness: checking…" : ready.ready
+    setClass(p.discharge, "ready", !!ready && ready.ready);
+    setText(p.discharge, !ready || !ready.reasons ? "Discharge readiness: checking…" : ready.ready
       ? "✓ Discharge criteria met (advisory: confirm escort)"
-      : "Discharge: not yet — " + ready.reasons.join("; ");
+      : "Discharge: not yet — " + ready.reasons.join("; "));
   }
 }
 
@@ -201,81 +306,46 @@ async function fetchDischarge(id, now) {
   }
 }
 
-// -- alarm bar ---------------------------------------------------------------------------
-function renderAlarmBar(alarms, now) {
-  const bar = byId("alarmbar");
-  bar.replaceChildren();
-  for (const a of alarms) {
-    const row = el("div", `alarm ${a.priority} ${a.kind} ${a.state}`);
-    row.dataset.alarm = a.id;
-    row.dataset.bed = a.bed || "";
-    const label = a.bed ? (state.beds.get(a.bed)?.label || a.bed) : (a.kind === "technical" ? "whole site" : "unassigned");
-    const value = a.value != null ? ` ${Math.round(a.value)}` + (a.limit != null ? ` (limit ${a.limit})` : "") : "";
-    row.append(
-      el("span", "prio", PREFIX[a.priority]),
-      el("span", "kind", a.kind === "physiological" ? "" : "TECHNICAL"),
-      el("span", "msg", `${label}: ${a.message}${value}`),
-      el("span", "state", a.state + (a.acknowledged_by ? ` by ${a.acknowledged_by}` : "")),
-    );
-    if (a.escalated && a.state !== "resolved") row.append(el("span", "esc", "ESCALATED"));
-    if (a.silenced_until && a.silenced_until > now) row.append(el("span", "paused", `audio paused ${fmtAge(a.silenced_until - now)}`));
-    row.append(el("span", "age", fmtAge(now - a.started)));
-    const ack = el("button", "ack", "Acknowledge");
-    ack.type = "button";
-    ack.disabled = !!a.acknowledged_at && a.state !== "silenced";
-    ack.onclick = () => act(a.id, "acknowledge");
-    const sil = el("button", "silence", "Silence 2 min");
-    sil.type = "button";
-    sil.disabled = a.state === "resolved";
-    sil.onclick = () => act(a.id, "silence");
-    row.append(ack, sil);
-    bar.append(row);
-  }
-  bar.hidden = !alarms.length;
-}
-
-async function act(id, what) {
-  const res = await post(`/api/alarms/${id}/${what}`);
-  if (res.ok) {
-    const a = await res.json();
-    if (a.state) { if (onScreen(a)) state.alarms.set(a.id, a); else state.alarms.delete(a.id); }
-    render();
-  }
-}
-
 function renderUnassigned(now, alarms) {
   monitorsPanel(byId("unassigned"), state.unassigned, alarms, now);
 }
 
+let lastFull = 0;
 function render() {
   const now = serverNow();
-  const current = live.current;
-  document.body.classList.toggle("disconnected", !current);
-  byId("banner").hidden = current;
-  const alarms = sortAlarms([...state.alarms.values()]);
-  renderAlarmBar(alarms, now); // first: nothing below may keep an alarm off the screen
-  const tiles = byId("tiles");
-  const beds = [...state.beds.values()].sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true }));
-  beds.forEach((bed, i) => {
+  const alarms = watch.list();
+  watch.render(now, live.current, alarms); // first: nothing below may keep an alarm off the screen
+  const full = everything;
+  const sparks = full || now - lastFull >= 1; // canvases: at most once a second per tile, plus new data
+  if (full) lastFull = now;
+  const byBed = new Map();
+  for (const a of alarms) if (a.bed) (byBed.get(a.bed) || byBed.set(a.bed, []).get(a.bed)).push(a);
+  const beds = full ? [...state.beds.values()] : [...dirty].map((id) => state.beds.get(id)).filter(Boolean);
+  let added = false;
+  for (const bed of beds) {
+    added ||= !bed.tile;
     try {
-      renderTile(bed, now, alarms);
-      bed.tile.classList.remove("broken");
+      renderTile(bed, now, byBed.get(bed.id) || [], sparks || !bed.parts);
+      setClass(bed.tile, "broken", false);
     } catch (e) {
       // One tile that cannot be drawn must not stop the others; it says so instead of showing old values.
       console.error("tile", bed.id, e);
-      if (bed.tile) bed.tile.classList.add("broken");
+      if (bed.tile) setClass(bed.tile, "broken", true);
     }
-    if (bed.tile && tiles.children[i] !== bed.tile) tiles.insertBefore(bed.tile, tiles.children[i] || null);
-  });
-  renderUnassigned(now, alarms);
-  const sounding = audio.update(alarms, now);
-  const paused = alarms.filter((a) => a.silenced_until && a.silenced_until > now);
-  byId("audio-paused").hidden = !paused.length;
-  if (paused.length) byId("audio-paused").textContent = `AUDIO PAUSED (${paused.length}) · ${fmtAge(Math.max(...paused.map((a) => a.silenced_until)) - now)}`;
-  const sound = byId("sound");
-  sound.hidden = audio.enabled;
-  sound.classList.toggle("urgent", !!sounding);
-  byId("clock").textContent = new Date().toLocaleTimeString();
+  }
+  dirty.clear();
+  everything = false;
+  if (added || full) {
+    const tiles = byId("tiles");
+    const order = bedOrder([...state.beds.values()]).map((b) => b.tile).filter(Boolean);
+    let at = tiles.firstChild;
+    for (const tile of order) { if (tile !== at) tiles.insertBefore(tile, at); else at = at.nextSibling; }
+    layoutWall(tiles, order.length);
+  }
+  if (full) {
+    renderUnassigned(now, alarms);
+    setText(byId("clock"), new Date().toLocaleTimeString());
+  }
 }
 
 let pending = false;
@@ -286,13 +356,30 @@ function scheduleRender() {
   requestAnimationFrame(() => { pending = false; render(); });
 }
 
+function openBed(ev) {
+  const tile = ev.target.closest(".tile");
+  if (!tile || ev.target.closest("a, button, input")) return;
+  if (ev.type === "keydown" && ev.key !== "Enter") return;
+  location.href = `/beds/${encodeURIComponent(tile.dataset.bed)}`;
+}
+
 async function init() {
   await whoAmI();
-  byId("sound").onclick = async () => { await audio.enable(); render(); };
+  watch = new AlarmWatch(() => { everything = true; scheduleRender(); });
+  state.alarms = watch.alarms;
+  setWall(wallWanted());
+  byId("wall").onclick = () => { setWall(!document.body.classList.contains("wall")); everything = true; scheduleRender(); };
+  const relayout = () => layoutWall(byId("tiles"), state.beds.size);
+  new ResizeObserver(relayout).observe(byId("alarmbar"));
+  window.addEventListener("resize", relayout);
+  const tiles = byId("tiles");
+  tiles.addEventListener("click", openBed);
+  tiles.addEventListener("keydown", openBed);
   live = new LiveConnection((msg) => { apply(msg); scheduleRender(); }, () => scheduleRender());
   live.connect();
-  window.ivmon = { state, live, audio }; // for the browser tests and for debugging at the bedside
-  setInterval(render, 1000);
+  window.ivmon = { state, live, watch, audio: watch.audio }; // for the browser tests and for debugging at the bedside
+  setInterval(() => { everything = true; scheduleRender(); }, 1000);
+  everything = true;
   render();
 }
 

@@ -68,13 +68,16 @@ __all__ = [
 
 # -- alarms --------------------------------------------------------------------------
 def open_alarms(engine: Engine) -> list[Alarm]:
-    """Alarms still on screen: not resolved, or resolved high alarms not yet acknowledged (latched)."""
+    """Alarms still on screen: not resolved, or resolved high alarms not yet acknowledged (latched); not filed."""
     c = schema.alarms.c
     with engine.connect() as conn:
         rows = conn.execute(
             select(schema.alarms).where(
-                (c.state != AlarmState.RESOLVED.value)
-                | ((c.priority == Priority.HIGH.value) & c.acknowledged_at.is_(None))
+                (
+                    (c.state != AlarmState.RESOLVED.value)
+                    | ((c.priority == Priority.HIGH.value) & c.acknowledged_at.is_(None))
+                )
+                & c.filed.is_(None)
             )
         )
         return [alarm_from_row(r) for r in rows]

@@ -131,6 +131,8 @@ alarms = Table(
     Column("acknowledged_at", Float),
     Column("silenced_until", Float),
     Column("escalated", Boolean, nullable=False, default=False),
+    Column("doubtful", Boolean, nullable=False, default=False, server_default=false()),
+    Column("filed", String(40)),
 )
 
 alarm_events = Table(

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from monitor.live import FRESHNESS_S
 from monitor.model import DeviceState, DeviceStatus, Phase, Vital
+from tests.dashboard.browser import ARTIFACTS, launch, sign_in
 from tests.dashboard.liveserver import LiveServer, running
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 BEDS = [f"chair-{i}" for i in range(1, 7)]
 SPO2_CRITICAL_DELAY_S = 0.0  # rule spo2-critical (alerts/defaults.toml): spo2 < 85, no condition delay
 
@@ -39,31 +38,9 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServ
         yield srv
 
 
-def sign_in(page: Page, base: str, user: str, then: str) -> None:
-    """The login page as a nurse uses it, then wait for the page the login leads to."""
-    page.goto(f"{base}/login?next={then}")
-    page.fill("#username", user)
-    page.fill("#password", "demo")
-    page.click("#signin")
-    page.wait_for_url(base + then)
-
-
 def _chromium() -> tuple[Playwright, Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: run scripts/ensure-chromium (apt-get install chromium)")
     pw = sync_playwright().start()
-    browser = pw.chromium.launch(
-        executable_path=str(CHROMIUM),
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ],
-    )
-    return pw, browser
+    return pw, launch(pw)
 
 
 def test_nurse_sees_a_desaturation_acknowledges_it_and_the_page_survives_a_server_restart(server: LiveServer) -> None:

@@ -1,0 +1,119 @@
+// The alarm bar (central view) and the compact alarm strip (every other signed-in page): one row per
+// alarm, keyed by the alarm's id. A render changes only the text and classes that changed; a row and
+// its buttons live as long as their alarm, so a press and release on a button always land on the same
+// node (a bar rebuilt while data streams loses clicks). While a pointer is pressed in the strip, rows
+// are not added, removed or reordered (at most HOLD_MS): the row under the pointer stays put.
+"use strict";
+
+import { placeInOrder, setAttr, setDisabled, setHidden, setText } from "./dom.js";
+import { alarmFlags, alarmState, alarmValue, fmtAge, PREFIX } from "./format.js";
+
+const RANK = { high: 3, medium: 2, low: 1 };
+const HOLD_MS = 1500;
+
+/** The order on screen: current alarms by priority then age, then the resolved (latched) ones. */
+export function sortForScreen(list) {
+  return list.sort((a, b) =>
+    (a.state === "resolved") - (b.state === "resolved") || RANK[b.priority] - RANK[a.priority] || a.started - b.started || (a.id < b.id ? -1 : 1));
+}
+
+function span(cls) {
+  const s = document.createElement("span");
+  s.className = cls;
+  return s;
+}
+
+function button(cls, act, text) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = cls;
+  b.dataset.act = act;
+  b.textContent = text;
+  return b;
+}
+
+export class AlarmStrip {
+  /**
+   * @param container the element holding the rows (its children are owned by the strip)
+   * @param labelOf bed id -> the chair's label
+   * @param onAct (alarmId, "acknowledge" | "silence") -> Promise
+   * @param onRelease called when a held render may go ahead
+   */
+  constructor(container, { labelOf, onAct, onRelease }) {
+    this.container = container;
+    this.labelOf = labelOf;
+    this.onAct = onAct;
+    this.rows = new Map(); // alarm id -> {row, parts}
+    this.pressed = 0; // time a pointer went down in the strip (0: none)
+    // One listener for every button, now and later: nothing to re-attach when a row changes.
+    container.addEventListener("click", (ev) => {
+      const b = ev.target.closest("button[data-act]");
+      const row = b && b.closest("[data-alarm]");
+      if (!row || b.disabled) return;
+      this.onAct(row.dataset.alarm, b.dataset.act);
+    });
+    container.addEventListener("pointerdown", () => { this.pressed = performance.now(); });
+    const release = () => { if (this.pressed) { this.pressed = 0; onRelease(); } };
+    window.addEventListener("pointerup", release, true);
+    window.addEventListener("pointercancel", release, true);
+  }
+
+  get holding() {
+    return this.pressed > 0 && performance.now() - this.pressed < HOLD_MS;
+  }
+
+  makeRow(a) {
+    const row = document.createElement("div");
+    row.dataset.alarm = a.id;
+    row.setAttribute("role", "group");
+    const parts = {
+      prio: span("prio"), kind: span("kind"), msg: span("msg"), value: span("value"), flags: span("flags"),
+      state: span("state"), esc: span("esc"), paused: span("paused"), age: span("age"),
+      ack: button("ack", "acknowledge", "Acknowledge"), silence: button("silence", "silence", "Silence 2 min"),
+    };
+    parts.esc.textContent = "ESCALATED";
+    row.append(...Object.values(parts));
+    return { row, parts };
+  }
+
+  /** Show `alarms` (already in screen order, see sortForScreen). */
+  render(alarms, now) {
+    const hold = this.holding;
+    const keep = [];
+    for (const a of alarms) {
+      let entry = this.rows.get(a.id);
+      if (!entry) {
+        if (hold) continue; // appears once the pointer is released (at most HOLD_MS later)
+        entry = this.makeRow(a);
+        this.rows.set(a.id, entry);
+      }
+      this.update(entry, a, now);
+      keep.push(entry.row);
+    }
+    if (hold) return;
+    const wanted = new Set(alarms.map((a) => a.id));
+    for (const [id, entry] of this.rows) if (!wanted.has(id)) { entry.row.remove(); this.rows.delete(id); }
+    placeInOrder(this.container, keep);
+    setHidden(this.container, !alarms.length);
+  }
+
+  update({ row, parts }, a, now) {
+    const label = a.bed ? this.labelOf(a.bed) : a.kind === "technical" ? "whole site" : "unassigned device";
+    setAttr(row, "class", `alarm ${a.priority} ${a.kind} ${a.state}${a.doubtful ? " doubtful" : ""}`);
+    setAttr(row, "data-bed", a.bed || "");
+    setAttr(row, "aria-label", `${PREFIX[a.priority]} ${label}: ${a.message}`);
+    setText(parts.prio, PREFIX[a.priority]);
+    setText(parts.kind, a.kind === "physiological" ? "" : a.kind === "device" ? "DEVICE" : "TECHNICAL");
+    setText(parts.msg, `${label}: ${a.message}`);
+    setText(parts.value, alarmValue(a));
+    setText(parts.flags, alarmFlags(a).join(" · "));
+    setText(parts.state, alarmState(a));
+    setHidden(parts.esc, !(a.escalated && a.state !== "resolved"));
+    const paused = a.silenced_until && a.silenced_until > now;
+    setHidden(parts.paused, !paused);
+    if (paused) setText(parts.paused, `audio paused ${fmtAge(a.silenced_until - now)}`);
+    setText(parts.age, fmtAge(now - a.started));
+    setDisabled(parts.ack, !!a.acknowledged_at && a.state !== "silenced");
+    setDisabled(parts.silence, a.state === "resolved");
+  }
+}
