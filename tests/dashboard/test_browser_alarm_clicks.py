@@ -59,8 +59,12 @@ def raise_alarms(server: LiveServer, readings_per_s: float) -> None:
     """Three immediate alarms per chair (SpO2 critically low, systolic critically low, systolic low): 24."""
     svc = server.service
     assert svc is not None
-    for i, bed in enumerate(BEDS):
-        server.call(lambda bed=bed, i=i: svc.sessions.start(bed, f"PT-{i:04d}", "nurse"))
+
+    async def start_all() -> None:
+        for i, bed in enumerate(BEDS):
+            await svc.sessions.start(bed, f"PT-{i:04d}", "nurse")
+
+    server.call(start_all)
     server.feeder.period_s = 1.0 / readings_per_s
     server.feeder.nibp_s = 2.0
     for bed in BEDS:
