@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 
 from alerts.rules import Rule
 from dashboard.review.data import SessionRecord, phases_json, summary_of
-from dashboard.review.exports import events_table
+from dashboard.review.exports import UNITS, events_table
+from monitor.model import Alarm
 
 # Text in the report is data (notes, patient references, device ids): never parsed as mathtext, where
 # "$...$" would be typeset or fail the whole report. Set once for the process: rc_context is not thread-safe.
@@ -244,8 +245,8 @@ def report_pages(record: SessionRecord, rules: list[Rule]) -> list[Figure]:
                 _hms(a.ended),
                 a.rule_id[:22],
                 a.priority.value,
-                _num(a.worst, 1) if a.worst is not None else "-",
-                f"{_hms(a.acknowledged_at)} {a.acknowledged_by or ''}".strip(),
+                _worst(a),
+                f"{_hms(a.acknowledged_at)} {a.acknowledged_by or ''}".strip() or (a.filed or ""),
                 _dur(wait),
             ]
         )
@@ -278,3 +279,11 @@ def report_pages(record: SessionRecord, rules: list[Rule]) -> list[Figure]:
 def _peak(extremes: dict[str, Any], vital: str, unit: str) -> str:
     e = extremes.get(vital)
     return "-" if e is None else f"{e.value:g} {unit} at {_hms(e.ts)}"
+
+
+def _worst(alarm: Alarm) -> str:
+    """The worst value with its unit ("82 %", "178 mmHg"), marked when the reading was doubtful."""
+    if alarm.worst is None:
+        return "-"
+    unit = UNITS.get(alarm.vital.value, "") if alarm.vital else ""
+    return f"{_num(alarm.worst, 0)} {unit}".strip() + (" ?" if alarm.doubtful else "")

@@ -67,6 +67,17 @@ def _clean(x: Any) -> Any:
 
 
 # -- the list --------------------------------------------------------------------------
+def bed_id_of(name: str | None, labels: dict[str, str]) -> str | None:
+    """A chair filter by its label ("Chair 5", any case) or its id ("chair-5")."""
+    if not name or not name.strip():
+        return None
+    wanted = name.strip().casefold()
+    for bed_id, label in labels.items():
+        if wanted in (bed_id.casefold(), label.casefold()):
+            return bed_id
+    return name.strip()
+
+
 @router.get("/api/review/sessions")
 async def review_list(
     request: Request,
@@ -85,12 +96,13 @@ async def review_list(
     if sort not in summaries.SORTABLE:
         raise HTTPException(422, f"sort: one of {', '.join(summaries.SORTABLE)}")
     start, end = parse_time(from_, "from"), parse_time(to, "to")
+    labels = await asyncio.to_thread(repo.list_beds, svc.engine)
 
     def run() -> tuple[int, list[dict[str, Any]]]:
         args: dict[str, Any] = dict(
             start=start,
             end=end,
-            bed=bed or None,
+            bed=bed_id_of(bed, labels),
             patient_ref=patient_ref or None,
             sort=sort,
             descending=order == "desc",
@@ -104,6 +116,8 @@ async def review_list(
         return total, rows
 
     total, rows = await asyncio.to_thread(run)
+    for r in rows:
+        r["bed_label"] = labels.get(r["bed_id"], r["bed_id"])  # the name a person reads, as on the central view
     open_ids = [r["id"] for r in rows if r["ended"] is None]
     if open_ids:  # figures still changing: cheap SQL aggregates now, never stored
         live = await asyncio.to_thread(data.open_figures, svc.engine, open_ids)
@@ -206,7 +220,12 @@ async def review_session(session_id: int, request: Request, user: ReviewUser) ->
             data.fill_missing(svc.engine, svc.alarms, [h["id"] for h in history], limit=FILL_PER_REQUEST)
             history = summaries.patient_history(svc.engine, record.session.patient_ref)
         stored = summaries.load_summary(svc.engine, session_id, data.SUMMARY_VERSION) if record.closed_at else None
-        return review_payload(record, rules, history, stored)
+        body = review_payload(record, rules, history, stored)
+        labels = repo.list_beds(svc.engine)
+        body["session"]["bed_label"] = labels.get(record.session.bed, record.session.bed)
+        for h in body["history"]:
+            h["bed_label"] = labels.get(h.get("bed_id"), h.get("bed_id"))
+        return body
 
     body = await asyncio.to_thread(run)
     if body is None:

@@ -162,7 +162,7 @@ function renderDetails(d) {
   const box = document.getElementById("details");
   const item = (label, value) => Review.el("div", {}, Review.el("span", { text: label }), value);
   box.replaceChildren(
-    item("Chair", s.bed), item("Patient reference", s.patient_ref), item("Phase", s.phase),
+    item("Chair", s.bed_label || s.bed), item("Patient reference", s.patient_ref), item("Phase", s.phase),
     item("Started", Review.dateTime(s.started)), item("Duration", Review.duration(d.summary.duration_s)),
     item("Dose", s.dose_mg == null ? "–" : `${s.dose_mg} mg`), item("Rate", s.rate_mg_per_h == null ? "–" : `${s.rate_mg_per_h} mg/h`),
     item("Infusion", `${Review.clock(d.summary.infusion_start)} – ${Review.clock(d.summary.infusion_stop)}`),
@@ -210,8 +210,10 @@ function renderAlarms(d) {
   t.replaceChildren();
   row(t, ["Start", "End", "Rule", "Worst", "Acknowledged"], true);
   for (const a of d.alarms) {
-    const ack = a.acknowledged_at == null ? "no" : `${Review.clock(a.acknowledged_at)} by ${a.acknowledged_by} (${Review.duration(a.acknowledged_at - a.started)})`;
-    const tr = row(t, [Review.clock(a.started), a.ended == null ? "open" : Review.clock(a.ended), `${a.rule} (${a.priority})`, a.worst == null ? "–" : String(a.worst), ack]);
+    const ack = a.acknowledged_at == null ? (a.filed ? a.filed : "no") : `${Review.clock(a.acknowledged_at)} by ${a.acknowledged_by} (${Review.duration(a.acknowledged_at - a.started)})`;
+    const unit = (d.units || {})[a.vital];
+    const worst = a.worst == null ? "–" : `${Math.round(a.worst)}${unit ? " " + unit : ""}${a.doubtful ? " (doubtful reading)" : ""}`;
+    const tr = row(t, [Review.clock(a.started), a.ended == null ? "open" : Review.clock(a.ended), `${a.rule} (${a.priority})`, worst, ack]);
     tr.children[2].className = a.priority;
   }
 }
@@ -233,7 +235,7 @@ function renderHistory(d) {
   row(t, ["Date", "Chair", "Dose (mg)", "Peak SBP", "Rise", "Alarms H/M/L"], true);
   for (const h of d.history) {
     const link = Review.el("a", { href: `/sessions/${h.id}`, text: Review.dateTime(h.started) });
-    const tr = row(t, [link, h.bed_id, Review.num(h.dose_mg, 1), Review.num(h.peak_sbp), h.peak_sbp_rise == null ? "–" : `${h.peak_sbp_rise > 0 ? "+" : ""}${Review.num(h.peak_sbp_rise)}`,
+    const tr = row(t, [link, h.bed_label || h.bed_id, Review.num(h.dose_mg, 1), Review.num(h.peak_sbp), h.peak_sbp_rise == null ? "–" : `${h.peak_sbp_rise > 0 ? "+" : ""}${Review.num(h.peak_sbp_rise)}`,
       `${h.alarms_high ?? "–"}/${h.alarms_medium ?? "–"}/${h.alarms_low ?? "–"}`]);
     if (h.id === d.session.id) tr.classList.add("current");
   }

@@ -52,7 +52,7 @@ function render(body) {
     const link = Review.el("a", { href: `/sessions/${r.id}`, text: Review.dateTime(r.started) });
     const td = (text, cls) => Review.el("td", cls ? { class: cls, text } : { text });
     tr.append(
-      Review.el("td", {}, link), td(r.bed_id), td(r.patient_ref), td(Review.num(r.dose_mg, 1), "num"),
+      Review.el("td", {}, link), td(r.bed_label || r.bed_id), td(r.patient_ref), td(Review.num(r.dose_mg, 1), "num"),
       td(Review.duration(r.duration_s), "num"), td(r.peak_sbp_rise == null ? "–" : (r.peak_sbp_rise > 0 ? "+" : "") + Review.num(r.peak_sbp_rise), "num"),
       td(Review.num(r.min_spo2), "num"), td(String(r.alarms_high ?? "–"), "num high"),
       td(String(r.alarms_medium ?? "–"), "num medium"), td(String(r.alarms_low ?? "–"), "num low"), td(r.phase),
@@ -93,6 +93,7 @@ readForm();
 Review.who();
 Review.getJSON("/api/beds").then((beds) => {
   const list = document.getElementById("beds");
-  for (const b of beds.beds || beds) if (b.id) list.append(Review.el("option", { value: b.id }));
+  // A chair has one name: its label (the filter takes the label or the id).
+  for (const b of beds.beds || beds) if (b.id) list.append(Review.el("option", { value: b.label || b.id }));
 }).catch(() => {});
 refresh();
