@@ -23,6 +23,7 @@ let watch = null;
 function say(text) { byId("control-msg").textContent = text; }
 
 async function loadTrend() {
+  const gen = page.gen;
   const now = serverNow();
   // The session view starts with this patient's session; no other view reaches back before the chair's
   // last session change (no previous patient's data on this patient's chart).
@@ -31,6 +32,7 @@ async function loadTrend() {
   const from = Math.max(wanted, since);
   const minutes = Math.min(24 * 60, Math.ceil((now - from) / 60) + 1);
   const t = await getJSON(`/api/beds/${encodeURIComponent(bedId)}/trend?minutes=${minutes}`);
+  if (gen !== page.gen) return; // a newer load (a session started or ended meanwhile) draws instead
   for (const pts of Object.values(t.vitals)) appendPoint(pts, -Infinity, 0, from);
   chart.data = t.vitals;
   chart.setExtent(from, now);
@@ -52,7 +54,9 @@ function markers() {
 }
 
 async function loadSession() {
+  const gen = page.gen = (page.gen || 0) + 1;
   const beds = await getJSON("/api/beds");
+  if (gen !== page.gen) return; // an older answer must not undo a newer one
   page.bed = beds.beds.find((b) => b.id === bedId) || { id: bedId, label: bedId, session: null, vitals: {} };
   if (page.session?.id !== page.bed.session?.id) byId("abort-reason").value = ""; // a new session starts clean
   page.session = page.bed.session;

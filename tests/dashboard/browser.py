@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 #: A person's click: the button is held this long between press and release.
@@ -59,16 +60,29 @@ def sign_in(page: Page, base: str, user: str, then: str) -> None:
     page.wait_for_url(base + then)
 
 
-def press(page: Page, target: Locator) -> None:
-    """Move the mouse onto ``target``, press, hold PRESS_MS, release: no scripted click, no retries."""
-    target.scroll_into_view_if_needed()  # a person scrolls to the alarm first
-    box = None
-    for _ in range(50):  # where a page replaces the node between lookups, look again (the old alarm bar)
-        box = target.bounding_box()
-        if box is not None and box["width"] > 0:
-            break
-    assert box is not None, "the button is not on screen"
+def press(page: Page, selector: str) -> None:
+    """Move the mouse onto the element, press, hold PRESS_MS, release: no scripted click, no retries.
+
+    The element is scrolled into view and measured in one step inside the page (a page that replaced
+    it between two steps, like the old alarm bar, is still measured right).
+    """
+    box = page.evaluate(
+        """(sel) => { const e = document.querySelector(sel); if (!e) return null;
+                      e.scrollIntoView({ block: "nearest" }); const r = e.getBoundingClientRect();
+                      return { x: r.x, y: r.y, width: r.width, height: r.height }; }""",
+        selector,
+    )
+    assert box is not None and box["width"] > 0, f"{selector} is not on screen"
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.down()
     page.wait_for_timeout(PRESS_MS)
     page.mouse.up()
+
+
+def wait_js(page: Page, expression: str, timeout_s: float = 10.0) -> None:
+    """Poll a JavaScript expression until it is true (Playwright's wait_for_function re-evaluates strings
+    with eval, which the pages' Content-Security-Policy refuses)."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"not true within {timeout_s} s: {expression}"
+        page.wait_for_timeout(100)

@@ -64,7 +64,7 @@ def raise_alarms(server: LiveServer, readings_per_s: float) -> None:
         for i, bed in enumerate(BEDS):
             await svc.sessions.start(bed, f"PT-{i:04d}", "nurse")
 
-    server.call(start_all)
+    server.call(start_all, timeout=60)
     server.feeder.period_s = 1.0 / readings_per_s
     server.feeder.nibp_s = 2.0
     for bed in BEDS:
@@ -96,7 +96,7 @@ def click_each(page: Page, server: LiveServer, ids: list[str], button: str, done
         return alarm is not None and done(alarm)
 
     for alarm_id in ids:
-        press(page, page.locator(f'#alarmbar .alarm[data-alarm="{alarm_id}"] button.{button}'))
+        press(page, f'#alarmbar .alarm[data-alarm="{alarm_id}"] button.{button}')
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline and not landed(alarm_id):
             time.sleep(0.05)

@@ -89,7 +89,7 @@ def test_discharge_files_the_sessions_alarms_and_the_chair_starts_clean(server: 
         bed.screenshot(path=str(ARTIFACTS / "bed-page-strip-1024x768.png"))
         bed.fill("#abort-reason", "typed, then the patient was discharged instead")
         bed.check("#escort")
-        press(bed, bed.locator("#to-discharged"))
+        press(bed, "#to-discharged")
         bed.wait_for_selector("#session-line:has-text('no open session')")
 
         # Nothing of the session remains: not in the API, not on either screen.
@@ -126,7 +126,7 @@ def test_discharge_files_the_sessions_alarms_and_the_chair_starts_clean(server: 
 
         # The next patient: a clean tile, an empty abort-reason box, a chart that starts with the session.
         bed.fill("#start [name=patient_ref]", "PT-0003")
-        press(bed, bed.locator("#start button[type=submit]"))
+        press(bed, "#start button[type=submit]")
         bed.wait_for_selector("#session-line:has-text('PT-0003')")
         assert bed.input_value("#abort-reason") == ""
         started = svc.sessions.open_by_bed["chair-2"].started

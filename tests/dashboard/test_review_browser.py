@@ -90,8 +90,19 @@ def test_clinician_reviews_a_session_and_a_nurse_is_refused(server: tuple[Review
     # Functions, not expressions: an expression is run with eval(), which the pages' CSP forbids.
     page.wait_for_function("() => document.querySelectorAll('#sessions tbody tr').length === 1")
     row = page.locator("#sessions tbody tr").first
-    assert "chair-2" in row.inner_text() and "+49" in row.inner_text()
+    assert "Chair 2" in row.inner_text() and "+49" in row.inner_text()  # the chair's one name: its label
     assert "patient=P-0042" in page.url  # the filter is in the address, bookmarkable
+    # The chair filter takes the label a person reads (or the id).
+    page.fill("#f-patient", "")
+    for name in ("Chair 4", "chair 4", "chair-4"):
+        page.fill("#f-bed", name)
+        page.click("#apply")
+        page.wait_for_function("document.querySelectorAll('#sessions tbody tr').length === 1")
+        assert "Chair 4" in page.locator("#sessions tbody tr").first.inner_text()
+    page.fill("#f-bed", "")
+    page.fill("#f-patient", PATIENT)
+    page.click("#apply")
+    page.wait_for_function("document.querySelectorAll('#sessions tbody tr').length === 1")
 
     row.locator("a").click()
     page.wait_for_url(f"{srv.base}/sessions/{sid}")
