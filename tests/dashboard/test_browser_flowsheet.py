@@ -11,7 +11,8 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.conftest import free_port
-from tests.dashboard.test_browser_central import ARTIFACTS, _chromium, sign_in
+from tests.dashboard.browser import ARTIFACTS, sign_in
+from tests.dashboard.test_browser_central import _chromium
 from tests.integration.charting_helpers import login, settled_drafts, start_server, start_session
 from tests.integration.ehr_receivers import Hl7Receiver
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from monitor.model import Quality, Reading, Vital
+from tests.dashboard.browser import sign_in
 from tests.dashboard.liveserver import LiveServer, running
-from tests.dashboard.test_browser_central import _chromium, sign_in
+from tests.dashboard.test_browser_central import _chromium
 
 pytestmark = pytest.mark.browser
 
