@@ -1,7 +1,7 @@
 """alarms: doubtful (raised by a questionable measurement) and filed (left the screens with its session)
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 
 An alarm whose session ended (discharge, abort) is filed "ended with the session" instead of staying
 latched on the chair for the next patient; ``open_alarms`` leaves filed alarms out after a restart.
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
