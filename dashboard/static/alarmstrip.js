@@ -1,15 +1,18 @@
 // The alarm bar (central view) and the compact alarm strip (every other signed-in page): one row per
 // alarm, keyed by the alarm's id. A render changes only the text and classes that changed; a row and
 // its buttons live as long as their alarm, so a press and release on a button always land on the same
-// node (a bar rebuilt while data streams loses clicks). While a pointer is pressed in the strip, rows
-// are not added, removed or reordered (at most HOLD_MS): the row under the pointer stays put.
+// node (a bar rebuilt while data streams loses clicks). While the pointer is over the strip (moved in the
+// last STILL_MS, or pressed), no row moves: a new alarm is added at the end, an ended one stays in its
+// place greyed with its buttons disabled, and the order is put right when the pointer leaves or rests,
+// so a press never lands on another alarm than the one the nurse aimed at.
 "use strict";
 
-import { placeInOrder, setAttr, setDisabled, setHidden, setText } from "./dom.js";
+import { placeInOrder, setAttr, setClass, setDisabled, setHidden, setText } from "./dom.js";
 import { alarmFlags, alarmState, alarmValue, fmtAge, PREFIX } from "./format.js";
 
 const RANK = { high: 3, medium: 2, low: 1 };
 const HOLD_MS = 1500;
+const STILL_MS = 3000;
 
 /** The order on screen: current alarms by priority then age, then the resolved (latched) ones. */
 export function sortForScreen(list) {
@@ -52,14 +55,19 @@ export class AlarmStrip {
       if (!row || b.disabled) return;
       this.onAct(row.dataset.alarm, b.dataset.act);
     });
+    this.moved = 0; // last time the pointer moved over the strip (0: not over it)
     container.addEventListener("pointerdown", () => { this.pressed = performance.now(); });
+    container.addEventListener("pointermove", () => { this.moved = performance.now(); });
+    container.addEventListener("pointerleave", () => { this.moved = 0; onRelease(); });
     const release = () => { if (this.pressed) { this.pressed = 0; onRelease(); } };
     window.addEventListener("pointerup", release, true);
     window.addEventListener("pointercancel", release, true);
   }
 
+  /** Rows stay where they are: the pointer is over the strip, or pressed in it. */
   get holding() {
-    return this.pressed > 0 && performance.now() - this.pressed < HOLD_MS;
+    const now = performance.now();
+    return (this.pressed > 0 && now - this.pressed < HOLD_MS) || (this.moved > 0 && now - this.moved < STILL_MS);
   }
 
   makeRow(a) {
@@ -79,21 +87,32 @@ export class AlarmStrip {
   /** Show `alarms` (already in screen order, see sortForScreen). */
   render(alarms, now) {
     const hold = this.holding;
-    const keep = [];
+    const wanted = new Set(alarms.map((a) => a.id));
+    const fresh = [];
     for (const a of alarms) {
       let entry = this.rows.get(a.id);
       if (!entry) {
-        if (hold) continue; // appears once the pointer is released (at most HOLD_MS later)
         entry = this.makeRow(a);
         this.rows.set(a.id, entry);
+        fresh.push(entry.row);
       }
       this.update(entry, a, now);
-      keep.push(entry.row);
+      setClass(entry.row, "gone", false);
     }
-    if (hold) return;
-    const wanted = new Set(alarms.map((a) => a.id));
+    if (hold) {
+      // Nothing moves under the pointer: ended alarms keep their place (greyed, buttons off), new ones go last.
+      for (const [id, entry] of this.rows) {
+        if (wanted.has(id)) continue;
+        setClass(entry.row, "gone", true);
+        setDisabled(entry.parts.ack, true);
+        setDisabled(entry.parts.silence, true);
+      }
+      for (const row of fresh) this.container.append(row);
+      setHidden(this.container, !this.rows.size);
+      return;
+    }
     for (const [id, entry] of this.rows) if (!wanted.has(id)) { entry.row.remove(); this.rows.delete(id); }
-    placeInOrder(this.container, keep);
+    placeInOrder(this.container, alarms.map((a) => this.rows.get(a.id).row));
     setHidden(this.container, !alarms.length);
   }
 
