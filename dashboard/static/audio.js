@@ -19,7 +19,7 @@ export const CONNECTION_TONE_AFTER_S = 10;
 export class AlarmAudio {
   constructor() {
     this.ctx = null;
-    this.last = { high: 0, medium: 0, low: 0, connection: 0 };
+    this.last = { high: -Infinity, medium: -Infinity, low: -Infinity, connection: -Infinity };
     this.playing = null; // what sounds now: a priority, "connection", or null (for the page and tests)
     this.beeps = { high: 0, medium: 0, low: 0, connection: 0 }; // patterns started (tests, debugging)
     this.wanted = sessionStorage.getItem(KEY) === "on";
