@@ -117,7 +117,7 @@ export class AlarmStrip {
   }
 
   update({ row, parts }, a, now) {
-    const label = a.bed ? this.labelOf(a.bed) : a.kind === "technical" ? "whole site" : "unassigned device";
+    const label = a.bed ? this.labelOf(a.bed) : a.source ? `unassigned monitor ${a.source.device}` : a.kind === "technical" ? "whole site" : "unassigned device";
     setAttr(row, "class", `alarm ${a.priority} ${a.kind} ${a.state}${a.doubtful ? " doubtful" : ""}`);
     setAttr(row, "data-bed", a.bed || "");
     setAttr(row, "aria-label", `${PREFIX[a.priority]} ${label}: ${a.message}`);
