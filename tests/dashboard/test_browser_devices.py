@@ -18,8 +18,9 @@ import pytest
 from adapters.hl7.client import MllpClient
 from monitor.model import Vital
 from simulators.emit.pcd01 import encode_pcd01
+from tests.dashboard.browser import sign_in
 from tests.dashboard.liveserver import LiveServer
-from tests.dashboard.test_browser_central import _chromium, sign_in
+from tests.dashboard.test_browser_central import _chromium
 from tests.dashboard.test_devices_api import start_server
 
 pytestmark = pytest.mark.browser
