@@ -1,7 +1,7 @@
 """alarms: doubtful (raised by a questionable measurement) and filed (left the screens with its session)
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 
 An alarm whose session ended (discharge, abort) is filed "ended with the session" instead of staying
 latched on the chair for the next patient; ``open_alarms`` leaves filed alarms out after a restart.
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
