@@ -17,7 +17,7 @@ import pytest
 
 from monitor.model import Phase, Vital
 from monitor.store import repo
-from tests.dashboard.browser import ARTIFACTS, chromium, press, sign_in
+from tests.dashboard.browser import ARTIFACTS, chromium, press, sign_in, wait_js
 from tests.dashboard.liveserver import LiveServer, running
 
 pytestmark = pytest.mark.browser
@@ -130,7 +130,7 @@ def test_discharge_files_the_sessions_alarms_and_the_chair_starts_clean(server: 
         bed.wait_for_selector("#session-line:has-text('PT-0003')")
         assert bed.input_value("#abort-reason") == ""
         started = svc.sessions.open_by_bed["chair-2"].started
-        assert bed.evaluate("window.ivmon.chart.current()[0]") >= started - 1
+        wait_js(bed, f"window.ivmon.chart.current()[0] >= {started - 1}")  # the chart is redrawn after the line
         tile.locator(".patient:has-text('PT-0003')").wait_for()
         assert central.locator('#alarmbar .alarm[data-bed="chair-2"]').filter(has_text="PT-0002").count() == 0
         assert not any(a.session_id == sid for a in svc.live.alarms.values())
