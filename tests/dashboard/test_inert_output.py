@@ -175,6 +175,9 @@ def test_login_next_goes_only_to_this_server(server: LiveServer) -> None:
             page.click("#signin")
             page.wait_for_url(lambda url: url.split("?")[0] != f"{server.base}/login")
             assert page.url.startswith(server.base + "/"), f"next={hostile} led to {page.url}"
+            # Leave the signed-in page first: with its cookie gone, its script sends it to the login
+            # with next=/ and could win the race against the next goto below.
+            page.goto("about:blank")
             page.context.clear_cookies()
         page.goto(f"{server.base}/login?next=/beds/chair-2")
         page.fill("#username", "nurse")
