@@ -97,8 +97,12 @@ def test_clinician_reviews_a_session_and_a_nurse_is_refused(server: tuple[Review
     for name in ("Chair 4", "chair 4", "chair-4"):
         page.fill("#f-bed", name)
         page.click("#apply")
-        page.wait_for_function("document.querySelectorAll('#sessions tbody tr').length === 1")
-        assert "Chair 4" in page.locator("#sessions tbody tr").first.inner_text()
+        # The list before the filter may also hold one row (Chair 2's): wait for the filtered one.
+        from playwright.sync_api import expect
+
+        rows = page.locator("#sessions tbody tr")
+        expect(rows.first).to_contain_text("Chair 4")
+        expect(rows).to_have_count(1)
     page.fill("#f-bed", "")
     page.fill("#f-patient", PATIENT)
     page.click("#apply")
