@@ -1,11 +1,14 @@
-"""``ivmon replay``: a recorded trace through the alarm rules, offline and fast.
+"""``ivmon replay``: recorded traces through the alarm rules, offline and fast.
 
 A ``phase`` column (as ``ivmon simulate --to csv:FILE`` writes) gives the
-phases when ``--phases`` is not given; ``--patient`` picks one patient of a
-multi-patient file. Writes one CSV row per episode: ``rule_id,vital,priority,start_s,end_s,worst``
-(seconds from the trace's first timestamp; ``end_s`` empty while still active
-at the end), ordered by start then rule id. The lead's ``monitor/cli.py``
-hooks :func:`add_replay_arguments` and :func:`replay_command` in.
+phases when ``--phases`` is not given. A trace with a ``patient`` column is
+replayed patient by patient (each with its own phases and its own time
+origin, exactly as ``--patient ID`` replays one of them) and the CSV gets a
+leading ``patient`` column; ``--patient`` picks one patient. Writes one CSV
+row per episode: ``rule_id,vital,priority,start_s,end_s,worst`` (seconds from
+the patient's first timestamp; ``end_s`` empty while still active at the
+end), ordered by start then rule id. The lead's ``monitor/cli.py`` hooks
+:func:`add_replay_arguments` and :func:`replay_command` in.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TextIO
 
-from alerts.replay import Episode, replay
+import pandas as pd
+
+from alerts.replay import Episode, PhaseList, replay
 from alerts.rules import RuleError, default_rules, load_rules
-from alerts.trace import VITAL_KEYS, TraceError, load_trace, phases_from_column, select_patient
+from alerts.trace import VITAL_KEYS, TraceError, load_trace, phases_from_column, select_patient, split_patients
 from monitor.inert import inert_cell
 from monitor.model import Phase
 
@@ -48,8 +54,8 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--patient",
         metavar="ID",
-        help="the patient to replay from a multi-patient trace (ivmon simulate --to csv:FILE); "
-        "its phase column gives the phases unless --phases is given",
+        help="replay only this patient of a multi-patient trace (ivmon simulate --to csv:FILE; default: every "
+        "patient, each with its own phase column, and a leading patient column in the CSV)",
     )
 
 
@@ -93,20 +99,52 @@ def _num(x: float) -> str:
     return format(x, ".10g")
 
 
+def episode_rows(episodes: Iterable[Episode], t0: float) -> Iterator[tuple[str, ...]]:
+    """The CSV cells of each episode (times in seconds from ``t0``)."""
+    for ep in episodes:
+        yield (
+            inert_cell(ep.rule_id),
+            ep.vital.value,
+            ep.priority.value,
+            _num(ep.start - t0),
+            "" if ep.end is None else _num(ep.end - t0),
+            _num(ep.worst),
+        )
+
+
 def write_episodes(episodes: Sequence[Episode], t0: float, out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HEADER)
-    for ep in episodes:
-        writer.writerow(
-            (
-                inert_cell(ep.rule_id),
-                ep.vital.value,
-                ep.priority.value,
-                _num(ep.start - t0),
-                "" if ep.end is None else _num(ep.end - t0),
-                _num(ep.worst),
-            )
-        )
+    writer.writerows(episode_rows(episodes, t0))
+
+
+def write_keyed_episodes(key_name: str, groups: Iterable[tuple[str, Sequence[Episode], float]], out: TextIO) -> int:
+    """Episodes of many patients or sessions, each row led by its key; returns the number written."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow((key_name, *HEADER))
+    count = 0
+    for key, episodes, t0 in groups:
+        cell = inert_cell(key)
+        for row in episode_rows(episodes, t0):
+            writer.writerow((cell, *row))
+            count += 1
+    return count
+
+
+def _patient_groups(
+    args: argparse.Namespace, frame: pd.DataFrame, rel_phases: list[tuple[str, float]] | None
+) -> list[tuple[str, pd.DataFrame, PhaseList | None, float]]:
+    """(patient, rows, phases, time origin) per patient replayed."""
+    if args.patient is not None or "patient" not in frame.columns:
+        parts = [("", select_patient(frame, args.patient))]
+    else:
+        parts = split_patients(frame)
+    out: list[tuple[str, pd.DataFrame, PhaseList | None, float]] = []
+    for patient, rows in parts:
+        t0 = float(rows["ts"].min()) if len(rows) else 0.0
+        phases = [(name, t0 + s) for name, s in rel_phases] if rel_phases else phases_from_column(rows)
+        out.append((patient, rows, phases, t0))
+    return out
 
 
 def replay_command(args: argparse.Namespace) -> int:
@@ -114,19 +152,25 @@ def replay_command(args: argparse.Namespace) -> int:
         rules = load_rules(args.rules) if args.rules else default_rules()
         mapping = parse_map(args.mapping) if args.mapping else None
         rel_phases = parse_phases(args.phases) if args.phases else None
-        frame = select_patient(load_trace(args.file, mapping), args.patient)
-        t0 = float(frame["ts"].min()) if len(frame) else 0.0
-        phases = [(name, t0 + s) for name, s in rel_phases] if rel_phases else phases_from_column(frame)
+        frame = load_trace(args.file, mapping)
+        groups = _patient_groups(args, frame, rel_phases)
+        keyed = args.patient is None and "patient" in frame.columns
     except (RuleError, TraceError, ValueError) as exc:
         print(f"ivmon replay: {exc}", file=sys.stderr)
         return 2
-    episodes = replay(frame, rules, phases, zero_is_missing=args.zero_is_missing)
+    results = (
+        (patient, replay(rows, rules, phases, zero_is_missing=args.zero_is_missing), t0)
+        for patient, rows, phases, t0 in groups
+    )
+    with open(args.out, "w", encoding="utf-8", newline="") if args.out else nullcontext(sys.stdout) as out:
+        if keyed:
+            count = write_keyed_episodes("patient", results, out)
+        else:
+            _, episodes, t0 = next(results)
+            write_episodes(episodes, t0, out)
+            count = len(episodes)
     if args.out:
-        with open(args.out, "w", encoding="utf-8", newline="") as fh:
-            write_episodes(episodes, t0, fh)
-        print(f"{len(episodes)} alarm episodes written to {args.out}", file=sys.stderr)
-    else:
-        write_episodes(episodes, t0, sys.stdout)
+        print(f"{count} alarm episodes of {len(groups)} patient(s) written to {args.out}", file=sys.stderr)
     return 0
 
 

@@ -115,6 +115,16 @@ def select_patient(frame: pd.DataFrame, patient: str | None) -> pd.DataFrame:
     return frame[frame["patient"] == patient].reset_index(drop=True)
 
 
+def split_patients(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Every patient's rows of a trace, in order of first appearance (one unnamed patient without the column)."""
+    if "patient" not in frame.columns:
+        return [("", frame)]
+    return [
+        (str(patient), rows.reset_index(drop=True))
+        for patient, rows in frame.groupby("patient", sort=False, dropna=False)
+    ]
+
+
 def phases_from_column(frame: pd.DataFrame) -> list[tuple[str, float]] | None:
     """Phase changes from a ``phase`` column (each row's phase at its ``ts``), or None without one."""
     if "phase" not in frame.columns or len(frame) == 0:

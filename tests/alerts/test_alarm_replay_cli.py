@@ -92,8 +92,6 @@ def test_simulator_csv_phases_and_patients(tmp_path: Path, capsys: pytest.Captur
 
     sim = tmp_path / "sim.csv"
     assert simulate(["hypertensive", "--to", f"csv:{sim}", "--patients", "2", "--seed", "3"]) == 0
-    assert main([str(sim)]) == 2
-    assert "holds 2 patients (0, 1): choose one with --patient" in capsys.readouterr().err
     rows = _run(tmp_path, str(sim), "--patient", "1")
     fired = {line.split(",")[0] for line in rows[1:]}
     assert {"bp-rise", "bp-severe-sys"} <= fired
@@ -114,3 +112,58 @@ def test_simulator_csv_phases_and_patients(tmp_path: Path, capsys: pytest.Captur
         "bp-low",
         "bp-low-critical",
     }
+
+
+def _keyed(lines: list[str]) -> dict[str, list[str]]:
+    """Rows of a multi-patient episodes CSV grouped by their leading patient cell."""
+    out: dict[str, list[str]] = {}
+    for line in lines[1:]:
+        patient, _, rest = line.partition(",")
+        out.setdefault(patient, []).append(rest)
+    return out
+
+
+def test_every_patient_replayed_as_if_alone(tmp_path: Path) -> None:
+    """No --patient: every patient with its own phases; patient by patient what --patient gives."""
+    from simulators.cli import main as simulate
+    from simulators.scenarios import SCENARIOS
+
+    seen_alarms = 0
+    for scenario in SCENARIOS:
+        sim = tmp_path / f"{scenario}.csv"
+        assert simulate([scenario, "--to", f"csv:{sim}", "--patients", "3", "--seed", "5"]) == 0
+        lines = _run(tmp_path, str(sim))
+        assert lines[0] == "patient,rule_id,vital,priority,start_s,end_s,worst"
+        keyed = _keyed(lines)
+        for patient in ("0", "1", "2"):
+            alone = _run(tmp_path, str(sim), "--patient", patient)
+            assert keyed.get(patient, []) == alone[1:], (scenario, patient)
+            seen_alarms += len(alone) - 1
+        # the same with explicit phases, relative to each patient's own start
+        phased = _keyed(_run(tmp_path, str(sim), "--phases", "baseline=0,infusion=600"))
+        for patient in ("0", "1", "2"):
+            alone = _run(tmp_path, str(sim), "--patient", patient, "--phases", "baseline=0,infusion=600")
+            assert phased.get(patient, []) == alone[1:], (scenario, patient)
+    assert seen_alarms > 10
+
+
+def test_patients_interleaved_and_offset_in_time(tmp_path: Path) -> None:
+    """Rows of two patients interleaved, each at its own clock: episodes are each patient's own, times from
+    each patient's first row; a patient without alarms has no rows."""
+    trace = tmp_path / "two.csv"
+    trace.write_text(
+        "patient,ts,phase,spo2\n"
+        "a,100,infusion,97\n"
+        "b,5000,infusion,80\n"
+        "a,101,infusion,84\n"
+        "b,5001,infusion,81\n"
+        "a,102,infusion,96\n"
+        "b,5002,discharged,80\n"
+        "c,0,infusion,99\n"
+    )
+    assert _run(tmp_path, str(trace)) == [
+        "patient,rule_id,vital,priority,start_s,end_s,worst",
+        "a,spo2-critical,spo2,high,1,2,84",
+        "b,spo2-critical,spo2,high,0,2,80",  # ended by the discharge,
+        "b,spo2-critical,spo2,high,2,,80",  # then raised again for the unassigned reading (always-on rule)
+    ]
