@@ -172,6 +172,8 @@ def alarm_json(alarm: Alarm) -> dict[str, Any]:
         else None,
         "doubtful": alarm.doubtful,
         "filed": alarm.filed,
+        "actionable": alarm.actionable,
+        "rule_set_version": alarm.rule_set_version,
     }
 
 
@@ -199,6 +201,8 @@ def alarm_from_json(data: Any) -> Alarm:
         escalated=bool(data.get("escalated", False)),
         doubtful=bool(data.get("doubtful", False)),
         filed=data.get("filed"),
+        actionable=data.get("actionable"),
+        rule_set_version=data.get("rule_set_version"),
         source=(data.get("source") or {}).get("device"),
         source_address=(data.get("source") or {}).get("address") or "" if data.get("source") else None,
     )

@@ -272,6 +272,10 @@ class Alarm:
     doubtful: bool = False
     #: Why the alarm left the screens without an acknowledgement (:data:`FILED_SESSION_ENDED`), else None.
     filed: str | None = None
+    #: The one-tap answer to "was this alarm actionable?" (None: not answered).
+    actionable: bool | None = None
+    #: The clinic rule-set version in force when the alarm was raised (None: raised before versions).
+    rule_set_version: int | None = None
 
     @property
     def needs_attention(self) -> bool:

@@ -133,6 +133,10 @@ alarms = Table(
     Column("escalated", Boolean, nullable=False, default=False),
     Column("doubtful", Boolean, nullable=False, default=False, server_default=false()),
     Column("filed", String(40)),
+    #: The one-tap answer given with (or right after) the acknowledgement; NULL: not answered.
+    Column("actionable", Boolean),
+    #: The clinic rule set (``rule_sets.version``) in force when the alarm was raised; NULL for older rows.
+    Column("rule_set_version", Integer),
 )
 
 alarm_events = Table(
@@ -213,6 +217,21 @@ rule_overrides = Table(
     Column("rules", Text, nullable=False),
     Column("user", String(64), nullable=False),
     Column("ts", Float, nullable=False),
+)
+
+#: Every version of the clinic rule set (``alerts/rule_sets.py``): the TOML text as adopted, who and when.
+#: The highest version is in force; ``origin`` says whether an admin adopted it or the configured file
+#: (or the shipped defaults) seeded it at a start.
+rule_sets = Table(
+    "rule_sets",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=True),
+    Column("rules_toml", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("author", String(64), nullable=False),
+    Column("created", Float, nullable=False, index=True),
+    Column("note", Text, nullable=False, default="", server_default=""),
 )
 
 #: Published events by seq: the replay log for resuming screens. Alarms and sessions are kept;

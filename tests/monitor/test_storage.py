@@ -102,6 +102,23 @@ async def test_alarms_are_upserted_with_their_history(migrated_engine: Engine) -
     assert [(h["transition"], h["user"]) for h in history] == [("started", None), ("acknowledged", "nurse")]
 
 
+async def test_an_alarm_keeps_its_actionable_answer_and_rule_set_version(migrated_engine: Engine) -> None:
+    writer = BatchWriter(migrated_engine, max_delay_s=0.01)
+    writer.start()
+    alarm = Alarm("a2", "hr-high", AlarmKind.PHYSIOLOGICAL, Priority.MEDIUM, "HR high", 10.0, bed="chair-1")
+    alarm.rule_set_version = 3
+    writer.add_alarm_changes([AlarmChange(alarm, "started", 10.0)])
+    await writer.durable()
+    [stored] = repo.open_alarms(migrated_engine)
+    assert stored.actionable is None and stored.rule_set_version == 3  # not answered yet
+    alarm.actionable, alarm.state = False, AlarmState.ACKNOWLEDGED
+    writer.add_alarm_changes([AlarmChange(alarm, "acknowledged", 20.0, "nurse")])
+    await writer.durable()
+    await writer.close()
+    [stored] = repo.open_alarms(migrated_engine)
+    assert stored.actionable is False and stored.rule_set_version == 3
+
+
 async def test_a_known_message_key_stores_its_readings_once(migrated_engine: Engine) -> None:
     """The database decides: a retransmission is dropped even when no memory of the key is left."""
 
