@@ -14,12 +14,8 @@ from monitor.model import (
     AlarmChange,
     AlarmKind,
     AlarmState,
-    DeviceAlarm,
-    DeviceStatus,
-    PhaseChange,
     Priority,
     Reading,
-    Session,
     Vital,
 )
 from monitor.testing import NullAlarmStage
@@ -58,26 +54,6 @@ class SpO2Stage(NullAlarmStage):
                 held.state, held.ended = AlarmState.RESOLVED, r.ts
                 out.append(AlarmChange(held, "resolved", r.ts))
         return out
-
-    def on_status(self, status: DeviceStatus) -> list[AlarmChange]:
-        return []
-
-    def on_device_alarm(self, alarm: DeviceAlarm) -> list[AlarmChange]:
-        return []
-
-    def on_phase(self, session: Session, change: PhaseChange) -> list[AlarmChange]:
-        return []
-
-    def tick(self, now: float) -> list[AlarmChange]:
-        return []
-
-    def on_foreign_source(
-        self, bed: str, source: str, message: str, ts: float, session_id: int | None, *, active: bool = True
-    ) -> list[AlarmChange]:
-        return []
-
-    def rebase(self, session: Session, readings: list[Reading]) -> None:
-        return None
 
     def acknowledge(self, alarm_id: str, user: str, now: float) -> list[AlarmChange]:
         alarm = self.alarms[alarm_id]
