@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket
 
 from monitor.bus import Event
 from monitor.events import encode, unencoded
+from monitor.waiting import wait_event, within
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ class Hub:
             lane.offer(event)
         self.clients.add(lane)
         try:
-            await asyncio.wait_for(lane.ws.send_text(first.decode()), self.send_timeout_s)
+            await within(lane.ws.send_text(first.decode()), self.send_timeout_s)
             receiver = asyncio.create_task(self._receive(lane))
             try:
                 await self._send_loop(lane, receiver)
@@ -141,15 +142,14 @@ class Hub:
             if frame is None:
                 continue
             started = lane.sending_since = loop.time()
-            await asyncio.wait_for(lane.ws.send_text(frame.decode()), self.send_timeout_s)
+            await within(lane.ws.send_text(frame.decode()), self.send_timeout_s)
             lane.sending_since = None
             lane.frames_sent += 1
             # Readings: one frame per tick at most; what arrives meanwhile is batched (and coalesced).
             # An alarm or session change ends the wait at once and takes the pending readings along.
             rest = self.tick_s - (loop.time() - started)
             if rest > 0 and not lane.urgent.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lane.urgent.wait(), rest)
+                await wait_event(lane.urgent, rest)
 
     async def _receive(self, lane: ClientLane) -> None:
         """Read (and ignore) what the client sends, to notice when it closes."""

@@ -39,6 +39,7 @@ from monitor.retry import Backoff
 from monitor.store import events as event_store
 from monitor.store.transaction import EVENTS_CHANNEL
 from monitor.store.writer import BatchWriter
+from monitor.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -226,8 +227,7 @@ class PgEventBus:
         listener = asyncio.create_task(self.listener.run(), name="pg-listener")
         try:
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                await wait_event(self._wake, self.poll_s)
                 self._wake.clear()
                 await self.pump_once()
         finally:

@@ -17,7 +17,6 @@ well as listen: a lost notification costs a second, never the action.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +26,7 @@ import orjson
 from sqlalchemy import Engine
 
 from monitor.store import commands as command_store
+from monitor.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,7 @@ class CommandClient:
         deadline = time.monotonic() + self.timeout_s
         try:
             while True:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), self.poll_s)
+                await wait_event(done, self.poll_s)
                 done.clear()
                 status, result = await asyncio.to_thread(self._status, command_id)
                 if status in ("done", "error", "expired"):
@@ -139,8 +138,7 @@ class CommandExecutor:
 
     async def run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.poll_s)
+            await wait_event(self.wake, self.poll_s)
             self.wake.clear()
             try:
                 await self.run_pending()

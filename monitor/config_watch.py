@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from monitor.config import Settings, load_settings
+from monitor.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,7 @@ async def watch_config(path: Path, appliers: list[Apply], interval: float = 2.0)
     seen = _mtime(path)
     try:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), interval)
+            await wait_event(wake, interval)
             forced = wake.is_set()
             wake.clear()
             now = _mtime(path)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from adapters.hl7.message import HL7Error, decode, parse
 from adapters.hl7.mllp import Frame, MllpFramer, frame
+from monitor.waiting import within
 
 
 @dataclass(slots=True, frozen=True)
@@ -42,7 +43,7 @@ class MllpClient:
         self._pending: list[bytes] = []
 
     async def connect(self) -> None:
-        self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), self.timeout)
+        self._reader, self._writer = await within(asyncio.open_connection(self.host, self.port), self.timeout)
         self._framer = MllpFramer()
         self._pending = []
 

@@ -36,6 +36,7 @@ from adapters.base import Adapter, IngestSink, register
 from adapters.serial.protocol import Decoder, LineSettings, load_protocols, make_decoder
 from monitor.model import DeviceState, DeviceStatus, IngestItem
 from monitor.retry import Backoff, retry
+from monitor.waiting import within
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +235,7 @@ class SerialTransport:
             while True:
                 await self._write(port, self.decoder.poll(self.clock()))
                 try:
-                    chunk = await asyncio.wait_for(queue.get(), timeout=min(1.0, self.silence_s / 2))
+                    chunk = await within(queue.get(), min(1.0, self.silence_s / 2))
                 except TimeoutError:
                     chunk = b""
                 if isinstance(chunk, BaseException):

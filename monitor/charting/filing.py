@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from monitor.retry import Backoff
 from monitor.store import charting as store
 from monitor.store.charting import OutboxEntry
+from monitor.waiting import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,7 @@ class OutboxSender:
                     entries = []
                 if not entries:
                     self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                    await wait_event(self._wake, self.poll_s)
         finally:
             with contextlib.suppress(Exception):
                 await self._marked()
