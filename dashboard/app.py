@@ -26,6 +26,7 @@ from dashboard.api import (
     rules,
     sessions,
     system,
+    treatment,
     trends,
 )
 from dashboard.api import setup as setup_api
@@ -91,6 +92,7 @@ def create_app(service: Service) -> FastAPI:
         history,
         setup_api,
         hl7_codes,
+        treatment,
     ):
         app.include_router(module.router)
     ops.install(app, service, hub)  # /metrics, body-size limit, commands refused by the ingest

@@ -286,8 +286,14 @@ class require:
 ANY_STAFF = require(Role.NURSE, Role.CLINICIAN, Role.ADMIN)
 CLINICAL_REVIEW = require(Role.CLINICIAN, Role.ADMIN)
 ADMIN_ONLY = require(Role.ADMIN)
+#: Clinical records of a session (assessments, drugs given): the nurses and clinicians at the chair.
+CARE_TEAM = require(Role.NURSE, Role.CLINICIAN)
+#: Follow-up outcome scores: a clinician's judgement.
+CLINICIAN_ONLY = require(Role.CLINICIAN)
 
 #: Route parameter types: ``user: StaffUser`` enforces login, role and CSRF.
 StaffUser = Annotated[Principal, Depends(ANY_STAFF)]
 ReviewUser = Annotated[Principal, Depends(CLINICAL_REVIEW)]
 AdminUser = Annotated[Principal, Depends(ADMIN_ONLY)]
+CareUser = Annotated[Principal, Depends(CARE_TEAM)]
+ClinicianUser = Annotated[Principal, Depends(CLINICIAN_ONLY)]

@@ -92,6 +92,8 @@ class NoteEvent(TypedDict):
     user: str
     text: str
     kind: str
+    #: An adverse event's category (``monitor.scales.ADVERSE_CATEGORIES``).
+    category: NotRequired[str | None]
     seq: NotRequired[int]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from dashboard.api.devices import DEVICE_ID
 from dashboard.auth import StaffUser
@@ -15,6 +15,7 @@ from dashboard.deps import audit, service_of
 from monitor.devices import DeviceError
 from monitor.events import session_json
 from monitor.model import Phase
+from monitor.scales import ADVERSE_CATEGORIES
 from monitor.sessions import SessionError
 from monitor.store import repo
 
@@ -43,6 +44,21 @@ class PhaseBody(BaseModel):
 class NoteBody(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
     kind: str = Field(default="note", pattern="^(note|event|adverse)$")
+    #: An adverse event's category (``GET /api/scales`` lists them); "other" when not given.
+    category: str | None = Field(default=None, max_length=32)
+
+    @model_validator(mode="after")
+    def _category_of_adverse_events(self) -> NoteBody:
+        if self.kind != "adverse":
+            if self.category is not None:
+                raise ValueError("only an adverse event (kind=adverse) has a category")
+        elif self.category is None:
+            self.category = "other"
+        elif self.category not in ADVERSE_CATEGORIES:
+            raise ValueError(
+                f"unknown adverse event category {self.category!r} (one of {', '.join(ADVERSE_CATEGORIES)})"
+            )
+        return self
 
 
 @router.post("/api/sessions", status_code=201)
@@ -122,8 +138,10 @@ async def add_note(session_id: SessionId, body: NoteBody, request: Request, user
     if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
     ts = svc.clock.now()
-    note_id = await asyncio.to_thread(repo.add_note, svc.engine, session_id, ts, user.username, body.text, body.kind)
-    await audit(request, user.username, "session_note", f"session:{session_id}", kind=body.kind)
+    note_id = await asyncio.to_thread(
+        repo.add_note, svc.engine, session_id, ts, user.username, body.text, body.kind, body.category
+    )
+    await audit(request, user.username, "session_note", f"session:{session_id}", kind=body.kind, category=body.category)
     svc.pipeline.publish(
         {
             "type": "note",
@@ -132,6 +150,7 @@ async def add_note(session_id: SessionId, body: NoteBody, request: Request, user
             "ts": ts,
             "user": user.username,
             "kind": body.kind,
+            "category": body.category,
             "text": body.text,
         }
     )

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from monitor.store import schema
 
@@ -16,11 +16,18 @@ def write_audit(
 ) -> None:
     """Who did what, when. Written synchronously: an audited action is not done until it is recorded."""
     with engine.begin() as conn:
-        conn.execute(
-            insert(schema.audit).values(
-                ts=time.time(), user=user, action=action, target=target, detail=json.dumps(detail or {}, default=str)
-            )
+        insert_audit(conn, user, action, target, detail)
+
+
+def insert_audit(
+    conn: Connection, user: str | None, action: str, target: str | None = None, detail: dict[str, Any] | None = None
+) -> None:
+    """The audit record inside the caller's transaction: the change and its record commit together."""
+    conn.execute(
+        insert(schema.audit).values(
+            ts=time.time(), user=user, action=action, target=target, detail=json.dumps(detail or {}, default=str)
         )
+    )
 
 
 def read_audit(

@@ -78,6 +78,8 @@ notes = Table(
     Column("user", String(64), nullable=False),
     Column("kind", String(16), nullable=False, default="note"),  # note | event | adverse
     Column("text", Text, nullable=False),
+    #: An adverse event's category (monitor/scales.py ADVERSE_CATEGORIES); None for other notes.
+    Column("category", String(32)),
 )
 
 readings = Table(
@@ -364,4 +366,72 @@ device_associations = Table(
     Column("started_by", String(64), nullable=False),
     Column("ended", Float, index=True),
     Column("ended_by", String(64)),
+)
+
+#: Scale scores taken at the chair (monitor/scales.py): ``score`` is the total, ``items`` the item
+#: scores as a JSON list for multi-item scales. ``ts`` is when it was assessed, ``recorded`` when entered.
+assessments = Table(
+    "assessments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Integer, ForeignKey("sessions.id"), nullable=False, index=True),
+    Column("ts", Float, nullable=False),
+    Column("scale", String(16), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("items", Text),
+    Column("user", String(64), nullable=False),
+    Column("recorded", Float, nullable=False),
+)
+
+#: Drugs given during a session besides the ketamine infusion (ondansetron 4 mg IV, clonidine 0.1 mg PO).
+medications = Table(
+    "medications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", Integer, ForeignKey("sessions.id"), nullable=False, index=True),
+    Column("ts", Float, nullable=False),
+    Column("drug", String(128), nullable=False),
+    Column("dose", Float, nullable=False),
+    Column("unit", String(16), nullable=False),
+    Column("route", String(16), nullable=False),
+    Column("user", String(64), nullable=False),
+    Column("recorded", Float, nullable=False),
+)
+
+#: The ketamine dose actually given, entered by a nurse when it differs from what the infusion's
+#: rate and time say (``computed_mg``, kept beside it); absent = the computed dose stands.
+given_doses = Table(
+    "given_doses",
+    metadata,
+    Column("session_id", Integer, ForeignKey("sessions.id"), primary_key=True),
+    Column("dose_mg", Float, nullable=False),
+    Column("computed_mg", Float),
+    Column("reason", Text, nullable=False),
+    Column("user", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+)
+
+#: Identifiers printed on the infusion record where a clinic enters them (optional, never logged).
+session_identities = Table(
+    "session_identities",
+    metadata,
+    Column("session_id", Integer, ForeignKey("sessions.id"), primary_key=True),
+    Column("name", String(200)),
+    Column("birth_date", String(10)),
+    Column("mrn", String(64)),
+    Column("user", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+)
+
+#: Follow-up outcome scores of a patient across a course (PHQ-9, GAD-7, MADRS), by date of assessment.
+outcomes = Table(
+    "outcomes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("patient_ref", String(64), nullable=False, index=True),
+    Column("scale", String(16), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("date", String(10), nullable=False),
+    Column("user", String(64), nullable=False),
+    Column("recorded", Float, nullable=False),
 )

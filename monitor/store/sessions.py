@@ -126,10 +126,15 @@ def find_sessions(
         return _load_sessions(conn, and_(True, *conds), limit)
 
 
-def add_note(engine: Engine, session_id: int, ts: float, user: str, text: str, kind: str = "note") -> int:
+def add_note(
+    engine: Engine, session_id: int, ts: float, user: str, text: str, kind: str = "note", category: str | None = None
+) -> int:
+    """A note; an adverse event (``kind`` "adverse") carries its ``category``."""
     with engine.begin() as conn:
         key = conn.execute(
-            insert(schema.notes).values(session_id=session_id, ts=ts, user=user, text=text, kind=kind)
+            insert(schema.notes).values(
+                session_id=session_id, ts=ts, user=user, text=text, kind=kind, category=category
+            )
         ).inserted_primary_key
         assert key is not None
         return int(key[0])
