@@ -51,11 +51,11 @@ def per_kg(mg: float | None, weight_kg: float | None) -> float | None:
 
 def infusion_interval(session: Session, now: float) -> tuple[float, float] | None:
     """When the infusion ran: its start to the next phase change (or ``now`` while it runs)."""
-    start = session.phase_started(Phase.INFUSION)
-    if start is None:
+    index = next((i for i, c in enumerate(session.phases) if c.phase == Phase.INFUSION), None)
+    if index is None:
         return None
-    after = [c.ts for c in session.phases if c.ts >= start and c.phase != Phase.INFUSION]
-    return start, min(after) if after else now
+    later = session.phases[index + 1 :]
+    return session.phases[index].ts, later[0].ts if later else now
 
 
 def given_dose(session: Session, now: float, entered: dict[str, Any] | None = None) -> GivenDose:
