@@ -1,7 +1,7 @@
 """treatment records: assessments, medications, the dose given, patient identifiers, outcome scores
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 
 What a clinic kept on paper beside the monitor: scale scores at the chair (MOAA/S, CADSS-6, nausea,
 BPRS-4), drugs given, the ketamine dose actually given when it differs from the plan, the optional
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
