@@ -60,6 +60,7 @@ async function loadSession() {
   page.bed = beds.beds.find((b) => b.id === bedId) || { id: bedId, label: bedId, session: null, vitals: {} };
   if (page.session?.id !== page.bed.session?.id) byId("abort-reason").value = ""; // a new session starts clean
   page.session = page.bed.session;
+  document.dispatchEvent(new CustomEvent("ivmon:session", { detail: page.session })); // treatment.js follows it
   page.since = page.session ? page.session.started : page.bed.since ?? null;
   page.latest = {};
   byId("bedname").textContent = page.bed.label || bedId;
