@@ -21,16 +21,18 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from alerts.baseline import baseline_of
+from alerts.checkpoints import CheckpointAlarms
 from alerts.lifecycle import AlarmBook, AlarmKey, alarm_key, new_alarm_id, snapshot
 from alerts.replay import HR_CONNECTED_S, scope_name
-from alerts.rules import Rule, check_unique, default_rules
+from alerts.rules import Rule, check_unique, default_rules, merge_rules, protocol_rule_tables
 from alerts.technical import TechnicalAlarms
 from monitor.config import AlarmSettings
 from monitor.model import (
+    NIBP_VITALS,
     UNASSIGNED,
     Alarm,
     AlarmChange,
@@ -46,6 +48,7 @@ from monitor.model import (
     Session,
     Vital,
 )
+from monitor.protocols import Protocol
 
 _IDLE, _PENDING, _ACTIVE = 0, 1, 2
 
@@ -110,9 +113,19 @@ class _Bed:
 class AlarmEngine:
     """Live judge of readings, device events and phase changes; owner of the alarms on screen."""
 
-    def __init__(self, rules: Iterable[Rule] | None = None, settings: AlarmSettings | None = None) -> None:
+    def __init__(
+        self,
+        rules: Iterable[Rule] | None = None,
+        settings: AlarmSettings | None = None,
+        *,
+        protocols: Mapping[str, Protocol] | None = None,
+    ) -> None:
         self.settings = settings or AlarmSettings()
         self.rules = check_unique(default_rules() if rules is None else rules)
+        #: Session protocols by id (monitor/protocols): their cuff cycles, checkpoints and alarm rules.
+        self.protocols: dict[str, Protocol] = dict(protocols or {})
+        self._protocol_rules = protocol_rule_tables(self.protocols)  # validated now: a broken one stops the start
+        self._protocol_merged: dict[str, list[Rule]] = {}
         self.book = AlarmBook(self.settings)
         self.sessions: dict[int, Session] = {}
         self._open_by_bed: dict[str, Session] = {}
@@ -122,12 +135,14 @@ class AlarmEngine:
         self._beds: dict[str, _Bed] = {}
         #: (source, ts) of measurements in the batch being judged that the device marked questionable.
         self._doubtful: set[tuple[str, float]] = set()
-        self.technical = TechnicalAlarms(self.book, self.settings, self._open_by_bed)
+        self.technical = TechnicalAlarms(self.book, self.settings, self._open_by_bed, self.protocols)
+        self.checkpoints = CheckpointAlarms(self.book, self.protocols, self._open_by_bed)
 
     # -- rules -------------------------------------------------------------------------
     def set_rules(self, rules: Iterable[Rule]) -> None:
         """Replace the clinic rules (e.g. after the rule file changed)."""
         self.rules = check_unique(rules)
+        self._protocol_merged.clear()
         self._invalidate()
 
     def set_session_rules(self, session_id: int, rules: Iterable[Rule]) -> None:
@@ -140,9 +155,24 @@ class AlarmEngine:
         self._invalidate()
 
     def session_rules(self, session_id: int | None) -> list[Rule]:
+        """A session's rules: its own override, else its protocol's (the clinic's with the protocol's changes)."""
         if session_id is None:
             return list(self.rules)
-        return list(self._session_rules.get(session_id, self.rules))
+        own = self._session_rules.get(session_id)
+        if own is not None:
+            return list(own)
+        session = self.sessions.get(session_id)
+        protocol = session.protocol if session is not None else None
+        if protocol is None or protocol not in self._protocol_rules:
+            return list(self.rules)
+        merged = self._protocol_merged.get(protocol)
+        if merged is None:
+            merged = self._protocol_merged[protocol] = merge_rules(self.rules, self._protocol_rules[protocol])
+        return list(merged)
+
+    def load_cuff_times(self, session_id: int, times: Iterable[float]) -> None:
+        """After a restart: an open session's stored cuff times (its checkpoints already taken stay taken)."""
+        self.checkpoints.load(session_id, times)
 
     def inactive_rules(self, session_id: int) -> list[tuple[str, str]]:
         """Relative rules without a baseline, with the reason (for the screen: "the screen says so")."""
@@ -257,10 +287,12 @@ class AlarmEngine:
             tech.on_reading(r, bed, out)
             if r.quality != Quality.VALID:
                 continue  # clause 1: only valid readings count
+            sid = r.session_id
+            if sid is not None and r.vital in NIBP_VITALS:
+                self.checkpoints.on_cuff(sid, r.ts)
             bs = beds.get(bed)
             if bs is None:
                 bs = self._bed(bed)
-            sid = r.session_id
             t = r.ts
             if sid is None:
                 scope, session = UNASSIGNED, None
@@ -450,6 +482,7 @@ class AlarmEngine:
                     self._stop(st, change.ts, out)
             bs.context = "none"
         if closing:
+            self.checkpoints.end_session(session, change.ts, out)
             out.extend(self.book.end_session(session.id, change.user, change.ts))
         return out
 
@@ -457,6 +490,7 @@ class AlarmEngine:
     def tick(self, now: float) -> list[AlarmChange]:
         out: list[AlarmChange] = []
         self.technical.tick(now, out)
+        self.checkpoints.tick(now, out)
         out.extend(self.book.tick(now))
         return out
 

@@ -14,6 +14,8 @@ Choices the spec leaves open, made here:
 * when an audio pause ends on an acknowledged alarm it returns to
   ``acknowledged`` (transition ``silence-ended``), otherwise to ``active``
   (``resounded``);
+* a checkpoint alarm that grows more urgent (``raise_priority``) sounds again at
+  its new priority, even if the lower one was acknowledged;
 * an alarm belongs to its patient's session: when the session ends
   (discharge, abort), its open physiological and device alarms are ended and
   every alarm of the session still on screen is filed "ended with the session"
@@ -30,7 +32,7 @@ import uuid
 from collections.abc import Hashable, Iterable
 
 from monitor.config import AlarmSettings
-from monitor.model import FILED_SESSION_ENDED, Alarm, AlarmChange, AlarmKind, AlarmState, Priority
+from monitor.model import FILED_SESSION_ENDED, PRIORITY_RANK, Alarm, AlarmChange, AlarmKind, AlarmState, Priority
 
 AlarmKey = tuple[Hashable, ...]
 
@@ -81,6 +83,23 @@ class AlarmBook:
             self.shown.pop(alarm.id, None)  # latching: only unacknowledged high alarms stay on screen
         out.append(snapshot(alarm, "resolved", ts))
         return alarm
+
+    def raise_priority(self, key: AlarmKey, priority: Priority, ts: float) -> AlarmChange | None:
+        """The open alarm of ``key`` grew more urgent (a checkpoint still missed): it sounds again at ``priority``.
+
+        An acknowledgement of the lower priority does not carry over: the condition got worse since
+        someone saw it, so it is announced afresh (IEC 60601-1-8 escalation); the earlier
+        acknowledgement stays in the alarm's history.
+        """
+        alarm = self.open.get(key)
+        if alarm is None or PRIORITY_RANK[priority] <= PRIORITY_RANK[alarm.priority]:
+            return None
+        alarm.priority = priority
+        alarm.state = AlarmState.ACTIVE
+        alarm.acknowledged_at = alarm.acknowledged_by = None
+        alarm.silenced_until = None
+        self.shown[alarm.id] = alarm
+        return snapshot(alarm, "priority-raised", ts)
 
     def end_session(self, session_id: int, user: str | None, ts: float) -> list[AlarmChange]:
         """The session ended at ``ts``: end its patient's open alarms and file what is left on screen.

@@ -301,6 +301,22 @@ def rules_from_settings(rules_file: Path | None) -> list[Rule]:
     return load_rules(rules_file) if rules_file is not None else default_rules()
 
 
+def protocol_rule_tables(protocols: Mapping[str, Any]) -> dict[str, list[Rule]]:
+    """Each protocol's ``alarm_rules`` (``monitor.protocols.Protocol``), validated; an error names the template."""
+    out: dict[str, list[Rule]] = {}
+    for protocol_id, protocol in protocols.items():
+        if protocol.alarm_rules:
+            out[protocol_id] = parse_rules(protocol.alarm_rules, f"protocol {protocol_id}: alarm_rules")
+    return out
+
+
+def merge_rules(clinic: Sequence[Rule], changes: Sequence[Rule]) -> list[Rule]:
+    """The clinic's rules with ``changes`` replacing those of the same id and adding the others."""
+    by_id = {r.id: r for r in changes}
+    merged = [by_id.pop(r.id, r) for r in clinic]
+    return [*merged, *by_id.values()]
+
+
 def check_unique(rules: Iterable[Rule], source: str = "rules") -> list[Rule]:
     """A rule list (e.g. a session override) with its ids checked for duplicates."""
     out = list(rules)

@@ -11,7 +11,8 @@ Definitions this module makes precise:
   any status, when the bed sent any reading in the last 30 s. The alarm starts
   30 s after the last valid reading (or after the vital was first seen, or the
   session opened) and ends with the next valid reading.
-* **NIBP overdue** (medium): in infusion and recovery, no valid cuff reading
+* **NIBP overdue** (medium): in infusion and recovery (at the session protocol's
+  cuff cycle for the phase, else the clinic's; none in a phase without one), no valid cuff reading
   for the phase's cycle + 120 s, counted from the last cuff reading or the
   infusion start, whichever is later.
 * **monitor disconnected** (medium, one per bed): a source reported
@@ -45,6 +46,8 @@ from monitor.model import (
     Session,
     Vital,
 )
+from monitor.protocols import Protocol
+from monitor.protocols.schedule import cuff_cycle_s
 
 SIGNAL_LOST_S = 30.0
 SOURCE_ALIVE_S = 30.0
@@ -92,9 +95,21 @@ class _BedTech:
 class TechnicalAlarms:
     """Watches the data stream; opens and ends technical alarms in the shared :class:`AlarmBook`."""
 
-    def __init__(self, book: AlarmBook, settings: AlarmSettings, open_sessions: Mapping[str, Session]) -> None:
+    def __init__(
+        self,
+        book: AlarmBook,
+        settings: AlarmSettings,
+        open_sessions: Mapping[str, Session],
+        protocols: Mapping[str, Protocol] | None = None,
+    ) -> None:
         self.book = book
         self.settings = settings
+        #: A session's protocol sets its cuff cycle per phase (none in a phase: no NIBP-overdue there).
+        self.protocols: Mapping[str, Protocol] = protocols or {}
+        self._default_cycle = {
+            Phase.INFUSION: settings.nibp_cycle_infusion_s,
+            Phase.RECOVERY: settings.nibp_cycle_recovery_s,
+        }
         self._open = open_sessions  # bed -> open session, kept up to date by the engine
         self._open_session = open_sessions.get
         self.beds: dict[str, _BedTech] = {}
@@ -322,7 +337,11 @@ class TechnicalAlarms:
         if session is None or phase not in (Phase.INFUSION, Phase.RECOVERY):
             self._end("nibp-overdue", bed, None, now, out)
             return
-        cycle = self.settings.nibp_cycle_infusion_s if phase == Phase.INFUSION else self.settings.nibp_cycle_recovery_s
+        protocol = self.protocols.get(session.protocol) if session.protocol else None
+        cycle = cuff_cycle_s(protocol, phase, self._default_cycle)
+        if cycle is None:  # the protocol measures BP only at its checkpoints in this phase
+            self._end("nibp-overdue", bed, None, now, out)
+            return
         started = session.phase_started(Phase.INFUSION)
         since = max(st.last_nibp, started if started is not None else session.started)
         if now - since >= cycle + NIBP_GRACE_S:

@@ -163,6 +163,13 @@ class EhrSettings(BaseModel):
     down_notice_s: float = Field(default=300.0, ge=0)
 
 
+class ProtocolSettings(BaseModel):
+    """Session protocols (monitor/protocols): the shipped templates, and a clinic's own over them."""
+
+    #: A folder of ``<id>.toml`` templates: each replaces the shipped one of the same id or adds one.
+    folder: Path | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IVMON_", env_nested_delimiter="__", extra="forbid")
 
@@ -175,6 +182,7 @@ class Settings(BaseSettings):
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     ehr: EhrSettings = Field(default_factory=EhrSettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
+    protocols: ProtocolSettings = Field(default_factory=ProtocolSettings)
     #: Extra adapters by URL-like spec (``sim://?beds=3``).
     adapters: list[str] = Field(default_factory=list)
     #: Beds (chairs) of the clinic: id -> label. Empty: created as devices bind to them.

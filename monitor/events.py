@@ -28,6 +28,7 @@ from monitor.model import (
     AlarmChange,
     AlarmKind,
     AlarmState,
+    DischargeRecord,
     Phase,
     PhaseChange,
     Priority,
@@ -246,6 +247,21 @@ def session_json(session: Session) -> dict[str, Any]:
         "dose_mg": session.dose_mg,
         "rate_mg_per_h": session.rate_mg_per_h,
         "phases": [{"phase": c.phase.value, "ts": c.ts, "user": c.user} for c in session.phases],
+        "protocol": session.protocol,
+        "dose_mg_per_kg": session.dose_mg_per_kg,
+        "ready_at": session.ready_at,
+        "discharge": _discharge_json(session.discharge),
+    }
+
+
+def _discharge_json(record: DischargeRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {
+        "escort_relation": record.escort_relation,
+        "escort_name": record.escort_name,
+        "reason": record.reason,
+        "decided_by": record.decided_by,
     }
 
 
@@ -261,6 +277,10 @@ def session_from_json(data: Any) -> Session:
         dose_mg=data.get("dose_mg"),
         rate_mg_per_h=data.get("rate_mg_per_h"),
         phases=[PhaseChange(Phase(p["phase"]), p["ts"], p["user"]) for p in data.get("phases", [])],
+        protocol=data.get("protocol"),
+        dose_mg_per_kg=data.get("dose_mg_per_kg"),
+        ready_at=data.get("ready_at"),
+        discharge=DischargeRecord(**discharge) if (discharge := data.get("discharge")) else None,
     )
 
 

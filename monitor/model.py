@@ -176,6 +176,17 @@ class PhaseChange:
     user: str
 
 
+@dataclass(slots=True, frozen=True)
+class DischargeRecord:
+    """What a discharge recorded besides its time: the escort, and why if the criteria were not met."""
+
+    escort_relation: str | None = None
+    escort_name: str | None = None
+    #: Why the patient left before the discharge criteria were met, and who decided (else None).
+    reason: str | None = None
+    decided_by: str | None = None
+
+
 @dataclass(slots=True)
 class Session:
     """An infusion session at one bed (chair)."""
@@ -189,6 +200,12 @@ class Session:
     dose_mg: float | None = None
     rate_mg_per_h: float | None = None
     phases: list[PhaseChange] = field(default_factory=list)
+    #: The protocol template's id (monitor/protocols); None: a session started without one.
+    protocol: str | None = None
+    dose_mg_per_kg: float | None = None
+    #: When the patient was first seen ready to leave (the protocol's discharge criteria met), if ever.
+    ready_at: float | None = None
+    discharge: DischargeRecord | None = None
 
     @property
     def is_open(self) -> bool:

@@ -93,6 +93,10 @@ class AlarmStage(Protocol):
 
     def load_baseline(self, session_id: int, readings: Iterable[Reading]) -> None: ...
 
+    def load_cuff_times(self, session_id: int, times: Iterable[float]) -> None:
+        """An open session's stored cuff times (its protocol's BP checkpoints already taken stay taken)."""
+        ...
+
     def restore(self, alarms: Iterable[Alarm], now: float | None = None) -> list[AlarmChange]: ...
 
     # -- baselines and rules (``alerts.rules.Rule``: the core does not import ``alerts``, hence Any)

@@ -8,6 +8,7 @@ one process (``all``): the in-memory bus, no commands.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -26,6 +27,7 @@ from monitor.mirror import Mirror, apply_session
 from monitor.model import (
     Alarm,
     AlarmChange,
+    DischargeRecord,
     IngestItem,
     Phase,
     PhaseChange,
@@ -96,6 +98,8 @@ def ingest_handlers(service: Service) -> dict[str, Handler]:
                 weight_kg=p.get("weight_kg"),
                 dose_mg=p.get("dose_mg"),
                 rate_mg_per_h=p.get("rate_mg_per_h"),
+                protocol=p.get("protocol"),
+                dose_mg_per_kg=p.get("dose_mg_per_kg"),
             )
         except SessionError as exc:
             raise CommandFailed(str(exc), 409) from None
@@ -103,8 +107,13 @@ def ingest_handlers(service: Service) -> dict[str, Handler]:
 
     async def session_phase(p: dict[str, Any], user: str) -> dict[str, Any]:
         try:
+            discharge = p.get("discharge")
             session = await service.sessions.change_phase(
-                int(p["session"]), Phase(p["phase"]), user, reason=p.get("reason")
+                int(p["session"]),
+                Phase(p["phase"]),
+                user,
+                reason=p.get("reason"),
+                discharge=DischargeRecord(**discharge) if discharge else None,
             )
         except SessionError as exc:
             raise CommandFailed(str(exc), 409) from None
@@ -183,6 +192,8 @@ class RemoteSessions(SessionManager):
         weight_kg: float | None = None,
         dose_mg: float | None = None,
         rate_mg_per_h: float | None = None,
+        protocol: str | None = None,
+        dose_mg_per_kg: float | None = None,
         ts: float | None = None,
     ) -> Session:
         payload = {
@@ -191,13 +202,27 @@ class RemoteSessions(SessionManager):
             "weight_kg": weight_kg,
             "dose_mg": dose_mg,
             "rate_mg_per_h": rate_mg_per_h,
+            "protocol": protocol,
+            "dose_mg_per_kg": dose_mg_per_kg,
         }
         return self._applied(await self._call("session_start", payload, user))
 
     async def change_phase(
-        self, session_id: int, phase: Phase, user: str, *, ts: float | None = None, reason: str | None = None
+        self,
+        session_id: int,
+        phase: Phase,
+        user: str,
+        *,
+        ts: float | None = None,
+        reason: str | None = None,
+        discharge: DischargeRecord | None = None,
     ) -> Session:
-        payload = {"session": session_id, "phase": phase.value, "reason": reason}
+        payload = {
+            "session": session_id,
+            "phase": phase.value,
+            "reason": reason,
+            "discharge": dataclasses.asdict(discharge) if discharge is not None else None,
+        }
         return self._applied(await self._call("session_phase", payload, user))
 
     async def _call(self, kind: str, payload: dict[str, Any], user: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from monitor.events import DURABLE_TYPES, encode, heartbeat_event
 from monitor.live import LiveState
 from monitor.model import AlarmChange, Phase, Quality, Reading, Vital
 from monitor.pipeline import AlarmStage, Pipeline
+from monitor.protocols import Protocol, load_protocols
 from monitor.sessions import SessionManager
 from monitor.store import database, repo
 from monitor.store import events as event_store
@@ -41,11 +42,15 @@ STOP_WRITER_S = 4.0
 DEDUPE_WINDOW_S = 3600
 
 
-def build_alarm_stage(settings: Settings) -> AlarmStage:
+def build_alarm_stage(settings: Settings, protocols: dict[str, Protocol] | None = None) -> AlarmStage:
     from alerts.engine import AlarmEngine
     from alerts.rules import rules_from_settings
 
-    return AlarmEngine(rules_from_settings(settings.alarms.rules_file), settings.alarms)
+    return AlarmEngine(
+        rules_from_settings(settings.alarms.rules_file),
+        settings.alarms,
+        protocols=load_protocols(settings) if protocols is None else protocols,
+    )
 
 
 @dataclass
@@ -69,7 +74,13 @@ class Service:
     charting: Any = None
     #: Extra long-running jobs started with the service (LISTEN, commands, log pruning, outage watch).
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: The session protocols (monitor/protocols): shipped templates and the clinic's folder, loaded at start.
+    protocols: dict[str, Protocol] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.protocols:  # a broken template stops the start here, naming its file and field
+            self.protocols = load_protocols(self.settings)
 
     async def start(self) -> None:
         self.writer.start()
@@ -159,6 +170,8 @@ def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionMan
     """After a restart: the engine knows the open sessions, their baselines and the alarms on screen."""
     for session in sessions.by_id.values():
         judge.register_session(session)
+        cuff = reading_store.session_readings(engine, session.id, [Vital.SBP.value], session.started)
+        judge.load_cuff_times(session.id, cuff.loc[cuff["quality"] == Quality.VALID.value, "ts"].tolist())
         infusion = session.phase_started(Phase.INFUSION)
         if infusion is not None:
             frame = reading_store.session_readings(engine, session.id, start=session.started, end=infusion)
@@ -241,7 +254,8 @@ def build_service(
         types=None if postgres else DURABLE_TYPES,
         shared=postgres,
     )
-    judge = alarm_stage if alarm_stage is not None else build_alarm_stage(settings)
+    protocols = load_protocols(settings)
+    judge = alarm_stage if alarm_stage is not None else build_alarm_stage(settings, protocols)
     restored = _restore_alarm_state(engine, judge, sessions, clock.now())
     for alarm in repo.open_alarms(engine):
         live.update_alarm(alarm)
@@ -261,7 +275,9 @@ def build_service(
     devices.baselines = judge
     # What the restore changed (e.g. alarms of unbound devices ended) is stored like any other change.
     pipeline.record_alarm_changes(restored)
-    service = Service(settings, engine, writer, bus, live, sessions, judge, pipeline, devices, clock, role=role)
+    service = Service(
+        settings, engine, writer, bus, live, sessions, judge, pipeline, devices, clock, role=role, protocols=protocols
+    )
     service.background.append(lambda: prune_keys_loop(engine))
     if settings.hl7.enabled:
         from adapters.hl7.listener import MllpListener

@@ -13,7 +13,16 @@ from sqlalchemy import Engine
 
 from monitor.binding import Bindings, Verdict
 from monitor.clock import REAL_CLOCK, Clock
-from monitor.model import OPEN_PHASES, PHASE_TRANSITIONS, Phase, PhaseChange, Quality, Reading, Session
+from monitor.model import (
+    OPEN_PHASES,
+    PHASE_TRANSITIONS,
+    DischargeRecord,
+    Phase,
+    PhaseChange,
+    Quality,
+    Reading,
+    Session,
+)
 from monitor.store import repo
 
 SessionListener = Callable[[Session, PhaseChange], Awaitable[None]]
@@ -85,6 +94,8 @@ class SessionManager:
         weight_kg: float | None = None,
         dose_mg: float | None = None,
         rate_mg_per_h: float | None = None,
+        protocol: str | None = None,
+        dose_mg_per_kg: float | None = None,
         ts: float | None = None,
     ) -> Session:
         ts = self.clock.now() if ts is None else ts
@@ -104,10 +115,13 @@ class SessionManager:
                 dose_mg=dose_mg,
                 rate_mg_per_h=rate_mg_per_h,
                 phases=[change],
+                protocol=protocol,
+                dose_mg_per_kg=dose_mg_per_kg,
             )
             session.id = await asyncio.to_thread(repo.insert_session, self.engine, session, user)
+            detail = {"bed": bed, "protocol": protocol, "dose_mg_per_kg": dose_mg_per_kg, "dose_mg": dose_mg}
             await asyncio.to_thread(
-                repo.write_audit, self.engine, user, "session_start", f"session:{session.id}", {"bed": bed}
+                repo.write_audit, self.engine, user, "session_start", f"session:{session.id}", detail
             )
             self.open_by_bed[bed] = session
             self.by_id[session.id] = session
@@ -115,8 +129,16 @@ class SessionManager:
         return session
 
     async def change_phase(
-        self, session_id: int, phase: Phase, user: str, *, ts: float | None = None, reason: str | None = None
+        self,
+        session_id: int,
+        phase: Phase,
+        user: str,
+        *,
+        ts: float | None = None,
+        reason: str | None = None,
+        discharge: DischargeRecord | None = None,
     ) -> Session:
+        """Move a session on; a discharge carries its record (escort, and why if the criteria were not met)."""
         ts = self.clock.now() if ts is None else ts
         async with self._lock:
             session = self.by_id.get(session_id)
@@ -127,17 +149,22 @@ class SessionManager:
                 raise SessionError(f"cannot go from {session.phase.value} to {phase.value} (allowed: {allowed})")
             if phase == Phase.ABORTED and not (reason and reason.strip()):
                 raise SessionError("aborting a session needs a reason")
+            if discharge is not None and phase != Phase.DISCHARGED:
+                raise SessionError("a discharge record goes with a discharge only")
             change = PhaseChange(phase, max(ts, session.phases[-1].ts), user)
-            await asyncio.to_thread(repo.record_phase, self.engine, session.id, change, reason)
+            await asyncio.to_thread(repo.record_phase, self.engine, session.id, change, reason, discharge)
+            detail: dict[str, object] = {"phase": phase.value, "reason": reason}
+            if discharge is not None:  # the escort's name stays out of the audit trail: the record has it
+                detail.update(
+                    escort_relation=discharge.escort_relation,
+                    criteria_not_met_reason=discharge.reason,
+                    decided_by=discharge.decided_by,
+                )
             await asyncio.to_thread(
-                repo.write_audit,
-                self.engine,
-                user,
-                "session_phase",
-                f"session:{session.id}",
-                {"phase": phase.value, "reason": reason},
+                repo.write_audit, self.engine, user, "session_phase", f"session:{session.id}", detail
             )
             session.phase = phase
+            session.discharge = discharge
             session.phases.append(change)
             if phase not in OPEN_PHASES:
                 self.last_closed[session.bed] = change.ts

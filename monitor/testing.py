@@ -74,6 +74,9 @@ class NullAlarmStage:
     def load_baseline(self, session_id: int, readings: Iterable[Reading]) -> None:
         return None
 
+    def load_cuff_times(self, session_id: int, times: Iterable[float]) -> None:
+        return None
+
     def restore(self, alarms: Iterable[Alarm], now: float | None = None) -> list[AlarmChange]:
         return []
 

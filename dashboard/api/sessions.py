@@ -10,11 +10,14 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, model_validator
 
 from dashboard.api.devices import DEVICE_ID
+from dashboard.api.protocols import find_protocol
 from dashboard.auth import StaffUser
 from dashboard.deps import audit, service_of
 from monitor.devices import DeviceError
 from monitor.events import session_json
 from monitor.model import Phase
+from monitor.protocols import Protocol
+from monitor.protocols.dose import DoseError, DosePlan, plan_dose
 from monitor.scales import ADVERSE_CATEGORIES
 from monitor.sessions import SessionError
 from monitor.store import repo
@@ -33,6 +36,11 @@ class NewSession(BaseModel):
     rate_mg_per_h: float | None = Field(default=None, ge=0, le=2000)
     #: The monitor on the patient (picked from the unassigned ones, typed or scanned): associated from the start.
     device: str | None = Field(default=None, min_length=1, max_length=128, pattern=DEVICE_ID)
+    #: The protocol template (GET /api/protocols); with it the dose comes from the dose per kg and the weight.
+    protocol: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    dose_mg_per_kg: float | None = Field(default=None, gt=0, le=5)
+    #: Planned infusion minutes when not the protocol's (0.5 mg/kg over 60 instead of 40 min).
+    infusion_min: float | None = Field(default=None, gt=0, le=24 * 60)
 
 
 class PhaseBody(BaseModel):
@@ -70,24 +78,59 @@ async def start_session(body: NewSession, request: Request, user: StaffUser) -> 
             status.HTTP_422_UNPROCESSABLE_ENTITY,
             f"no bed {body.bed!r}: sessions start on configured beds ([beds], device bindings, or added by an admin)",
         )
+    plan = _dose_plan(svc.protocols, body)
     try:
         session = await svc.sessions.start(
             body.bed,
             body.patient_ref,
             user.username,
             weight_kg=body.weight_kg,
-            dose_mg=body.dose_mg,
-            rate_mg_per_h=body.rate_mg_per_h,
+            dose_mg=plan.dose_mg if plan is not None and plan.dose_mg is not None else body.dose_mg,
+            rate_mg_per_h=plan.rate_mg_per_h if plan is not None and plan.dose_mg is not None else body.rate_mg_per_h,
+            protocol=body.protocol,
+            dose_mg_per_kg=plan.dose_mg_per_kg if plan is not None else None,
         )
     except SessionError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     out = session_json(session)
+    out["dose_arithmetic"] = plan.arithmetic if plan is not None else ""
     if body.device:
         try:
             out["device"] = await svc.devices.associate(body.bed, body.device, user.username)
         except DeviceError as exc:  # the session stands; the nurse sees why the monitor was not put on it
             out["device_error"] = str(exc)
     return out
+
+
+def _dose_plan(protocols: dict[str, Protocol], body: NewSession) -> DosePlan | None:
+    """The protocol's dose for this patient (422 when the protocol or the dose is not allowed)."""
+    if body.protocol is None:
+        if body.dose_mg_per_kg is not None or body.infusion_min is not None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "dose_mg_per_kg and infusion_min need a protocol")
+        return None
+    protocol = find_protocol(protocols, body.protocol)
+    try:
+        plan = plan_dose(
+            protocol,
+            weight_kg=body.weight_kg,
+            dose_mg_per_kg=body.dose_mg_per_kg,
+            dose_mg=body.dose_mg if protocol.dose.mode == "fixed" else None,
+            infusion_min=body.infusion_min,
+        )
+    except DoseError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+    if protocol.dose.mode == "per_kg" and plan.dose_mg is not None:
+        # A dose typed beside the protocol's must agree with it: two doses on one record is a dosing error.
+        for given, computed, name in (
+            (body.dose_mg, plan.dose_mg, "dose_mg"),
+            (body.rate_mg_per_h, plan.rate_mg_per_h, "rate_mg_per_h"),
+        ):
+            if given is not None and (computed is None or abs(given - computed) > 0.01):
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_ENTITY,
+                    f"{name} {given:g} does not match the protocol's {plan.arithmetic}",
+                )
+    return plan
 
 
 @router.get("/api/sessions")

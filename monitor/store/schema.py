@@ -57,6 +57,16 @@ sessions = Table(
     Column("rate_mg_per_h", Float),
     Column("created_by", String(64), nullable=False),
     Column("end_reason", Text),
+    # The protocol template's id (monitor/protocols) and the dose per kg it was started with.
+    Column("protocol", String(64)),
+    Column("dose_mg_per_kg", Float),
+    # Discharge: the escort and, when the criteria were not met, why and who decided.
+    Column("discharge_reason", Text),
+    Column("discharge_decided_by", String(120)),
+    Column("escort_name", String(120)),
+    Column("escort_relation", String(120)),
+    # When the discharge criteria were first seen met (the REMS form's "ready to leave").
+    Column("ready_at", Float),
 )
 
 phase_changes = Table(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from monitor.events import session_from_json
-from monitor.model import Phase, PhaseChange, Session
+from monitor.model import DischargeRecord, Phase, PhaseChange, Session
 from monitor.store import schema
 
 
@@ -28,10 +28,21 @@ def list_beds(engine: Engine) -> dict[str, str]:
 
 
 # -- sessions ------------------------------------------------------------------------
+#: DischargeRecord field -> column of ``sessions``.
+_DISCHARGE_COLUMNS = {
+    "escort_relation": "escort_relation",
+    "escort_name": "escort_name",
+    "reason": "discharge_reason",
+    "decided_by": "discharge_decided_by",
+}
+
+
 def _session_from_row(row: Any, changes: Iterable[Any]) -> Session:
     """A session from its row and its phase changes, through the one Session mapping (``monitor.events``)."""
     data = dict(row._mapping)
     data["bed"] = data.pop("bed_id")
+    discharge = {key: data.pop(column) for key, column in _DISCHARGE_COLUMNS.items()}
+    data["discharge"] = discharge if any(v is not None for v in discharge.values()) else None
     data["phases"] = [{"phase": c.phase, "ts": c.ts, "user": c.user} for c in changes]
     return session_from_json(data)
 
@@ -47,6 +58,8 @@ def insert_session(engine: Engine, session: Session, user: str) -> int:
                 weight_kg=session.weight_kg,
                 dose_mg=session.dose_mg,
                 rate_mg_per_h=session.rate_mg_per_h,
+                protocol=session.protocol,
+                dose_mg_per_kg=session.dose_mg_per_kg,
                 created_by=user,
             )
         ).inserted_primary_key
@@ -59,7 +72,13 @@ def insert_session(engine: Engine, session: Session, user: str) -> int:
         return int(new_id)
 
 
-def record_phase(engine: Engine, session_id: int, change: PhaseChange, reason: str | None = None) -> None:
+def record_phase(
+    engine: Engine,
+    session_id: int,
+    change: PhaseChange,
+    reason: str | None = None,
+    discharge: DischargeRecord | None = None,
+) -> None:
     closed = change.phase in (Phase.DISCHARGED, Phase.ABORTED)
     with engine.begin() as conn:
         conn.execute(
@@ -71,7 +90,17 @@ def record_phase(engine: Engine, session_id: int, change: PhaseChange, reason: s
         if closed:
             values["ended"] = change.ts
             values["end_reason"] = reason
+        if discharge is not None:
+            values.update({column: getattr(discharge, key) for key, column in _DISCHARGE_COLUMNS.items()})
         conn.execute(update(schema.sessions).where(schema.sessions.c.id == session_id).values(**values))
+
+
+def mark_ready(engine: Engine, session_id: int, ts: float) -> bool:
+    """Record when the discharge criteria were first seen met; a later sighting changes nothing."""
+    c = schema.sessions.c
+    with engine.begin() as conn:
+        done = conn.execute(update(schema.sessions).where(c.id == session_id, c.ready_at.is_(None)).values(ready_at=ts))
+        return bool(done.rowcount)
 
 
 def _load_sessions(conn: Connection, where: Any, limit: int | None = None) -> list[Session]:
