@@ -1,7 +1,7 @@
 """sessions: protocol and dose per kg; discharge reason, who decided, escort, ready time
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 
 A session names its protocol template (monitor/protocols) and the dose per kg it was started with.
 A discharge records the escort (name, relation) and, when the criteria were not met, the reason and
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
