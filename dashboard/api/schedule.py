@@ -17,6 +17,7 @@ from dashboard.deps import service_of
 from monitor.model import Phase, Quality, Vital
 from monitor.protocols.dose import session_arithmetic
 from monitor.protocols.schedule import CheckpointState, schedule_of
+from monitor.store import assessments as assessment_store
 from monitor.store import readings as reading_store
 from monitor.store import repo
 
@@ -49,6 +50,9 @@ async def session_schedule(session_id: SessionId, request: Request, user: StaffU
         reading_store.session_readings, svc.engine, session_id, [Vital.SBP.value], session.started
     )
     cuff = sorted(set(frame.loc[frame["quality"] == Quality.VALID.value, "ts"].tolist()))
+    assessments: dict[str, list[float]] = {}
+    for entry in await asyncio.to_thread(assessment_store.session_assessments, svc.engine, session_id):
+        assessments.setdefault(entry["scale"], []).append(entry["ts"])
     settings = svc.settings.alarms
     now = svc.clock.now()
     if not session.is_open:
