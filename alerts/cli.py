@@ -7,8 +7,13 @@ origin, exactly as ``--patient ID`` replays one of them) and the CSV gets a
 leading ``patient`` column; ``--patient`` picks one patient. Writes one CSV
 row per episode: ``rule_id,vital,priority,start_s,end_s,worst`` (seconds from
 the patient's first timestamp; ``end_s`` empty while still active at the
-end), ordered by start then rule id. The lead's ``monitor/cli.py`` hooks
-:func:`add_replay_arguments` and :func:`replay_command` in.
+end), ordered by start then rule id.
+
+``--db [URL]`` replays stored sessions instead (the configured database without a URL): each
+session's valid readings, phase changes and latest rule override, started in ``[--from, --to)``,
+at ``--bed``, of ``--protocol``; the CSV is led by a ``session`` column and times are seconds
+from the session's start. ``monitor/cli.py`` hooks :func:`add_replay_arguments` and
+:func:`replay_command` in.
 """
 
 from __future__ import annotations
@@ -19,22 +24,41 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-import pandas as pd
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
-from alerts.replay import Episode, PhaseList, replay
+from alerts.cases import Case, replay_cases, stored_cases, trace_cases
+from alerts.replay import Episode
 from alerts.rules import RuleError, default_rules, load_rules
-from alerts.trace import VITAL_KEYS, TraceError, load_trace, phases_from_column, select_patient, split_patients
+from alerts.trace import VITAL_KEYS, TraceError, load_trace
 from monitor.inert import inert_cell
+from monitor.instants import parse_instant
 from monitor.model import Phase
 
 HEADER = ("rule_id", "vital", "priority", "start_s", "end_s", "worst")
 
 
-def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, metavar="FILE", help="trace: CSV or Parquet with ts and vital columns")
-    parser.add_argument("--rules", type=Path, metavar="RULES.toml", help="rule file (default: the clinic defaults)")
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to replay: a trace FILE, or stored sessions (``--db``); shared by ``replay`` and ``whatif``."""
+    parser.add_argument(
+        "file", type=Path, nargs="?", metavar="FILE", help="trace: CSV or Parquet with ts and vital columns"
+    )
+    parser.add_argument(
+        "--db",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="replay stored sessions instead of a FILE (without URL: the configured database)",
+    )
+    parser.add_argument("--config", metavar="FILE", help="configuration file (with --db: its database)")
+    parser.add_argument(
+        "--from", dest="start", metavar="WHEN", help="with --db: sessions started from (ISO 8601 or POSIX seconds)"
+    )
+    parser.add_argument("--to", dest="end", metavar="WHEN", help="with --db: sessions started before")
+    parser.add_argument("--bed", metavar="ID", help="with --db: sessions at this chair only")
+    parser.add_argument("--protocol", metavar="ID", help="with --db: sessions of this protocol only")
     parser.add_argument(
         "--phases",
         "--phase-times",
@@ -43,7 +67,6 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
         help="phase changes in seconds from the trace start, e.g. baseline=0,infusion=900,recovery=3300 "
         "(default: the whole trace is infusion)",
     )
-    parser.add_argument("--out", type=Path, metavar="FILE", help="write the episodes CSV here (default: stdout)")
     parser.add_argument(
         "--map",
         dest="mapping",
@@ -57,6 +80,12 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
         help="replay only this patient of a multi-patient trace (ivmon simulate --to csv:FILE; default: every "
         "patient, each with its own phase column, and a leading patient column in the CSV)",
     )
+
+
+def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
+    add_source_arguments(parser)
+    parser.add_argument("--rules", type=Path, metavar="RULES.toml", help="rule file (default: the clinic defaults)")
+    parser.add_argument("--out", type=Path, metavar="FILE", help="write the episodes CSV here (default: stdout)")
 
 
 def parse_pairs(text: str, what: str) -> list[tuple[str, str]]:
@@ -131,46 +160,62 @@ def write_keyed_episodes(key_name: str, groups: Iterable[tuple[str, Sequence[Epi
     return count
 
 
-def _patient_groups(
-    args: argparse.Namespace, frame: pd.DataFrame, rel_phases: list[tuple[str, float]] | None
-) -> list[tuple[str, pd.DataFrame, PhaseList | None, float]]:
-    """(patient, rows, phases, time origin) per patient replayed."""
-    if args.patient is not None or "patient" not in frame.columns:
-        parts = [("", select_patient(frame, args.patient))]
-    else:
-        parts = split_patients(frame)
-    out: list[tuple[str, pd.DataFrame, PhaseList | None, float]] = []
-    for patient, rows in parts:
-        t0 = float(rows["ts"].min()) if len(rows) else 0.0
-        phases = [(name, t0 + s) for name, s in rel_phases] if rel_phases else phases_from_column(rows)
-        out.append((patient, rows, phases, t0))
-    return out
+def _engine_for(args: argparse.Namespace) -> Engine:
+    from monitor.config import load_settings
+    from monitor.store import database
+
+    overrides: dict[str, Any] = {"db_url": args.db} if args.db else {}
+    settings = load_settings(Path(args.config) if args.config else None, **overrides)
+    engine = database.make_engine(settings.database_url)
+    database.upgrade(engine)
+    return engine
+
+
+def load_cases(args: argparse.Namespace) -> tuple[list[Case], str]:
+    """The cases ``args`` name and the CSV key column (``patient``, ``session``, or "" for one trace)."""
+    if (args.file is None) == (args.db is None):
+        raise ValueError("give either a trace FILE or --db [URL]")
+    if args.db is None:
+        if args.start or args.end or args.bed or args.protocol:
+            raise ValueError("--from, --to, --bed and --protocol choose stored sessions: use them with --db")
+        mapping = parse_map(args.mapping) if args.mapping else None
+        rel_phases = parse_phases(args.phases) if args.phases else None
+        frame = load_trace(args.file, mapping)
+        keyed = args.patient is None and "patient" in frame.columns
+        return trace_cases(frame, args.patient, rel_phases), "patient" if keyed else ""
+    if args.patient or args.phases or args.mapping or args.zero_is_missing:
+        raise ValueError("--patient, --phases, --map and --zero-is-missing apply to a trace FILE, not --db")
+    start = parse_instant(args.start) if args.start else None
+    end = parse_instant(args.end) if args.end else None
+    engine = _engine_for(args)
+    try:
+        cases = stored_cases(engine, start=start, end=end, bed=args.bed, protocol=args.protocol)
+    finally:
+        engine.dispose()
+    return cases, "session"
 
 
 def replay_command(args: argparse.Namespace) -> int:
     try:
         rules = load_rules(args.rules) if args.rules else default_rules()
-        mapping = parse_map(args.mapping) if args.mapping else None
-        rel_phases = parse_phases(args.phases) if args.phases else None
-        frame = load_trace(args.file, mapping)
-        groups = _patient_groups(args, frame, rel_phases)
-        keyed = args.patient is None and "patient" in frame.columns
-    except (RuleError, TraceError, ValueError) as exc:
+        cases, key_name = load_cases(args)
+    except (RuleError, TraceError, ValueError, SQLAlchemyError) as exc:
         print(f"ivmon replay: {exc}", file=sys.stderr)
         return 2
     results = (
-        (patient, replay(rows, rules, phases, zero_is_missing=args.zero_is_missing), t0)
-        for patient, rows, phases, t0 in groups
+        (done.case.key, done.episodes, done.case.t0)
+        for done in replay_cases(cases, rules, zero_is_missing=args.zero_is_missing)
     )
     with open(args.out, "w", encoding="utf-8", newline="") if args.out else nullcontext(sys.stdout) as out:
-        if keyed:
-            count = write_keyed_episodes("patient", results, out)
+        if key_name:
+            count = write_keyed_episodes(key_name, results, out)
         else:
             _, episodes, t0 = next(results)
             write_episodes(episodes, t0, out)
             count = len(episodes)
     if args.out:
-        print(f"{count} alarm episodes of {len(groups)} patient(s) written to {args.out}", file=sys.stderr)
+        what = "session(s)" if key_name == "session" else "patient(s)"
+        print(f"{count} alarm episodes of {len(cases)} {what} written to {args.out}", file=sys.stderr)
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from alerts.cases import stored_overrides
 from alerts.rules import Rule, RuleError, parse_rules
 from monitor.model import UNASSIGNED
 from monitor.store import alarms as alarm_store
@@ -44,12 +45,7 @@ def save_override(engine: Engine, session_id: int, rules: Sequence[Rule] | None,
 
 def load_overrides(engine: Engine, session_ids: Sequence[int]) -> dict[int, list[Rule] | None]:
     """The latest override of each session (None where it was cleared)."""
-    if not session_ids:
-        return {}
-    out: dict[int, list[Rule] | None] = {}
-    for sid, text in alarm_store.rule_override_rows(engine, session_ids):
-        out[sid] = parse_rules(json.loads(text), f"stored session {sid} rules") if text else None
-    return out
+    return stored_overrides(engine, session_ids)
 
 
 def restore_overrides(engine: Engine, alarm_stage: Any, session_ids: Sequence[int]) -> int:

@@ -10,7 +10,6 @@ import asyncio
 import gzip
 import hashlib
 import math
-from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -27,6 +26,7 @@ from dashboard.deps import audit, service_of
 from dashboard.headers import CHART_PAGE_CSP
 from dashboard.review import data, exports
 from monitor.events import alarm_json, session_json
+from monitor.instants import parse_instant
 from monitor.model import Role, Vital
 from monitor.store import readings as reading_store
 from monitor.store import repo, summaries
@@ -44,16 +44,9 @@ def parse_time(text: str | None, name: str) -> float | None:
     if text is None or text == "":
         return None
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise HTTPException(422, f"{name}: not POSIX seconds or an ISO 8601 time: {text!r}") from None
-    if stamp.tzinfo is None:
-        return (stamp - datetime(1970, 1, 1)).total_seconds()
-    return stamp.timestamp()
+        return parse_instant(text)
+    except ValueError as exc:
+        raise HTTPException(422, f"{name}: {exc}") from None
 
 
 def _json(body: Any) -> Response:
