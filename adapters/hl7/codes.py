@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from adapters.hl7.label_codes import WAP, names_invasive_pressure, pds_known, pds_vital, wap_known, wap_vital
+from adapters.hl7.mdc_known import MDC_KNOWN
 from adapters.hl7.vendor_codes import (
-    MDC_KNOWN,
     MDIL_KNOWN,
     MDIL_VITALS,
     PULSE_LABEL_WORDS,
@@ -23,7 +24,7 @@ from adapters.hl7.vendor_codes import (
     REFID_KNOWN_PREFIXES,
     mdil_key,
 )
-from monitor.model import CANONICAL_UNIT, Vital
+from monitor.model import CANONICAL_UNIT, NIBP_VITALS, Vital
 from monitor.units import UnitError, converter
 
 #: MDC numeric codes of the vitals ivmon tracks. Invasive arterial pressures
@@ -31,11 +32,16 @@ from monitor.units import UnitError, converter
 #: pressures, and mixing them would defeat the NIBP-overdue alarm.
 MDC_VITALS: dict[int, Vital] = {
     147842: Vital.HR,  # MDC_ECG_HEART_RATE
-    149530: Vital.PR,  # MDC_PULS_OXIM_PULS_RATE
     149514: Vital.PR,  # MDC_PULS_RATE
-    149522: Vital.PR,  # MDC_BLD_PULS_RATE_INV (Comen labels it MDC_PULS_RATE)
-    149546: Vital.PR,  # MDC_PULS_RATE_NON_INV (pulse from the NIBP cuff)
+    149522: Vital.PR,  # MDC_BLD_PULS_RATE_INV: the arterial line's pulse (Comen labels it MDC_PULS_RATE)
+    149530: Vital.PR,  # MDC_PULS_OXIM_PULS_RATE: the oximeter's pulse
+    149538: Vital.PR,  # MDC_PLETH_PULS_RATE: pulse from the pleth (Philips "Pulse (SpO2)", 0002-4822)
+    149546: Vital.PR,  # MDC_PULS_RATE_NON_INV: pulse from the NIBP cuff
     150456: Vital.SPO2,  # MDC_PULS_OXIM_SAT_O2
+    150460: Vital.SPO2,  # MDC_PULS_OXIM_SAT_O2_CTS (continuous)
+    150464: Vital.SPO2,  # MDC_PULS_OXIM_SAT_O2_NONCTS (spot check)
+    150472: Vital.SPO2,  # MDC_PULS_OXIM_SAT_O2_ART_LEFT: a second sensor
+    150476: Vital.SPO2,  # MDC_PULS_OXIM_SAT_O2_ART_RIGHT: a second sensor
     150021: Vital.SBP,  # MDC_PRESS_BLD_NONINV_SYS
     150022: Vital.DBP,  # MDC_PRESS_BLD_NONINV_DIA
     150023: Vital.MAP,  # MDC_PRESS_BLD_NONINV_MEAN
@@ -43,13 +49,13 @@ MDC_VITALS: dict[int, Vital] = {
     150302: Vital.DBP,  # MDC_PRESS_CUFF_DIA
     150303: Vital.MAP,  # MDC_PRESS_CUFF_MEAN
     151562: Vital.RR,  # MDC_RESP_RATE
-    151578: Vital.RR,  # MDC_TTHOR_RESP_RATE
     151570: Vital.RR,  # MDC_AWAY_RESP_RATE
-    151586: Vital.RR,  # MDC_CO2_RESP_RATE (number unconfirmed; a Mindray table says 151594, matched by name)
-    150472: Vital.SPO2,  # SpO2, second sensor left (Philips NOM_PULS_OXIM_SAT_O2_ART_LEFT; unconfirmed in MDC)
-    150476: Vital.SPO2,  # SpO2, second sensor right (NOM_PULS_OXIM_SAT_O2_ART_RIGHT; unconfirmed in MDC)
+    151578: Vital.RR,  # MDC_TTHOR_RESP_RATE (impedance)
+    151594: Vital.RR,  # MDC_CO2_RESP_RATE (capnograph); 151586 is the ventilator's rate, not tracked
+    151650: Vital.RR,  # MDC_ACOUSTIC_RESP_RATE (Masimo RRa)
+    151658: Vital.RR,  # MDC_PULS_OXIM_PLETH_RESP_RATE (Masimo RRp)
     151708: Vital.ETCO2,  # MDC_CONC_AWAY_CO2_ET
-    151728: Vital.ETCO2,  # MDC_AWAY_CO2_ET (Philips NOM_AWAY_CO2_ET; unconfirmed in MDC)
+    151728: Vital.ETCO2,  # MDC_AWAY_CO2_ET
 }
 
 #: Reference ids (OBX-3.2) -> vital, for the cross-check and for rows whose
@@ -57,11 +63,16 @@ MDC_VITALS: dict[int, Vital] = {
 MDC_REFIDS: dict[str, Vital] = {
     "MDC_ECG_HEART_RATE": Vital.HR,
     "MDC_ECG_CARD_BEAT_RATE": Vital.HR,
-    "MDC_PULS_OXIM_PULS_RATE": Vital.PR,
     "MDC_PULS_RATE": Vital.PR,
     "MDC_BLD_PULS_RATE_INV": Vital.PR,
+    "MDC_PULS_OXIM_PULS_RATE": Vital.PR,
+    "MDC_PLETH_PULS_RATE": Vital.PR,
     "MDC_PULS_RATE_NON_INV": Vital.PR,
     "MDC_PULS_OXIM_SAT_O2": Vital.SPO2,
+    "MDC_PULS_OXIM_SAT_O2_CTS": Vital.SPO2,
+    "MDC_PULS_OXIM_SAT_O2_NONCTS": Vital.SPO2,
+    "MDC_PULS_OXIM_SAT_O2_ART_LEFT": Vital.SPO2,
+    "MDC_PULS_OXIM_SAT_O2_ART_RIGHT": Vital.SPO2,
     "MDC_PRESS_BLD_NONINV_SYS": Vital.SBP,
     "MDC_PRESS_BLD_NONINV_DIA": Vital.DBP,
     "MDC_PRESS_BLD_NONINV_MEAN": Vital.MAP,
@@ -69,13 +80,13 @@ MDC_REFIDS: dict[str, Vital] = {
     "MDC_PRESS_CUFF_DIA": Vital.DBP,
     "MDC_PRESS_CUFF_MEAN": Vital.MAP,
     "MDC_RESP_RATE": Vital.RR,
-    "MDC_TTHOR_RESP_RATE": Vital.RR,
     "MDC_AWAY_RESP_RATE": Vital.RR,
+    "MDC_TTHOR_RESP_RATE": Vital.RR,
     "MDC_CO2_RESP_RATE": Vital.RR,
-    "MDC_AWAY_CO2_ET": Vital.ETCO2,
+    "MDC_ACOUSTIC_RESP_RATE": Vital.RR,
+    "MDC_PULS_OXIM_PLETH_RESP_RATE": Vital.RR,
     "MDC_CONC_AWAY_CO2_ET": Vital.ETCO2,
-    "MDC_PULS_OXIM_SAT_O2_ART_LEFT": Vital.SPO2,
-    "MDC_PULS_OXIM_SAT_O2_ART_RIGHT": Vital.SPO2,
+    "MDC_AWAY_CO2_ET": Vital.ETCO2,
 }
 
 #: MDC unit codes (OBX-6.1) -> the spelling :mod:`monitor.units` converts from;
@@ -178,6 +189,10 @@ class CodeMap:
         Raises :class:`CodeError` when the number and the reference id name two different vitals.
         """
         found = self._vital(code, refid, system)
+        if found in NIBP_VITALS and names_invasive_pressure(refid):
+            # Whatever the number or a local mapping says: a row named as an arterial, venous or
+            # other invasive pressure is never the cuff (research/hl7.md: wrong pairs circulate).
+            raise CodeError(f"OBX-3 {code} is named {refid!r}, an invasive pressure: never read as NIBP ({found.value})")
         if found is Vital.HR and _says_pulse(refid):
             # A pulse rate sent under a heart-rate code ("HR_Pulse", "Pulse"): it counts pulses
             # at a sensor, not the ECG's beats, so it is pr (the alarm rules treat pr as hr anyway).
@@ -193,17 +208,27 @@ class CodeMap:
                 hit = self.local.get(code.upper())
             if hit is not None:
                 return hit
-        if system.upper() == "MDIL":
+        upper_system = system.upper()
+        if upper_system == "MDIL":
             vendor = MDIL_VITALS.get(mdil_key(code))
             if vendor is not None:
                 return vendor
             if mdil_key(code) in MDIL_KNOWN:
                 return None
+        elif upper_system == WAP:
+            return wap_vital(code)
+        elif not upper_system:
+            pds = pds_vital(code, refid)
+            if pds is not None or pds_known(code, refid):
+                return pds
         number = mdc_number(code, system)
         by_code = MDC_VITALS.get(number) if number is not None else None
         by_name = MDC_REFIDS.get(refid.upper()) if refid.startswith(("MDC_", "mdc_")) else None
         if by_code is not None and by_name is not None and by_code is not by_name:
             raise CodeError(f"OBX-3 code {code} ({by_code.value}) disagrees with its name {refid} ({by_name.value})")
+        if by_code is None and by_name is not None and number in MDC_KNOWN:
+            # The number is a known other quantity (150031 is an aortic pressure): the number decides.
+            raise CodeError(f"OBX-3 code {code} ({MDC_KNOWN[number]}) disagrees with its name {refid} ({by_name.value})")
         # A known MDC name with an unknown number: the name is the standard's, the number a typo.
         return by_code or by_name
 
@@ -220,6 +245,10 @@ class CodeMap:
             return "marked not a vital in [hl7] local_codes"
         if system.upper() == "MDIL" and mdil_key(code) in MDIL_KNOWN:
             return MDIL_KNOWN[mdil_key(code)]
+        if system.upper() == WAP:
+            return wap_known(code)
+        if not system and pds_known(code, refid):
+            return pds_known(code, refid)
         number = mdc_number(code, system)
         if number is not None and number in MDC_KNOWN:
             return MDC_KNOWN[number]
@@ -279,6 +308,15 @@ class CodeMap:
         result: tuple[Vital | None, Converter, str]
         try:
             vital = self.vital(c[0].strip(), c[1].strip() if len(c) > 1 else "", c[2].strip() if len(c) > 2 else "")
+            if (
+                vital is None
+                and len(c) > 5
+                and c[5].strip().upper() == "MDC"
+                and self._local_key(c[0].strip(), c[2].strip() if len(c) > 2 else "") not in self.ignored
+            ):
+                # CWE alternate identifier: IHE PCD's examples put LOINC first and MDC second
+                # (8889-8^Heart Rate by Oximetry^LN^149530^MDC_PULS_OXIM_PULS_RATE^MDC).
+                vital = self.vital(c[3].strip(), c[4].strip(), "MDC")
         except CodeError as exc:
             result = (None, float, str(exc))
         else:

@@ -16,6 +16,7 @@ from datetime import UTC, tzinfo
 
 from adapters.hl7 import limits
 from adapters.hl7.codes import SENTINELS, CodeError, CodeMap
+from adapters.hl7.label_codes import qualify
 from adapters.hl7.message import Message, TimestampError, parse_segments, parse_ts
 from adapters.hl7.observed import CodeLedger
 from adapters.hl7.vendor_codes import SENSOR_SYSTEMS
@@ -202,10 +203,18 @@ def _paired_sensor(seg: list[str], cs: str) -> str:
     return sensor_reference(seg[17], cs) or sensor_reference(seg[18], cs)
 
 
+#: Words in an OBX-17/18 reference that name a pulse's sensor: the oximeter, the pleth, the cuff, a pressure line.
+_PULSE_SENSOR_WORDS = ("SPO2", "SAT_O2", "OXIM", "PLETH", "PULS", "NBP", "NIBP", "CUFF", "PRESS", "ART", "ABP", "IBP")
+
+
 def _pulse_source(sensor: str) -> bool:
-    """A sensor other than the ECG: a heart rate measured there is a pulse rate."""
+    """A sensor that counts pulses: a heart rate measured there is a pulse rate.
+
+    A positive list, because OBX-17 also carries measurement methods in MDC
+    (IHE PCD's ``AMEAS^auto-measurement^MDC``) that say nothing about the sensor.
+    """
     upper = sensor.upper()
-    return bool(upper) and "ECG" not in upper and upper not in ("HR", "HEART RATE")
+    return "ECG" not in upper and any(word in upper for word in _PULSE_SENSOR_WORDS)
 
 
 def _ids(value: str, component: str) -> list[str]:
@@ -356,6 +365,11 @@ def interpret(
             vtype = seg[2].strip().upper()
             path = seg[4].strip()
             status = seg[11].strip().upper()
+            obx3 = qualify(seg[3], path, cs)  # WACS: the blood-pressure part is in OBX-4
+            if vtype == "ST" and codes.row(obx3, seg[6], cs)[0] is not None:
+                vtype = "NM"  # a number sent as a string (WACS) under a code that names a vital
+            if seg[8].strip() == "?":
+                status = "X"  # WACS's "invalid" flag (no valid numeric, e.g. sensor off)
             if seg[18] and (not vtype or seg[11] == "X") and not sensor_reference(seg[18], cs):
                 # A containment header naming its device: rows below it inherit it.
                 group_devices[_trim_path(path)] = device_id(seg[18], cs)
@@ -369,10 +383,10 @@ def interpret(
                     device = msh_device or location_device or "unknown"
                     ledger_sender = f"{device} @ {peer}" if peer else device
                 if vtype not in _NUMERIC_TYPES:
-                    ledger.note(ledger_sender, seg[3], seg[6], "", None, "")
+                    ledger.note(ledger_sender, obx3, seg[6], "", None, "")
                 elif status == "X":
-                    no_value, _, why = codes.row(seg[3], seg[6], cs)
-                    ledger.note(ledger_sender, seg[3], seg[6], "", no_value, why)
+                    no_value, _, why = codes.row(obx3, seg[6], cs)
+                    ledger.note(ledger_sender, obx3, seg[6], "", no_value, why)
             if not vtype or status == "X":
                 out.skipped += 1  # containment header, or "no valid value" (Philips shows "?")
                 continue
@@ -384,11 +398,11 @@ def interpret(
                         continue
                 out.skipped += 1  # waveform arrays, coded and text rows
                 continue
-            vital, convert, problem = codes.row(seg[3], seg[6], cs)
+            vital, convert, problem = codes.row(obx3, seg[6], cs)
             if vital is Vital.HR and (seg[17] or seg[18]) and _pulse_source(_paired_sensor(seg, cs)):
                 vital = Vital.PR  # a rate paired with a sensor (SpO2, NBP, arterial line): a pulse
             if ledger is not None:
-                ledger.note(ledger_sender, seg[3], seg[6], seg[5], vital, problem)
+                ledger.note(ledger_sender, obx3, seg[6], seg[5], vital, problem)
             if vital is None:
                 if problem:
                     out.errors.append(f"OBX {_where(seg)}: {problem}")

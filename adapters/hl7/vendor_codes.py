@@ -6,7 +6,9 @@ kinds of entry:
 * **vitals**: codes that carry one of ivmon's vitals (``hr``, ``pr``,
   ``spo2``, ``sbp``/``dbp``/``map`` for the *cuff*, ``rr``, ``etco2``);
 * **known, not tracked**: codes of quantities ivmon deliberately ignores
-  (invasive pressures, temperatures, ST, QT, PVC ...). They are listed so that
+  (invasive pressures, temperatures, ST, QT, PVC ...; the MDC ones are in
+  :mod:`adapters.hl7.mdc_known`, label-coded vendors in
+  :mod:`adapters.hl7.label_codes`). They are listed so that
   the integrator's view (``ivmon hl7 codes``) can say what they are instead of
   flagging them as unknown codes that might be vitals.
 
@@ -73,34 +75,12 @@ MDIL_KNOWN: dict[str, str] = {
     "0002-f887": "model (configuration)",
 }
 
-#: IEEE 11073-10101 numeric codes (partition * 65536 + term code) of quantities ivmon does not track.
-MDC_KNOWN: dict[int, str] = {
-    150017: "invasive blood pressure, systolic (MDC_PRESS_BLD_SYS)",
-    150018: "invasive blood pressure, diastolic (MDC_PRESS_BLD_DIA)",
-    150019: "invasive blood pressure, mean (MDC_PRESS_BLD_MEAN)",
-    150033: "invasive arterial pressure, systolic (MDC_PRESS_BLD_ART_SYS)",
-    150034: "invasive arterial pressure, diastolic (MDC_PRESS_BLD_ART_DIA)",
-    150035: "invasive arterial pressure, mean (MDC_PRESS_BLD_ART_MEAN)",
-    150037: "invasive arterial pressure, systolic (MDC_PRESS_BLD_ART_ABP_SYS)",
-    150038: "invasive arterial pressure, diastolic (MDC_PRESS_BLD_ART_ABP_DIA)",
-    150039: "invasive arterial pressure, mean (MDC_PRESS_BLD_ART_ABP_MEAN)",
-    150045: "pulmonary artery pressure, systolic",
-    150046: "pulmonary artery pressure, diastolic",
-    150047: "pulmonary artery pressure, mean",
-    150087: "central venous pressure, mean (MDC_PRESS_BLD_VEN_CENT_MEAN)",
-    148065: "premature ventricular contractions (MDC_ECG_V_P_C_CNT)",
-    148066: "premature ventricular contraction rate (MDC_ECG_V_P_C_RATE)",
-    150448: "perfusion index (MDC_PULS_OXIM_PERF_REL)",
-    150344: "temperature (MDC_TEMP)",
-    150352: "arterial temperature (MDC_TEMP_ART)",
-    150368: "core temperature (MDC_TEMP_CORE)",
-    188496: "axillary temperature (MDC_TEMP_AXIL)",
-    151716: "inspired CO2 (MDC_CONC_AWAY_CO2_INSP)",
-}
-
 #: Reference ids (OBX-3.2) of quantities ivmon does not track, for senders whose numbers are local.
 REFID_KNOWN_PREFIXES: tuple[tuple[str, str], ...] = (
     ("MDC_PRESS_BLD_ART", "invasive arterial pressure"),
+    ("MDC_PRESS_BLD_AORT", "invasive aortic pressure"),
+    ("MDC_PRESS_BLD_ATR", "atrial pressure"),
+    ("MDC_PRESS_BLD_VENT", "ventricular pressure"),
     ("MDC_PRESS_BLD_VEN", "venous pressure"),
     ("MDC_PRESS_BLD_SYS", "invasive blood pressure"),
     ("MDC_PRESS_BLD_DIA", "invasive blood pressure"),

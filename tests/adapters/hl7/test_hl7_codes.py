@@ -51,11 +51,14 @@ def test_kpa_is_converted_and_unknown_units_refused() -> None:
 def test_code_and_reference_id_are_cross_checked() -> None:
     r = read(
         obx("150456^MDC_AWAY_CO2_ET^MDC", "38", "266016^MDC_DIM_MMHG^MDC"),  # wrong pair seen in public code
-        obx("150031^MDC_PRESS_CUFF_SYS^MDC", "118", "266016^MDC_DIM_MMHG^MDC"),  # unknown number, known name
+        obx("150457^MDC_PULS_OXIM_PULS_RATE^MDC", "76", "264864^MDC_DIM_BEAT_PER_MIN^MDC"),  # unknown number
         obx("150456^MDC_PULS_OXIM_SAT_O2^MDC", "98", "266418^MDC_DIM_PERCENT^MDC"),  # unit code mV, name percent
+        # 150031 is MDC_PRESS_BLD_AORT_MEAN (an aortic line), sent as CUFF_SYS by a real monitor: the number decides
+        obx("150031^MDC_PRESS_CUFF_SYS^MDC", "118", "266016^MDC_DIM_MMHG^MDC"),
     )
-    assert [(x.vital, x.value) for x in r.readings] == [(Vital.SBP, 118.0)]
-    assert "disagrees" in r.errors[0] and "disagrees" in r.errors[1]
+    assert [(x.vital, x.value) for x in r.readings] == [(Vital.PR, 76.0)]
+    assert len(r.errors) == 3 and all("disagrees" in e for e in r.errors)
+    assert "aortic" in r.errors[2]
 
 
 def test_sentinels_empty_and_x_rows_are_never_readings() -> None:
