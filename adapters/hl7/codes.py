@@ -192,7 +192,9 @@ class CodeMap:
         if found in NIBP_VITALS and names_invasive_pressure(refid):
             # Whatever the number or a local mapping says: a row named as an arterial, venous or
             # other invasive pressure is never the cuff (research/hl7.md: wrong pairs circulate).
-            raise CodeError(f"OBX-3 {code} is named {refid!r}, an invasive pressure: never read as NIBP ({found.value})")
+            raise CodeError(
+                f"OBX-3 {code} is named {refid!r}, an invasive pressure: never read as NIBP ({found.value})"
+            )
         if found is Vital.HR and _says_pulse(refid):
             # A pulse rate sent under a heart-rate code ("HR_Pulse", "Pulse"): it counts pulses
             # at a sensor, not the ECG's beats, so it is pr (the alarm rules treat pr as hr anyway).
@@ -228,7 +230,9 @@ class CodeMap:
             raise CodeError(f"OBX-3 code {code} ({by_code.value}) disagrees with its name {refid} ({by_name.value})")
         if by_code is None and by_name is not None and number in MDC_KNOWN:
             # The number is a known other quantity (150031 is an aortic pressure): the number decides.
-            raise CodeError(f"OBX-3 code {code} ({MDC_KNOWN[number]}) disagrees with its name {refid} ({by_name.value})")
+            raise CodeError(
+                f"OBX-3 code {code} ({MDC_KNOWN[number]}) disagrees with its name {refid} ({by_name.value})"
+            )
         # A known MDC name with an unknown number: the name is the standard's, the number a typo.
         return by_code or by_name
 

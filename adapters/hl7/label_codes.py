@@ -36,7 +36,11 @@ WAP_VITALS: dict[str, Vital] = {
 
 #: WACS labels ivmon does not track -> what they are.
 WAP_KNOWN: dict[str, str] = {
-    **{f"IBP-{n}/{part}": f"invasive blood pressure {n}, {part.lower()}" for n in (1, 2) for part in ("SYS", "DIA", "MEAN")},
+    **{
+        f"IBP-{n}/{part}": f"invasive blood pressure {n}, {part.lower()}"
+        for n in (1, 2)
+        for part in ("SYS", "DIA", "MEAN")
+    },
     "TEMPERATURE/1": "temperature 1",
     "TEMPERATURE/2": "temperature 2",
 }

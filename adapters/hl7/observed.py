@@ -32,6 +32,7 @@ _VITAL_WORDS = re.compile(
 )
 _VITAL_UNITS = frozenset(
     {"BPM", "/MIN", "1/MIN", "%", "MMHG", "MM[HG]", "KPA", "RPM", "BR/MIN", "BREATHS/MIN", "{BEATS}/MIN"}
+    | {"PERCENT", "BR/M", "{BREATHS}/MIN", "{BEAT}/MIN"}  # Welch Allyn WACS unit tags; UCUM annotations
 )
 _VITAL_UNIT_CODES = frozenset({264864, 262688, 266016, 265987, 264928, 264896})
 

@@ -366,8 +366,10 @@ def interpret(
             path = seg[4].strip()
             status = seg[11].strip().upper()
             obx3 = qualify(seg[3], path, cs)  # WACS: the blood-pressure part is in OBX-4
-            if vtype == "ST" and codes.row(obx3, seg[6], cs)[0] is not None:
-                vtype = "NM"  # a number sent as a string (WACS) under a code that names a vital
+            if vtype == "ST":
+                st_vital, _, st_problem = codes.row(obx3, seg[6], cs)
+                if st_vital is not None or st_problem:
+                    vtype = "NM"  # a number sent as a string (WACS) under a code that names a vital
             if seg[8].strip() == "?":
                 status = "X"  # WACS's "invalid" flag (no valid numeric, e.g. sensor off)
             if seg[18] and (not vtype or seg[11] == "X") and not sensor_reference(seg[18], cs):

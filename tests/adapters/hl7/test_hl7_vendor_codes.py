@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.hl7.codes import CodeMap
+from adapters.hl7.mdc_known import MDC_KNOWN
 from adapters.hl7.message import decode, parse
 from adapters.hl7.pcd01 import interpret, sensor_reference
-from adapters.hl7.mdc_known import MDC_KNOWN
 from adapters.hl7.vendor_codes import MDIL_KNOWN, MDIL_VITALS
 from monitor.binding import Bindings
 from monitor.model import NIBP_VITALS, DeviceAlarm, Quality, Reading, Vital
