@@ -33,9 +33,12 @@ from alerts.cases import Case, replay_cases, stored_cases, trace_cases
 from alerts.replay import Episode
 from alerts.rules import RuleError, default_rules, load_rules
 from alerts.trace import VITAL_KEYS, TraceError, load_trace
+from monitor.config import Settings, load_settings
 from monitor.inert import inert_cell
 from monitor.instants import parse_instant
 from monitor.model import Phase
+from monitor.store import database
+from monitor.store.replay_source import StoredAlarm, physiological_alarms
 
 HEADER = ("rule_id", "vital", "priority", "start_s", "end_s", "worst")
 
@@ -160,19 +163,22 @@ def write_keyed_episodes(key_name: str, groups: Iterable[tuple[str, Sequence[Epi
     return count
 
 
-def _engine_for(args: argparse.Namespace) -> Engine:
-    from monitor.config import load_settings
-    from monitor.store import database
-
+def settings_of(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {"db_url": args.db} if args.db else {}
-    settings = load_settings(Path(args.config) if args.config else None, **overrides)
-    engine = database.make_engine(settings.database_url)
+    return load_settings(Path(args.config) if args.config else None, **overrides)
+
+
+def _engine_for(args: argparse.Namespace) -> Engine:
+    engine = database.make_engine(settings_of(args).database_url)
     database.upgrade(engine)
     return engine
 
 
-def load_cases(args: argparse.Namespace) -> tuple[list[Case], str]:
-    """The cases ``args`` name and the CSV key column (``patient``, ``session``, or "" for one trace)."""
+def load_cases(args: argparse.Namespace, answers: list[StoredAlarm] | None = None) -> tuple[list[Case], str]:
+    """The cases ``args`` name and the CSV key column (``patient``, ``session``, or "" for one trace).
+
+    With ``answers`` (a list), stored sessions' physiological alarms are appended to it.
+    """
     if (args.file is None) == (args.db is None):
         raise ValueError("give either a trace FILE or --db [URL]")
     if args.db is None:
@@ -190,6 +196,8 @@ def load_cases(args: argparse.Namespace) -> tuple[list[Case], str]:
     engine = _engine_for(args)
     try:
         cases = stored_cases(engine, start=start, end=end, bed=args.bed, protocol=args.protocol)
+        if answers is not None:
+            answers.extend(physiological_alarms(engine, [int(c.key) for c in cases]))
     finally:
         engine.dispose()
     return cases, "session"

@@ -329,6 +329,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_arguments(replay)
     replay.set_defaults(func=replay_command)
 
+    from alerts.whatif_cli import add_whatif_arguments, whatif_command
+
+    whatif = sub.add_parser(
+        "whatif",
+        help="traces or stored sessions under the current and a proposed rule set, compared per rule and phase",
+    )
+    add_whatif_arguments(whatif)
+    whatif.set_defaults(func=whatif_command)
+
     from dashboard.review.cli import add_export_arguments, export_command
 
     export = sub.add_parser("export", help="a session's readings, alarms and events, or its printable report")

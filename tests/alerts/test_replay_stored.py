@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+import alerts
 from alerts.cases import replay_cases, stored_cases
 from alerts.cli import main
 from alerts.rules import default_rules
+from alerts.whatif import answers_of, compare
+from alerts.whatif_cli import main as whatif
 from monitor.store.replay_source import physiological_alarms
 from tests.alerts.stored_sessions import SCENARIOS, START, record_sessions
 
@@ -38,6 +41,10 @@ async def test_replay_of_stored_sessions_is_what_the_live_engine_raised(recorded
     raised = sorted((a.session_id, a.rule_id, a.vital, a.started, a.ended) for a in live)
     assert len(raised) >= 4  # every alarming scenario raised something
     assert replayed == raised
+    # what-if of the clinic rules against themselves over the stored sessions: nothing changes
+    same = compare(cases, default_rules(), default_rules(), answers_of(live))
+    assert same.total.episodes_now == len(raised) and same.changed == []
+    assert all(r.difference == 0 and r.removed == 0 and r.added == 0 for r in [*same.rows, same.total])
 
 
 async def test_cli_replays_the_database_with_session_column_and_filters(
@@ -72,3 +79,17 @@ async def test_cli_replays_the_database_with_session_column_and_filters(
     assert "apply to a trace FILE" in capsys.readouterr().err
     assert main([]) == 2
     assert "either a trace FILE or --db" in capsys.readouterr().err
+    # ivmon whatif --db: a stricter SpO2 limit adds alarms in the desaturating session
+    proposed = tmp_path / "proposed.toml"
+    proposed.write_text(
+        (Path(alerts.__file__).parent / "defaults.toml").read_text()
+        + '[[rule]]\nid = "spo2-review"\nvital = "spo2"\nop = "<"\nlimit = 94\npriority = "low"\n'
+    )
+    table = tmp_path / "cmp.csv"
+    assert whatif(["--db", recorded, "--rules", str(proposed), "--out", str(table)]) == 0
+    printed = capsys.readouterr().out
+    compared = {(r["rule_id"], r["phase"]): r for r in csv.DictReader(io.StringIO(table.read_text()))}
+    added = [r for (rule, _), r in compared.items() if rule == "spo2-review"]
+    assert added and all(int(r["added"]) == int(r["episodes_proposed"]) > 0 for r in added), printed
+    others = [r for (rule, _), r in compared.items() if rule not in ("spo2-review", "all rules")]
+    assert others and all(r["difference"] == "0" for r in others)
