@@ -24,6 +24,7 @@ from dashboard.api import (
     hl7_codes,
     live,
     protocols,
+    records,
     rules,
     schedule,
     sessions,
@@ -97,6 +98,7 @@ def create_app(service: Service) -> FastAPI:
         setup_api,
         hl7_codes,
         treatment,
+        records,
     ):
         app.include_router(module.router)
     ops.install(app, service, hub)  # /metrics, body-size limit, commands refused by the ingest

@@ -6,8 +6,10 @@ file given with ``--config``, the defaults below.
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -170,6 +172,31 @@ class ProtocolSettings(BaseModel):
     folder: Path | None = None
 
 
+class ClinicSettings(BaseModel):
+    """Who prints the records (the infusion record, the REMS form, the course) and in which time zone."""
+
+    name: str = Field(default="", max_length=200)
+    address: str = Field(default="", max_length=500)
+    #: IANA zone the printed records use (and name); empty = the server's own zone.
+    timezone: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        if name:
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"clinic.timezone: unknown time zone {name!r} (an IANA name, e.g. Europe/Berlin)"
+                ) from None
+        return name
+
+    def zone(self) -> tzinfo | None:
+        """The clinic's zone; None: the server's local zone (``datetime.astimezone(None)``, right at every date)."""
+        return ZoneInfo(self.timezone) if self.timezone else None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IVMON_", env_nested_delimiter="__", extra="forbid")
 
@@ -183,6 +210,7 @@ class Settings(BaseSettings):
     ehr: EhrSettings = Field(default_factory=EhrSettings)
     devices: DeviceSettings = Field(default_factory=DeviceSettings)
     protocols: ProtocolSettings = Field(default_factory=ProtocolSettings)
+    clinic: ClinicSettings = Field(default_factory=ClinicSettings)
     #: Extra adapters by URL-like spec (``sim://?beds=3``).
     adapters: list[str] = Field(default_factory=list)
     #: Beds (chairs) of the clinic: id -> label. Empty: created as devices bind to them.

@@ -1,4 +1,5 @@
-"""``ivmon export SESSION --format csv|parquet|json|pdf [--out FILE]``: the same files as the review page.
+"""``ivmon export SESSION --format csv|parquet|json|pdf|record|rems [--out FILE]``: the same files as the
+review page, and the printed records (``record``: the infusion record, ``rems``: the esketamine REMS facts).
 
 CSV and Parquet hold one table each, so a whole export (``--what all``, the
 default) writes three files beside each other: ``NAME.readings.EXT``,
@@ -21,13 +22,16 @@ if TYPE_CHECKING:  # heavy imports wait until an export runs: every ``ivmon`` co
     from sqlalchemy import Engine
 
     from dashboard.review.data import SessionRecord
+    from monitor.config import Settings
 
 WHAT = ("all", "readings", "alarms", "events")
+#: The printed records (dashboard/records): the infusion record and the REMS form's facts.
+RECORDS = ("record", "rems")
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("session", type=int, help="session id")
-    parser.add_argument("--format", choices=["csv", "parquet", "json", "pdf"], default="csv")
+    parser.add_argument("--format", choices=["csv", "parquet", "json", "pdf", *RECORDS], default="csv")
     parser.add_argument("--what", choices=WHAT, default="all", help="which table (default: all; pdf: the report)")
     parser.add_argument("--out", help="output file (default: session-ID.EXT in the current folder; - = stdout)")
     parser.add_argument("--config", help="TOML configuration file (database, rule file)")
@@ -49,6 +53,23 @@ def _tables(engine: Engine, record: SessionRecord, what: str) -> dict[str, pd.Da
     return out
 
 
+def _printed_record(engine: Engine, settings: Settings, sid: int, kind: str) -> bytes | None:
+    """The infusion record or the REMS facts as PDF; None: no REMS form (not an esketamine session)."""
+    from alerts.rules import rules_from_settings
+    from dashboard.records.data import gather
+    from dashboard.records.infusion import render_record
+    from dashboard.records.rems import REMS_PROTOCOL, render_rems
+    from dashboard.review.data import rules_for
+    from monitor.charting.runtime import plan_from_settings
+    from monitor.clock import REAL_CLOCK
+
+    rules = rules_for(engine, None, sid, rules_from_settings(settings.alarms.rules_file))
+    data = gather(engine, sid, rules, plan_from_settings(settings.ehr), REAL_CLOCK.now())
+    if data is None or (kind == "rems" and data.row.get("protocol") != REMS_PROTOCOL):
+        return None
+    return (render_record if kind == "record" else render_rems)(data, settings.clinic)
+
+
 def export_command(args: argparse.Namespace) -> int:
     import orjson
 
@@ -67,7 +88,15 @@ def export_command(args: argparse.Namespace) -> int:
         return 2
     sid = record.session.id
     written: list[str] = []
-    if args.format == "pdf":
+    if args.format in RECORDS:
+        pdf = _printed_record(engine, settings, sid, args.format)
+        if pdf is None:
+            print(f"ivmon export: session {sid} is not an esketamine session: no REMS form", file=sys.stderr)
+            return 2
+        target = Path(args.out or f"session-{sid}-{args.format}.pdf")
+        target.write_bytes(pdf)
+        written.append(str(target))
+    elif args.format == "pdf":
         from dashboard.report import render_report
 
         rules = data.rules_for(engine, None, sid, rules_from_settings(settings.alarms.rules_file))

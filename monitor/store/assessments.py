@@ -153,3 +153,20 @@ def identity(engine: Engine, session_id: int) -> dict[str, Any] | None:
     with engine.connect() as conn:
         row = conn.execute(select(t.c.name, t.c.birth_date, t.c.mrn).where(t.c.session_id == session_id)).first()
         return None if row is None else dict(row._mapping)
+
+
+def session_row(engine: Engine, session_id: int) -> dict[str, Any] | None:
+    """Every stored column of a session (protocol, discharge and escort columns included where the
+    schema has them): the printed records read what is there and say "not recorded" for the rest."""
+    with engine.connect() as conn:
+        row = conn.execute(select(schema.sessions).where(schema.sessions.c.id == session_id)).first()
+        return None if row is None else dict(row._mapping)
+
+
+def user_roles(engine: Engine, usernames: list[str]) -> dict[str, str]:
+    """The role of each named user that exists (the records print who acted in which role)."""
+    if not usernames:
+        return {}
+    u = schema.users.c
+    with engine.connect() as conn:
+        return {r.username: r.role for r in conn.execute(select(u.username, u.role).where(u.username.in_(usernames)))}
