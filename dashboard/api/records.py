@@ -1,5 +1,6 @@
 """The printed records of a session: ``GET /api/sessions/{id}/record.pdf`` (the infusion record) and
-``GET /api/sessions/{id}/rems.pdf`` (the esketamine REMS form's facts, for protocol ``in-esketamine``).
+``GET /api/sessions/{id}/rems.pdf`` (the esketamine REMS form's facts, for a protocol whose template
+lists the ``rems`` form: ``in-esketamine``).
 Staff print them (the nurse at discharge); every download is audited."""
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ async def record_data(request: Request, session_id: int) -> RecordData:
 
     def load() -> RecordData | None:
         rules = rules_for(svc.engine, svc.alarms, session_id)
-        return gather(svc.engine, session_id, rules, plan_from_settings(svc.settings.ehr), svc.clock.now())
+        plan = plan_from_settings(svc.settings.ehr)
+        return gather(svc.engine, session_id, rules, plan, svc.clock.now(), svc.protocols)
 
     data = await asyncio.to_thread(load)
     if data is None:
@@ -62,11 +64,12 @@ async def record_pdf(session_id: SessionId, request: Request, user: StaffUser) -
 
 @router.get("/api/sessions/{session_id}/rems.pdf")
 async def rems_pdf(session_id: SessionId, request: Request, user: StaffUser) -> Response:
-    from dashboard.records.rems import REMS_PROTOCOL, render_rems
+    from dashboard.records.rems import render_rems
 
     data = await record_data(request, session_id)
-    if data.row.get("protocol") != REMS_PROTOCOL:
+    if not data.has_form("rems"):
         raise HTTPException(
-            status.HTTP_409_CONFLICT, f"session {session_id} is not an {REMS_PROTOCOL} session: no REMS form"
+            status.HTTP_409_CONFLICT,
+            f"session {session_id}: its protocol ({data.row.get('protocol') or 'none'}) has no REMS form",
         )
     return await _pdf(request, user.username, data, render_rems, "rems")

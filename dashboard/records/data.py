@@ -19,6 +19,7 @@ from dashboard.review.data import SessionRecord, load_record, summary_of
 from monitor.charting.chart import ChartContext, chart
 from monitor.charting.draft import ChartingPlan
 from monitor.given_dose import GivenDose, given_dose
+from monitor.protocols import Protocol
 from monitor.store import assessments as store
 
 
@@ -36,6 +37,19 @@ class RecordData:
     #: Who acted, in order of first action: username -> (role or "unknown", what they did).
     staff: dict[str, tuple[str, list[str]]]
     now: float
+    #: The session's protocol template (None: started without one, or a template no longer configured).
+    protocol: Protocol | None = None
+
+    @property
+    def protocol_text(self) -> str | None:
+        key = self.row.get("protocol")
+        if key is None:
+            return None
+        return f"{self.protocol.name} ({key})" if self.protocol is not None else f"{key} (template not configured)"
+
+    def has_form(self, form: str) -> bool:
+        """The protocol produces this record form ("record", "rems")."""
+        return self.protocol is not None and form in self.protocol.records
 
     @property
     def closed_at(self) -> float | None:
@@ -56,7 +70,14 @@ class RecordData:
         return [n for n in self.record.notes if n.get("kind") != "adverse"]
 
 
-def gather(engine: Engine, session_id: int, rules: list[Rule], plan: ChartingPlan, now: float) -> RecordData | None:
+def gather(
+    engine: Engine,
+    session_id: int,
+    rules: list[Rule],
+    plan: ChartingPlan,
+    now: float,
+    protocols: dict[str, Protocol],
+) -> RecordData | None:
     """The record's data (blocking: run it in a thread). ``now`` ends an open session's figures."""
     record = load_record(engine, session_id, cached=False)
     row = store.session_row(engine, session_id)
@@ -78,6 +99,7 @@ def gather(engine: Engine, session_id: int, rules: list[Rule], plan: ChartingPla
         medications=medications,
         staff={},
         now=now,
+        protocol=protocols.get(str(row.get("protocol"))),
     )
     data.staff = _staff(engine, data, entered)
     return data

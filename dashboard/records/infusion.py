@@ -85,7 +85,7 @@ def _identity(flow: Flow, data: RecordData, zone: tzinfo | None) -> None:
             ("Date of birth", ident.get("birth_date")),
             ("MRN", ident.get("mrn")),
             ("Chair", s.bed),
-            ("Protocol", data.row.get("protocol")),
+            ("Protocol", data.protocol_text),
             ("Weight", _num(s.weight_kg, "kg")),
             ("Session started", clock(s.started, zone, DATE_TIME)),
             ("Session ended", clock(data.closed_at, zone, DATE_TIME) if data.closed_at else "open (still running)"),

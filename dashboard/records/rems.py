@@ -29,8 +29,6 @@ from monitor.config import ClinicSettings
 from monitor.model import Phase
 from monitor.scales import SEDATED_BELOW
 
-#: The protocol whose sessions have a REMS form (h15a's template id).
-REMS_PROTOCOL = "in-esketamine"
 FORTY_MIN_S = 40 * 60.0
 FORTY_MIN_WINDOW_S = 10 * 60.0
 DATE_TIME = "%Y-%m-%d %H:%M"
@@ -152,7 +150,7 @@ def render_rems(data: RecordData, clinic: ClinicSettings) -> bytes:
     flow.pairs(
         [
             ("Patient reference", s.patient_ref),
-            ("Protocol", data.row.get("protocol")),
+            ("Protocol", data.protocol_text),
             ("Dose", "-" if data.dose.planned_mg is None else f"{data.dose.planned_mg:g} mg"),
             ("Dosed at", clock(facts.dosed_at, zone, DATE_TIME)),
             ("Times in", zone_name(zone, s.started)),

@@ -54,18 +54,19 @@ def _tables(engine: Engine, record: SessionRecord, what: str) -> dict[str, pd.Da
 
 
 def _printed_record(engine: Engine, settings: Settings, sid: int, kind: str) -> bytes | None:
-    """The infusion record or the REMS facts as PDF; None: no REMS form (not an esketamine session)."""
+    """The infusion record or the REMS facts as PDF; None: no REMS form (its protocol has none)."""
     from alerts.rules import rules_from_settings
     from dashboard.records.data import gather
     from dashboard.records.infusion import render_record
-    from dashboard.records.rems import REMS_PROTOCOL, render_rems
+    from dashboard.records.rems import render_rems
     from dashboard.review.data import rules_for
     from monitor.charting.runtime import plan_from_settings
     from monitor.clock import REAL_CLOCK
+    from monitor.protocols import load_protocols
 
     rules = rules_for(engine, None, sid, rules_from_settings(settings.alarms.rules_file))
-    data = gather(engine, sid, rules, plan_from_settings(settings.ehr), REAL_CLOCK.now())
-    if data is None or (kind == "rems" and data.row.get("protocol") != REMS_PROTOCOL):
+    data = gather(engine, sid, rules, plan_from_settings(settings.ehr), REAL_CLOCK.now(), load_protocols(settings))
+    if data is None or (kind == "rems" and not data.has_form("rems")):
         return None
     return (render_record if kind == "record" else render_rems)(data, settings.clinic)
 
@@ -91,7 +92,7 @@ def export_command(args: argparse.Namespace) -> int:
     if args.format in RECORDS:
         pdf = _printed_record(engine, settings, sid, args.format)
         if pdf is None:
-            print(f"ivmon export: session {sid} is not an esketamine session: no REMS form", file=sys.stderr)
+            print(f"ivmon export: session {sid}: its protocol has no REMS form", file=sys.stderr)
             return 2
         target = Path(args.out or f"session-{sid}-{args.format}.pdf")
         target.write_bytes(pdf)

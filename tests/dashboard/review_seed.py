@@ -129,7 +129,9 @@ def known_session() -> Known:
     return k
 
 
-async def seed(engine: Engine, k: Known, *, bed: str = BED, patient: str = PATIENT, dose: float = 35.0) -> int:
+async def seed(
+    engine: Engine, k: Known, *, bed: str = BED, patient: str = PATIENT, dose: float = 35.0, protocol: str | None = None
+) -> int:
     """Store ``k`` as one session; returns its id."""
     phases = [PhaseChange(Phase(p), ts, "nurse") for p, ts in k.phases]
     session = Session(
@@ -142,6 +144,7 @@ async def seed(engine: Engine, k: Known, *, bed: str = BED, patient: str = PATIE
         dose_mg=dose,
         rate_mg_per_h=dose,
         phases=phases[:1],
+        protocol=protocol,
     )
     sid = repo.insert_session(engine, session, "nurse")
     for ch in phases[1:]:

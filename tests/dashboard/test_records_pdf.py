@@ -172,3 +172,54 @@ def test_the_cli_writes_the_same_record(seeded: tuple[str, int], tmp_path: Path)
     assert all(f"Patient {PATIENT}" in p for p in pages)
     assert "Europe/Berlin" in pages[-1] and "THE-END-OF-THE-NOTE" in "\n".join(pages)
     assert main(["export", str(sid), "--format", "rems", "--db", url, "--out", str(tmp_path / "r.pdf")]) == 2
+
+
+@pytest.fixture
+def esketamine(service: Service) -> int:
+    """An esketamine session: dosed at T0+600, ready at T0+5400, discharged with an escort at T0+6000."""
+    from monitor.model import DischargeRecord, Phase, PhaseChange
+    from monitor.store import sessions as session_store
+
+    k = known_session()
+    k.phases = k.phases[:-1]  # discharged below, with its escort
+    k.alarms, k.notes = [], []
+    engine = service.engine
+    sid = asyncio.run(seed(engine, k, bed="chair-2", patient="PT-ESK", dose=56.0, protocol="in-esketamine"))
+    nurse = store.Actor("nurse", {})
+    store.add_assessment(engine, nurse, sid, T0 + 1500, "moaas", 4.0, None, T0 + 1500)
+    store.add_assessment(engine, nurse, sid, T0 + 1500, "cadss6", 0.0, [0, 0, 0, 0, 0, 0], T0 + 1500)
+    session_store.mark_ready(engine, sid, T0 + 5400)
+    escort = DischargeRecord(escort_relation="sister", escort_name="Ada Lovelace")
+    session_store.record_phase(engine, sid, PhaseChange(Phase.DISCHARGED, T0 + 6000, "nurse"), discharge=escort)
+    return sid
+
+
+def test_the_rems_facts_are_derived_from_the_session(
+    client: TestClient, esketamine: int, seeded: tuple[str, int]
+) -> None:
+    login(client, "nurse")
+    r = client.get(f"/api/sessions/{esketamine}/rems.pdf")
+    assert r.status_code == 200, r.text
+    pages = pages_of(r.content)
+    text = "\n".join(pages)
+    # Berlin times: dose at T0+600 = 03:23; cuff readings at 03:23 (130/85, at the dose), 03:63=04:03 (160/85),
+    # the last before the end at T0+5700 = 04:48 (128/85).
+    for expected in (
+        "Patient PT-ESK",
+        "in-esketamine",
+        "BP before dosing 130/85 mmHg at 03:23",
+        "BP at about 40 min 160/85 mmHg at 04:03",
+        "BP before the end 128/85 mmHg at 04:48",
+        "Total observation 90 min",
+        "Ready to leave at 2025-11-13 04:43",
+        "Sedation YES (MOAA/S 4 recorded)",
+        "Dissociation NO (1 CADSS-6 assessment(s), all 0)",
+        "Respiratory depression YES (SpO2 below 90 % for",
+        "Europe/Berlin",
+        "Page 1 of 1",
+    ):
+        assert expected in " ".join(text.split()), expected
+    record = "\n".join(pages_of(client.get(f"/api/sessions/{esketamine}/record.pdf").content))
+    assert "Ada Lovelace (sister)" in record and "2025-11-13 04:43" in record
+    # A session of another protocol has no REMS form.
+    assert client.get(f"/api/sessions/{seeded[1]}/rems.pdf").status_code == 409
