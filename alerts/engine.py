@@ -71,6 +71,7 @@ class _RuleState:
         "strict",
         "upper",
         "vital",
+        "withdrawn",
     )
 
     def __init__(self, key: AlarmKey, bed: str, vital: Vital) -> None:
@@ -82,6 +83,8 @@ class _RuleState:
         self.alarm: Alarm | None = None
         self.limit: float | None = None
         self.clear = 0.0
+        #: Its rule is no longer in force here: judged only until its open episode ends.
+        self.withdrawn = False
 
     def compile(self, rule: Rule, limit: float | None) -> None:
         self.rule = rule
@@ -139,11 +142,21 @@ class AlarmEngine:
         self.checkpoints = CheckpointAlarms(self.book, self.protocols, self._open_by_bed)
 
     # -- rules -------------------------------------------------------------------------
-    def set_rules(self, rules: Iterable[Rule]) -> None:
-        """Replace the clinic rules (e.g. after the rule file changed)."""
+    def set_rules(self, rules: Iterable[Rule], *, version: int | None = None) -> None:
+        """Replace the clinic rules (a rule set adopted, ``alerts/rule_sets.py``): new alarms carry ``version``.
+
+        An episode a withdrawn rule opened goes on under that rule until its readings clear it (see
+        :meth:`_compile`); one whose rule id stays is judged by the new thresholds from now on.
+        """
         self.rules = check_unique(rules)
         self._protocol_merged.clear()
+        self.book.rule_set_version = version
         self._invalidate()
+
+    @property
+    def rule_set_version(self) -> int | None:
+        """The clinic rule-set version in force (None: rules not from a stored version, e.g. in tests)."""
+        return self.book.rule_set_version
 
     def set_session_rules(self, session_id: int, rules: Iterable[Rule]) -> None:
         """Per-session override: these rules replace the clinic rules for this session (role checked by the caller)."""
@@ -260,6 +273,7 @@ class AlarmEngine:
                 st = self._state(bs, bed, alarm_bed, rule, Vital.PR)
                 st.compile(rule, limit)
                 pr_as_hr.append(st)
+        _keep_withdrawn(bs, by_vital, pr_as_hr)
         compiled = _Compiled(by_vital, pr_as_hr)
         bs.compiled, bs.context = compiled, session_id
         return compiled
@@ -324,6 +338,8 @@ class AlarmEngine:
         self, st: _RuleState, r: Reading, t: float, scope: str, session: Session | None, out: list[AlarmChange]
     ) -> None:
         limit = st.limit
+        if st.withdrawn and not st.state:
+            return  # its episode ended: a withdrawn rule raises nothing new
         if limit is None or scope not in st.phases:
             if st.state:  # normally on_phase already ended it at the change's timestamp
                 self._stop(st, _phase_start(session, t), out)
@@ -530,6 +546,24 @@ class AlarmEngine:
 
     def snapshot_of(self, alarm: Alarm, transition: str, ts: float) -> AlarmChange:
         return snapshot(alarm, transition, ts)
+
+
+def _keep_withdrawn(bs: _Bed, by_vital: dict[Vital, list[_RuleState]], pr_as_hr: list[_RuleState]) -> None:
+    """Rules no longer in force at this bed (a new rule set, a session override): an open episode goes
+    on under the rule that raised it until its readings clear it, then the rule is gone; a run still
+    within its condition delay ends without an alarm."""
+    compiled = {id(st) for states in by_vital.values() for st in states} | {id(st) for st in pr_as_hr}
+    for st in bs.states.values():
+        if id(st) in compiled:
+            st.withdrawn = False
+        elif st.state == _ACTIVE:
+            st.withdrawn = True
+            if st.vital is not st.rule.vital:  # pr judged by an hr rule
+                pr_as_hr.append(st)
+            else:
+                by_vital.setdefault(st.vital, []).append(st)
+        else:
+            st.state = _IDLE
 
 
 def _phase_before(session: Session, change: PhaseChange) -> Phase | None:

@@ -57,6 +57,8 @@ class AlarmBook:
         self.settings = settings or AlarmSettings()
         self.shown: dict[str, Alarm] = {}  # id -> alarm still needing attention
         self.open: dict[AlarmKey, Alarm] = {}  # condition -> its alarm while the condition lasts
+        #: The clinic rule-set version in force: stamped on every alarm started here (``rule_set_version``).
+        self.rule_set_version: int | None = None
         self._escalate_s = {
             Priority.HIGH: self.settings.escalate_high_s,
             Priority.MEDIUM: self.settings.escalate_medium_s,
@@ -64,6 +66,8 @@ class AlarmBook:
 
     # -- engines -----------------------------------------------------------------------
     def start(self, key: AlarmKey, alarm: Alarm, ts: float) -> AlarmChange:
+        if alarm.rule_set_version is None:
+            alarm.rule_set_version = self.rule_set_version
         self.shown[alarm.id] = alarm
         self.open[key] = alarm
         return snapshot(alarm, "started", ts)

@@ -98,6 +98,19 @@ class NoteEvent(TypedDict):
     seq: NotRequired[int]
 
 
+class RuleSetEvent(TypedDict):
+    """A clinic rule set was put in force (``alerts/rule_sets.py``): every process judges new alarms by it."""
+
+    type: Literal["rules"]
+    version: int
+    rules_toml: str
+    origin: str  # "adopted" | "configured"
+    author: str
+    ts: float
+    note: str
+    seq: NotRequired[int]
+
+
 class HeartbeatEvent(TypedDict):
     """Proof of contact every 5 s, with the clinical clock's time and rate (pages count ages on it)."""
 
@@ -122,7 +135,7 @@ class SnapshotEvent(TypedDict):
 
 
 #: Events kept in the log for good (the rest only for the resume window).
-DURABLE_TYPES = frozenset({"alarm", "session", "note", "association", "claim"})
+DURABLE_TYPES = frozenset({"alarm", "session", "note", "association", "claim", "rules"})
 TRANSIENT_TYPES = ("reading", "heartbeat", "device")
 
 
@@ -298,6 +311,19 @@ def session_event(session: Session, change: PhaseChange) -> Event:
         "phase": change.phase.value,
         "ts": change.ts,
         "user": change.user,
+    }
+    return cast(Event, event)
+
+
+def rule_set_event(version: int, rules_toml: str, origin: str, author: str, ts: float, note: str = "") -> Event:
+    event: RuleSetEvent = {
+        "type": "rules",
+        "version": version,
+        "rules_toml": rules_toml,
+        "origin": origin,
+        "author": author,
+        "ts": ts,
+        "note": note,
     }
     return cast(Event, event)
 

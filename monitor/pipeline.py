@@ -105,6 +105,14 @@ class AlarmStage(Protocol):
         """The clinic rules."""
         ...
 
+    @property
+    def rule_set_version(self) -> int | None:
+        """The clinic rule-set version in force (``rule_sets``), stamped on every alarm raised."""
+        ...
+
+    def set_rules(self, rules: Iterable[Any], *, version: int | None = None) -> None:
+        """Put a clinic rule set in force for new alarms (``alerts/rule_sets.py``)."""
+
     def baseline(self, session_id: int, vital: Vital) -> float | None: ...
 
     def session_rules(self, session_id: int | None) -> list[Any]: ...
@@ -371,6 +379,10 @@ class Pipeline:
                 f"session:{session.id}",
                 {"reason": FILED_SESSION_ENDED, "phase": change.phase.value, "ts": change.ts, "alarms": filed},
             )
+
+    async def publish_confirmed(self, event: Event, user: str) -> int:
+        """Publish and return once the process that judges has taken the event (here: at once); its seq."""
+        return self.publish(event)
 
     async def user_alarm_changes(self, changes: list[AlarmChange]) -> None:
         """Acknowledge/silence from a user: stored and on every screen before the request returns."""

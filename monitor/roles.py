@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from alerts.rule_sets import RuleSetFollower
 from monitor.binding import Bindings
 from monitor.bus_pg import PgEventBus, PgListener, prune_loop, psycopg_dsn
 from monitor.clock import REAL_CLOCK, Clock
@@ -313,6 +314,11 @@ class WebPipeline(Pipeline):
         self.client.submit_nowait("publish", {"event": event}, str(event.get("user") or "web"))
         return 0  # the ingest gives it its seq
 
+    async def publish_confirmed(self, event: dict[str, Any], user: str) -> int:
+        """Published by the ingest, which has applied it (a rule set: its engine judges by it) on return."""
+        result = await self.client.call("publish", {"event": event}, user)
+        return int(result["seq"])
+
     async def user_alarm_changes(self, changes: list[AlarmChange]) -> None:
         """Run the requested actions on the ingest; ``changes`` then holds what its engine did."""
         done: list[AlarmChange] = []
@@ -335,10 +341,17 @@ class WebPipeline(Pipeline):
         return None
 
 
-def _clinic_rules(settings: Settings) -> list[Any]:
+def _clinic_rules(settings: Settings, engine: Engine, alarms: RemoteAlarms) -> None:
+    """The rule set in force as stored (the ingest records it at its start), else the configured one;
+    then every newer version the log brings (``alerts/rule_sets.py``)."""
+    from alerts.rule_sets import current
     from alerts.rules import rules_from_settings
 
-    return list(rules_from_settings(settings.alarms.rules_file))
+    in_force = current(engine)
+    if in_force is None:
+        alarms.set_rules(rules_from_settings(settings.alarms.rules_file))
+    else:
+        alarms.set_rules(in_force.rules, version=in_force.version)
 
 
 def build_web_service(settings: Settings) -> Service:
@@ -368,7 +381,9 @@ def build_web_service(settings: Settings) -> Service:
         client=client, writer=writer, sessions=sessions, judge=NullAlarmStage(), publisher=bus, live=live
     )
     pipeline.devices = devices.registry
-    alarms = RemoteAlarms(live, _clinic_rules(settings))
+    alarms = RemoteAlarms(live)
+    _clinic_rules(settings, engine, alarms)
+    bus.subscribe(RuleSetFollower(alarms))
     service = Service(settings, engine, writer, bus, live, sessions, alarms, pipeline, devices, role="web")
     outage = OutageAlarm(prefix=f"web-db-{id(service) % 10_000}", message=WEB_MESSAGE, publish=bus.publish, live=live)
     service.background += [bus.run, lambda: watch(lambda: not bus.db_ok, outage)]

@@ -256,6 +256,8 @@ def build_service(
     )
     protocols = load_protocols(settings)
     judge = alarm_stage if alarm_stage is not None else build_alarm_stage(settings, protocols)
+    # The versioned clinic rule set (a stage given by the caller keeps its own rules, unversioned).
+    seeded = _rule_set_in_force(engine, settings, judge, clock) if alarm_stage is None else None
     restored = _restore_alarm_state(engine, judge, sessions, clock.now())
     for alarm in repo.open_alarms(engine):
         live.update_alarm(alarm)
@@ -275,6 +277,7 @@ def build_service(
     devices.baselines = judge
     # What the restore changed (e.g. alarms of unbound devices ended) is stored like any other change.
     pipeline.record_alarm_changes(restored)
+    _follow_rule_sets(bus, judge, pipeline, seeded)
     service = Service(
         settings, engine, writer, bus, live, sessions, judge, pipeline, devices, clock, role=role, protocols=protocols
     )
@@ -298,6 +301,30 @@ def build_service(
         service.adapters.append(SerialTransport.from_config(port, clock=clock.now))
     attach_charting(service, senders=True)
     return service
+
+
+def _rule_set_in_force(engine: Engine, settings: Settings, judge: AlarmStage, clock: Clock) -> Event | None:
+    """Put the stored rule-set version in force (``alerts/rule_sets.py``); the event to publish when
+    this start recorded a new version (the configured file changed), so web processes follow."""
+    from alerts.rule_sets import in_force_at_start
+
+    rule_set, recorded = in_force_at_start(engine, settings.alarms.rules_file, clock.now())
+    judge.set_rules(rule_set.rules, version=rule_set.version)
+    if recorded:
+        repo.write_audit(
+            engine, rule_set.row.author, "rules_configured", f"rule_set:{rule_set.version}", {"note": rule_set.row.note}
+        )
+        return rule_set.event()
+    return None
+
+
+def _follow_rule_sets(bus: EventBus, judge: AlarmStage, pipeline: Pipeline, seeded: Event | None) -> None:
+    """Rule sets adopted anywhere (a web process publishes through this one) are applied to the engine."""
+    from alerts.rule_sets import RuleSetFollower
+
+    bus.subscribe(RuleSetFollower(judge))
+    if seeded is not None:
+        pipeline.publish(seeded)
 
 
 def attach_charting(service: Service, *, senders: bool) -> None:

@@ -35,6 +35,7 @@ class NullAlarmStage:
     def __init__(self, rules: Iterable[Any] = ()) -> None:
         self._rules: list[Any] = list(rules)
         self._session_rules: dict[int, list[Any]] = {}
+        self._version: int | None = None
 
     def judge(self, readings: Sequence[Reading]) -> list[AlarmChange]:
         return []
@@ -83,6 +84,13 @@ class NullAlarmStage:
     @property
     def rules(self) -> list[Any]:
         return self._rules
+
+    @property
+    def rule_set_version(self) -> int | None:
+        return self._version
+
+    def set_rules(self, rules: Iterable[Any], *, version: int | None = None) -> None:
+        self._rules, self._version = list(rules), version
 
     def baseline(self, session_id: int, vital: Vital) -> float | None:
         return None
