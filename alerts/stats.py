@@ -13,7 +13,9 @@ Per group:
   within ``window_s`` of their start: the ones a further condition delay of
   ``window_s`` would have suppressed (the nuisance share a committee weighs
   against the extra time to notice);
-* ``escalated``: how many were escalated.
+* ``escalated``: how many were escalated;
+* ``answered``, ``actionable`` and ``actionable_share``: how many got the one-tap answer to "was it
+  actionable?", how many of those said yes, and that share of the answered ones (None: none answered).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ COLUMNS = (
     "mean_ack_s",
     "self_resolved_share",
     "escalated",
+    "answered",
+    "actionable",
+    "actionable_share",
 )
 
 
@@ -65,6 +70,8 @@ def alarm_frame(
                 "ended": a.ended,
                 "acknowledged_at": ack,
                 "escalated": a.escalated or a.id in escalated,
+                "actionable": a.actionable,
+                "rule_set_version": a.rule_set_version,
             }
         )
     frame = pd.DataFrame(
@@ -80,9 +87,21 @@ def alarm_frame(
             "ended",
             "acknowledged_at",
             "escalated",
+            "actionable",
+            "rule_set_version",
         ],
     )
-    frame = frame.astype({"started": float, "ended": float, "acknowledged_at": float, "escalated": bool})
+    # Nullable types: an unanswered alarm is <NA>, not False; a row without a version is <NA>, not NaN.
+    frame = frame.astype(
+        {
+            "started": float,
+            "ended": float,
+            "acknowledged_at": float,
+            "escalated": bool,
+            "actionable": "boolean",
+            "rule_set_version": "Int64",
+        }
+    )
     end = frame["ended"]
     if now is not None:
         end = end.fillna(now)
@@ -112,6 +131,8 @@ def alarm_stats(
         & frame["acknowledged_at"].isna()
         & (frame["ended"] - frame["started"] <= window_s),
         group=frame[key].astype(object).where(frame[key].notna(), "(none)"),
+        answered=frame["actionable"].notna(),
+        said_actionable=frame["actionable"].fillna(False).astype(bool),
     )
     grouped = frame.groupby(["kind", "group"], sort=True, dropna=False)
     out = pd.DataFrame(
@@ -123,7 +144,10 @@ def alarm_stats(
             "mean_ack_s": grouped["ack_s"].mean(),
             "self_resolved_share": grouped["self_resolved"].mean(),
             "escalated": grouped["escalated"].sum(),
+            "answered": grouped["answered"].sum(),
+            "actionable": grouped["said_actionable"].sum(),
         }
     )
+    out["actionable_share"] = (out["actionable"] / out["answered"]).where(out["answered"] > 0)
     out.index = out.index.set_names(["kind", by])
     return out.reset_index().replace({np.nan: None})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -11,12 +12,22 @@ from dashboard.auth import StaffUser
 from dashboard.deps import audit, service_of
 from monitor.events import alarm_json
 from monitor.model import PRIORITY_RANK, Alarm, AlarmChange, AlarmKind, AlarmState
+from monitor.store import alarms as alarm_store
 
 router = APIRouter()
 
 
 class SilenceBody(BaseModel):
     seconds: float | None = Field(default=None, gt=0, le=600)
+
+
+class AcknowledgeBody(BaseModel):
+    #: The optional one-tap answer: was the alarm actionable (None: not answered).
+    actionable: bool | None = None
+
+
+class ActionableBody(BaseModel):
+    actionable: bool
 
 
 @router.get("/api/alarms")
@@ -31,7 +42,10 @@ def list_alarms(request: Request, user: StaffUser, state: str = "active") -> lis
 
 
 @router.post("/api/alarms/{alarm_id}/acknowledge")
-async def acknowledge(alarm_id: str, request: Request, user: StaffUser) -> dict[str, Any]:
+async def acknowledge(
+    alarm_id: str, request: Request, user: StaffUser, body: AcknowledgeBody | None = None
+) -> dict[str, Any]:
+    """Acknowledge (one click); ``{"actionable": true|false}`` answers the committee's question at once."""
     svc = service_of(request)
     if alarm_id not in svc.live.alarms:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id} on screen")
@@ -42,7 +56,34 @@ async def acknowledge(alarm_id: str, request: Request, user: StaffUser) -> dict[
     await svc.pipeline.user_alarm_changes(changes)
     await audit(request, user.username, "alarm_acknowledge", f"alarm:{alarm_id}")
     alarm = svc.live.alarms.get(alarm_id) or (changes[-1].alarm if changes else None)
-    return alarm_json(alarm) if alarm else {"id": alarm_id}
+    out: dict[str, Any] = alarm_json(alarm) if alarm else {"id": alarm_id}
+    # Stored after the acknowledgement, which awaited its commit: the alarm's row exists by now.
+    if (
+        body is not None
+        and body.actionable is not None
+        and await _answer(request, user.username, alarm_id, body.actionable)
+    ):
+        out["actionable"] = body.actionable
+    return out
+
+
+@router.post("/api/alarms/{alarm_id}/actionable")
+async def answer_actionable(alarm_id: str, body: ActionableBody, request: Request, user: StaffUser) -> dict[str, Any]:
+    """The one-tap answer given after the acknowledgement (the alarm may have left the screens): audited."""
+    if not await _answer(request, user.username, alarm_id, body.actionable):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id}")
+    return {"id": alarm_id, "actionable": body.actionable}
+
+
+async def _answer(request: Request, user: str, alarm_id: str, actionable: bool) -> bool:
+    svc = service_of(request)
+    now = svc.clock.now()
+    found = await asyncio.to_thread(alarm_store.record_actionable, svc.engine, alarm_id, actionable, user, now)
+    if found:
+        await audit(request, user, "alarm_actionable", f"alarm:{alarm_id}", actionable=actionable)
+        if (shown := svc.live.alarms.get(alarm_id)) is not None:
+            shown.actionable = actionable  # this process's screens and API say so at once
+    return found
 
 
 def _acknowledge_site_alarm(alarm: Alarm | None, user: str, now: float) -> list[AlarmChange]:

@@ -81,7 +81,7 @@ async def adopt_rules(body: AdoptBody, request: Request, user: AdminUser) -> dic
             adopt, svc.engine, body.rules_toml, user.username, body.note, svc.clock.now()
         )
     except RuleError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(422, str(exc)) from None
     row = rule_set.row
     await audit(
         request,

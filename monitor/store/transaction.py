@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, insert, text
+from sqlalchemy import Connection, Engine, Insert, func, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.store import schema
@@ -158,9 +158,11 @@ def _upsert_alarm(postgres: bool) -> Insert:
     if stmt is None:
         upsert = postgresql.insert if postgres else sqlite.insert
         excluded = upsert(schema.alarms).excluded
-        stmt = _UPSERTS[postgres] = upsert(schema.alarms).on_conflict_do_update(
-            index_elements=["id"], set_={c.name: excluded[c.name] for c in schema.alarms.c if c.name != "id"}
-        )
+        columns: dict[str, Any] = {c.name: excluded[c.name] for c in schema.alarms.c if c.name != "id"}
+        # The actionable answer is stored by its own update (store/alarms.record_actionable): the engine's
+        # copy of the alarm may not have it, and must not erase it.
+        columns["actionable"] = func.coalesce(schema.alarms.c.actionable, excluded.actionable)
+        stmt = _UPSERTS[postgres] = upsert(schema.alarms).on_conflict_do_update(index_elements=["id"], set_=columns)
     return stmt
 
 

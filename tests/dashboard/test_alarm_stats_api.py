@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 
-from dashboard.app import create_app
-from monitor.config import Hl7Settings, load_settings
-from monitor.demo import ensure_demo_users
 from monitor.model import Reading, Vital
-from monitor.service import Service, build_service
-from tests.conftest import free_port
+from monitor.service import Service
+from tests.dashboard.apiserver import login, served
 
 
 @pytest.fixture
 async def running(sqlite_url: str) -> AsyncIterator[tuple[Service, str]]:
-    settings = load_settings(db_url=sqlite_url, hl7=Hl7Settings(enabled=False), beds={"chair-1": "Chair 1"})
-    service = build_service(settings)
-    ensure_demo_users(service)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    yield service, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
-
-
-async def login(client: httpx.AsyncClient, user: str) -> None:
-    r = await client.post("/api/login", json={"username": user, "password": "demo"})
-    assert r.status_code == 200
-    client.headers["X-CSRF-Token"] = r.json()["csrf"]
+    async with served(sqlite_url, beds={"chair-1": "Chair 1"}) as both:
+        yield both
 
 
 async def test_stats_by_rule_count_acknowledgement_and_self_resolution(running: tuple[Service, str]) -> None:

@@ -99,6 +99,12 @@ def test_a_rule_set_adopted_on_one_web_process_judges_new_alarms_everywhere_at_o
         asyncio.run(_spo2(hl7_port, 87.0))
         after = _until(spo2_alarm)
         assert (after["limit"], after["rule_set_version"]) == (88.0, 2)
+        # The nurse's one-tap answer with the acknowledgement, on the other web process (the answer is
+        # stored by that process; the ingest's later rewrite of the row when it resolves keeps it).
+        acked = nurse_b.post(f"/api/alarms/{after['id']}/acknowledge", json={"actionable": True})
+        assert acked.status_code == 200 and acked.json()["actionable"] is True, acked.text
+        asyncio.run(_spo2(hl7_port, 97.0))
+        _until(lambda: spo2_alarm() is None)
         _until(lambda: nurse_b.get("/api/rules").json()["version"] == 2)  # the other web process, no restart
         assert nurse_b.get("/api/rules").json()["rules_toml"] == PROPOSAL
         history = nurse_b.get("/api/rules/versions").json()
@@ -110,6 +116,9 @@ def test_a_rule_set_adopted_on_one_web_process_judges_new_alarms_everywhere_at_o
         engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
         with engine.connect() as conn:
             versions = conn.execute(select(schema.alarms.c.rule_id, schema.alarms.c.rule_set_version)).all()
+            answer = conn.execute(
+                select(schema.alarms.c.actionable, schema.alarms.c.state).where(schema.alarms.c.id == after["id"])
+            ).one()
             audit = conn.execute(
                 select(schema.audit.c.user, schema.audit.c.target).where(schema.audit.c.action == "rules_adopt")
             ).all()
@@ -117,6 +126,7 @@ def test_a_rule_set_adopted_on_one_web_process_judges_new_alarms_everywhere_at_o
         assert versions and all(v is not None for _, v in versions), f"a version on every alarm: {versions}"
         assert sorted(v for rule, v in versions if rule == "spo2-critical") == [1, 2]
         assert audit == [("admin1", "rule_set:2")]
+        assert tuple(answer) == (True, "resolved")
         for client in (admin_a, nurse_a, nurse_b):
             client.close()
     finally:
