@@ -18,6 +18,7 @@ from dashboard.api import (
     audit,
     beds,
     chart,
+    course,
     devices,
     discharge,
     history,
@@ -101,6 +102,7 @@ def create_app(service: Service) -> FastAPI:
         hl7_codes,
         treatment,
         records,
+        course,
     ):
         app.include_router(module.router)
     ops.install(app, service, hub)  # /metrics, body-size limit, commands refused by the ingest

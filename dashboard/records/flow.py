@@ -14,7 +14,7 @@ import io
 import logging
 import textwrap
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # before any figure: no display on a server
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont
@@ -88,6 +89,14 @@ class _Line:
 
 
 @dataclass
+class _Chart:
+    """Axes drawn by ``draw`` in a band ``height`` points tall across the text width."""
+
+    draw: Callable[[Axes], None]
+    height: float
+
+
+@dataclass
 class Flow:
     """A document built top to bottom; :meth:`pdf` paginates it and stamps header and footer on each page."""
 
@@ -95,7 +104,7 @@ class Flow:
     header_left: str
     header_right: str
     size: float = 7.0
-    _pages: list[list[tuple[float, _Line]]] = field(default_factory=lambda: [[]])
+    _pages: list[list[tuple[float, _Line | _Chart]]] = field(default_factory=lambda: [[]])
     _y: float = TOP
 
     @property
@@ -112,6 +121,13 @@ class Flow:
             self.new_page()
         self._pages[-1].append((self._y, line))
         self._y += lead
+
+    def chart(self, draw: Callable[[Axes], None], height: float) -> None:
+        """A chart (matplotlib axes, drawn when the page is) in the flow of text."""
+        if self._y + height > A4_PT[1] - BOTTOM:
+            self.new_page()
+        self._pages[-1].append((self._y, _Chart(draw, height)))
+        self._y += height
 
     def new_page(self) -> None:
         self._pages.append([])
@@ -185,7 +201,7 @@ class Flow:
                 pdf.savefig(fig)
         return out.getvalue()
 
-    def _figure(self, lines: list[tuple[float, _Line]], number: int, total: int, footer: str) -> Figure:
+    def _figure(self, lines: list[tuple[float, _Line | _Chart]], number: int, total: int, footer: str) -> Figure:
         w, h = A4_PT
         fig = Figure(figsize=(w / 72, h / 72))
 
@@ -207,8 +223,19 @@ class Flow:
         put(MARGIN, 40, _Line(inert_pdf_text(self.header_left), 7.5, family=SANS))
         put(w - MARGIN, 40, _Line(inert_pdf_text(self.header_right), 7.5, bold=True, family=SANS), ha="right")
         fig.add_artist(Line2D([MARGIN / w, 1 - MARGIN / w], [1 - 56 / h] * 2, lw=0.6, color="#444"))
-        for y, line in lines:
-            put(MARGIN, y, line)
+        for y, item in lines:
+            if isinstance(item, _Chart):
+                # Room on the left and right for the axes' labels, below for the dates.
+                left, right, below = MARGIN + 36, MARGIN + 36, 22
+                rect = (
+                    left / w,
+                    1 - (y + item.height - below) / h,
+                    (w - left - right) / w,
+                    (item.height - below - 6) / h,
+                )
+                item.draw(fig.add_axes(rect))
+            else:
+                put(MARGIN, y, item)
         put(MARGIN, h - 26, _Line(inert_pdf_text(footer), 6.5, colour="#444444", family=SANS))
         put(w - MARGIN, h - 26, _Line(f"Page {number} of {total}", 7.0, bold=True, family=SANS), ha="right")
         return fig

@@ -328,7 +328,7 @@ async def report_pdf(session_id: int, request: Request, user: ReviewUser) -> Res
 
 
 # -- pages and the chart library ---------------------------------------------------------
-def _page(request: Request, name: str) -> Response:
+def review_page(request: Request, name: str) -> Response:
     auth = request.app.state.auth
     principal = auth.principal(request.cookies.get(SESSION_COOKIE))
     if principal is None:
@@ -345,12 +345,12 @@ def _page(request: Request, name: str) -> Response:
 
 @router.get("/sessions", include_in_schema=False)
 def sessions_page(request: Request) -> Response:
-    return _page(request, "sessions.html")
+    return review_page(request, "sessions.html")
 
 
 @router.get("/sessions/{session_id}", include_in_schema=False)
 def session_page(session_id: int, request: Request) -> Response:
-    return _page(request, "session.html")
+    return review_page(request, "session.html")
 
 
 @lru_cache(maxsize=1)

@@ -162,7 +162,7 @@ function renderDetails(d) {
   const box = document.getElementById("details");
   const item = (label, value) => Review.el("div", {}, Review.el("span", { text: label }), value);
   box.replaceChildren(
-    item("Chair", s.bed_label || s.bed), item("Patient reference", s.patient_ref), item("Phase", s.phase),
+    item("Chair", s.bed_label || s.bed), item("Patient reference", Review.el("a", { href: `/patients/${encodeURIComponent(s.patient_ref)}/course`, text: s.patient_ref, title: "course of treatment" })), item("Phase", s.phase),
     item("Started", Review.dateTime(s.started)), item("Duration", Review.duration(d.summary.duration_s)),
     item("Dose", s.dose_mg == null ? "–" : `${s.dose_mg} mg`), item("Rate", s.rate_mg_per_h == null ? "–" : `${s.rate_mg_per_h} mg/h`),
     item("Infusion", `${Review.clock(d.summary.infusion_start)} – ${Review.clock(d.summary.infusion_stop)}`),
@@ -174,6 +174,7 @@ function renderDetails(d) {
   document.getElementById("dl-alarms-csv").href = `${base}/alarms?format=csv`;
   document.getElementById("dl-events-csv").href = `${base}/events?format=csv`;
   document.getElementById("dl-report").href = `${base}/report.pdf`;
+  document.getElementById("dl-record").href = `${base}/record.pdf`;
 }
 
 function renderSummary(d) {
