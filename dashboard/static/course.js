@@ -31,7 +31,7 @@
     }
     const s = c.sessions;
     traces.push({ name: "Peak SBP (mmHg)", type: "bar", x: s.map((x) => day(x.started)), y: s.map((x) => x.peak_sbp),
-      base: 0, marker: { color: "#e0a80088" }, yaxis: "y2", customdata: s.map((x) => [x.id, effects(x)]),
+      width: 0.8 * 86400000, marker: { color: "#e0a80088" }, yaxis: "y2", customdata: s.map((x) => [x.id, effects(x)]),
       hovertemplate: "session %{customdata[0]}: peak SBP %{y} mmHg<br>%{customdata[1]}<extra></extra>" });
     traces.push({ name: "Baseline SBP (mmHg)", x: s.map((x) => day(x.started)), y: s.map((x) => x.baseline_sbp),
       mode: "markers", marker: { symbol: "line-ew-open", size: 18, color: "#333" }, yaxis: "y2" });
@@ -43,8 +43,8 @@
       text: withEffects.map(effects), hovertemplate: "%{text}<extra></extra>" });
     const layout = {
       margin: { l: 60, r: 70, t: 20, b: 60 }, showlegend: true, legend: { orientation: "h", y: -0.15 },
-      xaxis: { type: "date", title: { text: "date" } },
-      yaxis: { title: { text: "outcome score" }, domain: [0.42, 1], rangemode: "tozero" },
+      xaxis: { type: "date", anchor: "y2" },
+      yaxis: { title: { text: "outcome score" }, domain: [0.42, 1], rangemode: "tozero", anchor: "x" },
       yaxis2: { title: { text: "SBP (mmHg)" }, domain: [0, 0.36], rangemode: "tozero" },
       yaxis3: { title: { text: "mg/kg" }, overlaying: "y2", side: "right", rangemode: "tozero" },
       paper_bgcolor: "#fff", plot_bgcolor: "#fff",
