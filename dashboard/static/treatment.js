@@ -9,7 +9,7 @@ import { byId, el, errorText, fmtClock, getJSON, post, send } from "./common.js"
 const REFRESH_MS = 10_000;
 const root = byId("treatment");
 const bedId = decodeURIComponent(location.pathname.split("/").pop());
-const state = { session: null, scales: null };
+const state = { session: null, scales: null, forms: {} };
 
 function say(text, bad) {
   const msg = byId("tr-msg");
@@ -91,6 +91,12 @@ function wire() {
     if (res.ok) await refresh();
     return res.ok;
   });
+  byId("tr-identity").onsubmit = (ev) => submitted(ev, async (f) => {
+    const body = { name: f.name.value || null, birth_date: f.birth_date.value || null, mrn: f.mrn.value || null };
+    const res = await send("PUT", `/api/sessions/${state.session.id}/identity`, body);
+    say(res.ok ? "identifiers saved for the record" : await errorText(res), !res.ok);
+    return false; // the form keeps what was saved
+  });
   byId("tr-dose-edit").onsubmit = (ev) => submitted(ev, async (f) => {
     const res = await send("PUT", `/api/sessions/${state.session.id}/given-dose`, { dose_mg: Number(f.dose_mg.value), reason: f.reason.value });
     say(res.ok ? "dose given corrected" : await errorText(res), !res.ok);
@@ -117,6 +123,14 @@ function showEntries(assessments, medications) {
   byId("tr-entries").replaceChildren(...rows.map((r) => el("li", "", `${fmtClock(r.ts)} ${r.text}`)));
 }
 
+async function showIdentity(base) {
+  const who = await getJSON(`${base}/identity`);
+  const f = byId("tr-identity");
+  f.name.value = who.name || "";
+  f.birth_date.value = who.birth_date || "";
+  f.mrn.value = who.mrn || "";
+}
+
 function typing() {
   const a = document.activeElement;
   return a && root.contains(a) && (a.tagName === "INPUT" || a.tagName === "SELECT");
@@ -126,24 +140,29 @@ async function refresh() {
   const beds = await getJSON("/api/beds");
   const bed = beds.beds.find((b) => b.id === bedId);
   const session = bed && bed.session ? bed.session : null;
-  if (session?.id !== state.session?.id && !typing()) for (const f of root.querySelectorAll("form")) f.reset();
+  const changed = session?.id !== state.session?.id;
+  if (changed && !typing()) for (const f of root.querySelectorAll("form")) f.reset();
   state.session = session;
   root.hidden = !session;
   if (!session) return;
   const base = `/api/sessions/${session.id}`;
   byId("tr-record").href = `${base}/record.pdf`;
   byId("tr-rems").href = `${base}/rems.pdf`;
-  byId("tr-rems").hidden = session.protocol !== "in-esketamine";
+  byId("tr-rems").hidden = !(state.forms[session.protocol] || []).includes("rems");
   const [assessments, medications, dose] = await Promise.all([
     getJSON(`${base}/assessments`), getJSON(`${base}/medications`), getJSON(`${base}/given-dose`),
   ]);
   if (state.session?.id !== session.id) return; // the chair changed patient meanwhile
   showEntries(assessments, medications);
   showDose(dose);
+  if (changed) await showIdentity(base);
 }
 
 async function main() {
-  state.scales = await getJSON("/api/scales");
+  const [scales, protocols] = await Promise.all([getJSON("/api/scales"), getJSON("/api/protocols")]);
+  state.scales = scales;
+  // Which printed forms each protocol produces (the REMS link shows only where there is one).
+  for (const p of protocols) state.forms[p.id] = p.records;
   build(state.scales);
   wire();
   await refresh();

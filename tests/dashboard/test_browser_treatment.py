@@ -80,6 +80,12 @@ def test_a_nurse_records_assessments_a_drug_and_an_adverse_event_from_the_bed_pa
         wait_js(page, "document.querySelector('#tr-dose').textContent.includes('entered by nurse')")
         wait_js(page, "document.querySelectorAll('#tr-entries li').length === 3")
         assert page.get_attribute("#tr-record", "href") == f"/api/sessions/{sid}/record.pdf"
+        assert page.is_hidden("#tr-rems")  # no protocol with a REMS form
+
+        page.fill('#tr-identity input[name="name"]', "Zoë Müller")
+        page.fill('#tr-identity input[name="mrn"]', "MRN-77")
+        press(page, "#tr-identity button")
+        wait_js(page, "document.querySelector('#tr-msg').textContent === 'identifiers saved for the record'")
         assert errors == []
 
     engine = database.make_engine(srv.db_url)
@@ -92,6 +98,7 @@ def test_a_nurse_records_assessments_a_drug_and_an_adverse_event_from_the_bed_pa
         assert [(m["drug"], m["dose"], m["unit"], m["route"]) for m in meds] == [("ondansetron", 4.0, "mg", "IV")]
         adverse = [(n["category"], n["text"]) for n in repo.session_notes(engine, sid) if n["kind"] == "adverse"]
         assert adverse == [("nausea-vomiting", "vomited once, ondansetron given")]
+        assert assessment_store.identity(engine, sid) == {"name": "Zoë Müller", "birth_date": None, "mrn": "MRN-77"}
         entry = assessment_store.given_dose_entry(engine, sid)
         assert entry is not None and (entry["dose_mg"], entry["reason"]) == (30.0, "pump paused 5 min")
     finally:
