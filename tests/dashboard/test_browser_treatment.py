@@ -14,7 +14,7 @@ import pytest
 from monitor.store import assessments as assessment_store
 from monitor.store import database, repo
 from tests.conftest import free_port
-from tests.dashboard.browser import chromium, press, sign_in, wait_js
+from tests.dashboard.browser import ARTIFACTS, chromium, press, sign_in, wait_js
 from tests.dashboard.review_seed import Known, seed
 from tests.dashboard.review_server import ReviewServer
 
@@ -86,6 +86,8 @@ def test_a_nurse_records_assessments_a_drug_and_an_adverse_event_from_the_bed_pa
         page.fill('#tr-identity input[name="mrn"]', "MRN-77")
         press(page, "#tr-identity button")
         wait_js(page, "document.querySelector('#tr-msg').textContent === 'identifiers saved for the record'")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator("#treatment").screenshot(path=str(ARTIFACTS / "bed-treatment.png"))
         assert errors == []
 
     engine = database.make_engine(srv.db_url)
