@@ -19,6 +19,7 @@ from dashboard.review.data import SessionRecord, load_record, summary_of
 from monitor.charting.chart import ChartContext, chart
 from monitor.charting.draft import ChartingPlan
 from monitor.given_dose import GivenDose, given_dose
+from monitor.model import Phase
 from monitor.protocols import Protocol
 from monitor.store import assessments as store
 
@@ -83,6 +84,8 @@ def gather(
     row = store.session_row(engine, session_id)
     if record is None or row is None:
         return None
+    protocol = protocols.get(str(row.get("protocol")))
+    plan = protocol_plan(plan, protocol)
     session = record.session
     until = record.closed_at if record.closed_at is not None else now
     entered = store.given_dose_entry(engine, session_id)
@@ -99,10 +102,21 @@ def gather(
         medications=medications,
         staff={},
         now=now,
-        protocol=protocols.get(str(row.get("protocol"))),
+        protocol=protocol,
     )
     data.staff = _staff(engine, data, entered)
     return data
+
+
+def protocol_plan(plan: ChartingPlan, protocol: Protocol | None) -> ChartingPlan:
+    """The record's charting interval: the protocol's per phase where its template sets one, else the clinic's."""
+    if protocol is None:
+        return plan
+    interval = dict(plan.interval_s)
+    for p in protocol.phases:
+        if p.chart_every_min is not None:
+            interval[Phase(p.phase)] = p.chart_every_min * 60.0
+    return ChartingPlan(interval_s=interval, window_s=plan.window_s)
 
 
 def _staff(engine: Engine, data: RecordData, entered: dict[str, Any] | None) -> dict[str, tuple[str, list[str]]]:

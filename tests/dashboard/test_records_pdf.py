@@ -223,3 +223,20 @@ def test_the_rems_facts_are_derived_from_the_session(
     assert "Ada Lovelace (sister)" in record and "2025-11-13 04:43" in record
     # A session of another protocol has no REMS form.
     assert client.get(f"/api/sessions/{seeded[1]}/rems.pdf").status_code == 409
+
+
+def test_the_protocols_charting_interval_sets_the_vitals_rows() -> None:
+    from dashboard.records.data import protocol_plan
+    from monitor.charting.draft import ChartingPlan
+    from monitor.model import Phase
+    from monitor.protocols import shipped_protocols
+
+    clinic = ChartingPlan(interval_s={Phase.BASELINE: 600.0, Phase.INFUSION: 120.0, Phase.RECOVERY: 600.0})
+    esketamine = shipped_protocols()["in-esketamine"]
+    plan = protocol_plan(clinic, esketamine)
+    by_phase: dict[str, float | None] = {p.phase: p.chart_every_min for p in esketamine.phases}
+    for phase in Phase:
+        minutes = by_phase.get(phase.value)
+        want = clinic.interval_s.get(phase) if minutes is None else minutes * 60.0
+        assert plan.interval_s.get(phase) == want, phase
+    assert protocol_plan(clinic, None) is clinic
