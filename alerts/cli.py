@@ -9,7 +9,8 @@ row per episode: ``rule_id,vital,priority,start_s,end_s,worst`` (seconds from
 the patient's first timestamp; ``end_s`` empty while still active at the
 end), ordered by start then rule id.
 
-``--db [URL]`` replays stored sessions instead (the configured database without a URL): each
+``--db [URL]`` replays stored sessions instead (the configured database without a URL; the rules:
+``--rules``, else the rule-set version in force in that database): each
 session's valid readings, phase changes and latest rule override, started in ``[--from, --to)``,
 at ``--bed``, of ``--protocol``; the CSV is led by a ``session`` column and times are seconds
 from the session's start. ``monitor/cli.py`` hooks :func:`add_replay_arguments` and
@@ -29,9 +30,10 @@ from typing import Any, TextIO
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from alerts import rule_sets
 from alerts.cases import Case, replay_cases, stored_cases, trace_cases
 from alerts.replay import Episode
-from alerts.rules import RuleError, default_rules, load_rules
+from alerts.rules import Rule, RuleError, default_rules, load_rules, rules_from_settings
 from alerts.trace import VITAL_KEYS, TraceError, load_trace
 from monitor.config import Settings, load_settings
 from monitor.inert import inert_cell
@@ -174,6 +176,16 @@ def _engine_for(args: argparse.Namespace) -> Engine:
     return engine
 
 
+def in_force_rules(args: argparse.Namespace) -> list[Rule]:
+    """The clinic rules in force in the database (the latest rule-set version), else the configured file."""
+    engine = _engine_for(args)
+    try:
+        in_force = rule_sets.current(engine)
+    finally:
+        engine.dispose()
+    return in_force.rules if in_force is not None else rules_from_settings(settings_of(args).alarms.rules_file)
+
+
 def load_cases(args: argparse.Namespace, answers: list[StoredAlarm] | None = None) -> tuple[list[Case], str]:
     """The cases ``args`` name and the CSV key column (``patient``, ``session``, or "" for one trace).
 
@@ -205,7 +217,10 @@ def load_cases(args: argparse.Namespace, answers: list[StoredAlarm] | None = Non
 
 def replay_command(args: argparse.Namespace) -> int:
     try:
-        rules = load_rules(args.rules) if args.rules else default_rules()
+        if args.rules:
+            rules = load_rules(args.rules)
+        else:
+            rules = in_force_rules(args) if args.db is not None else default_rules()
         cases, key_name = load_cases(args)
     except (RuleError, TraceError, ValueError, SQLAlchemyError) as exc:
         print(f"ivmon replay: {exc}", file=sys.stderr)

@@ -8,6 +8,7 @@ to fix. Validation is strict: an unknown key is an error (a typo in ``delay_s`` 
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -288,6 +289,23 @@ def load_rules(path: Path | str) -> list[Rule]:
     except OSError as exc:
         raise RuleError(f"cannot read rule file {path}: {exc.strerror or exc}") from None
     return loads_rules(text, str(path))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(float(value))
+
+
+def rules_to_toml(rules: Iterable[Rule]) -> str:
+    """A rule file's text for ``rules`` (what :func:`loads_rules` reads back as the same rules)."""
+    blocks = []
+    for rule in rules:
+        lines = ["[[rule]]", *(f"{key} = {_toml_value(value)}" for key, value in rule.to_toml_dict().items())]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
 
 
 def default_rules() -> list[Rule]:

@@ -4,7 +4,8 @@ Prints, per rule and phase, the columns of :mod:`alerts.whatif` (episodes now an
 difference, alarm-minutes, median episode length, episodes removed that nurses had acknowledged as
 actionable, episodes added); ``--out`` writes that table as CSV and ``--episodes DIR`` both episode
 lists (``now.csv``, ``proposed.csv``, led by the patient or session). The current rules are
-``--baseline``, else the configured rule file (``--config``), else the clinic defaults.
+``--baseline``, else with ``--db`` the rule-set version in force in that database, else the
+configured rule file (``--config``), else the clinic defaults.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TextIO
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from alerts.cli import add_source_arguments, load_cases, settings_of, write_keyed_episodes
+from alerts.cli import add_source_arguments, in_force_rules, load_cases, settings_of, write_keyed_episodes
 from alerts.rules import Rule, RuleError, load_rules, rules_from_settings
 from alerts.trace import TraceError
 from alerts.whatif import COLUMNS, Comparison, Row, answers_of, compare
@@ -120,9 +121,9 @@ def print_table(comparison: Comparison, out: TextIO) -> None:
 def _current_rules(args: argparse.Namespace) -> list[Rule]:
     if args.baseline:
         return load_rules(args.baseline)
-    if args.config or args.db is not None:
-        return rules_from_settings(settings_of(args).alarms.rules_file)
-    return rules_from_settings(None)
+    if args.db is not None:
+        return in_force_rules(args)
+    return rules_from_settings(settings_of(args).alarms.rules_file if args.config else None)
 
 
 def whatif_command(args: argparse.Namespace) -> int:

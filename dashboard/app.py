@@ -33,6 +33,7 @@ from dashboard.api import (
     system,
     treatment,
     trends,
+    whatif,
 )
 from dashboard.api import setup as setup_api
 from dashboard.api_docs import install_api_docs
@@ -79,6 +80,7 @@ def create_app(service: Service) -> FastAPI:
     app.state.service = service
     app.state.hub = hub
     app.state.setup_token = None
+    app.state.whatif_running = False  # one what-if comparison at a time (dashboard/api/whatif.py)
     http = service.settings.http
     app.state.auth = Auth(service.engine, http.session_hours, http.idle_timeout_min)
     for module in (
@@ -103,6 +105,7 @@ def create_app(service: Service) -> FastAPI:
         treatment,
         records,
         course,
+        whatif,
     ):
         app.include_router(module.router)
     ops.install(app, service, hub)  # /metrics, body-size limit, commands refused by the ingest

@@ -329,6 +329,7 @@ async def report_pdf(session_id: int, request: Request, user: ReviewUser) -> Res
 
 # -- pages and the chart library ---------------------------------------------------------
 def review_page(request: Request, name: str) -> Response:
+    """A page for clinicians and admins (the chart library's CSP); login first, others refused."""
     auth = request.app.state.auth
     principal = auth.principal(request.cookies.get(SESSION_COOKIE))
     if principal is None:

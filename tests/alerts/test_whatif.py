@@ -156,3 +156,13 @@ def test_cli_prints_writes_csv_and_episode_lists(tmp_path: Path, capsys: pytest.
     bad.write_text('[[rule]]\nid = "x"\nvital = "hr"\nop = ">"\nlimit = 1\npriority = "urgent"\n')
     assert main([str(trace), "--rules", str(bad)]) == 2
     assert "priority must be high, medium or low" in capsys.readouterr().err
+
+
+def test_rules_in_force_as_rule_file_text_read_back_the_same() -> None:
+    from alerts.rules import rules_to_toml
+
+    odd = loads_rules(
+        '[[rule]]\nid = "quote \\" and é"\nvital = "hr"\nop = ">="\nbaseline_ratio = 1.2\npriority = "low"\n'
+    )
+    for rules in (default_rules(), odd):
+        assert loads_rules(rules_to_toml(rules)) == rules
