@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from dashboard import ops
 from dashboard.api import (
+    alarm_report,
     alarm_stats,
     alarms,
     audit,
@@ -91,6 +92,7 @@ def create_app(service: Service) -> FastAPI:
         protocols,
         schedule,
         chart,
+        alarm_report,
         alarm_stats,
         alarms,
         audit,

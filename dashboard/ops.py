@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DataError
@@ -95,6 +98,13 @@ def install(app: FastAPI, service: Any, hub: Any = None, *, max_body_bytes: int 
     async def command_failed(_request: Request, exc: CommandFailed) -> Response:
         headers = {"Retry-After": "5"} if exc.status == 503 else None
         return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own answer, but ASCII-escaped: an input it echoes may hold an unpaired surrogate
+        # (valid JSON "\ud800"), which no UTF-8 encoder takes; the answer must stay a 422, never a 500.
+        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
 
     @app.exception_handler(OverflowError)
     @app.exception_handler(DataError)

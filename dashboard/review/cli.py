@@ -30,12 +30,16 @@ RECORDS = ("record", "rems")
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("session", type=int, help="session id")
+    parser.add_argument("session", help="session id, or 'alarms' for the alarm committee's report (pdf or csv)")
     parser.add_argument("--format", choices=["csv", "parquet", "json", "pdf", *RECORDS], default="csv")
     parser.add_argument("--what", choices=WHAT, default="all", help="which table (default: all; pdf: the report)")
     parser.add_argument("--out", help="output file (default: session-ID.EXT in the current folder; - = stdout)")
     parser.add_argument("--config", help="TOML configuration file (database, rule file)")
     parser.add_argument("--db", help="database URL (overrides the configuration)")
+    parser.add_argument(
+        "--from", dest="from_", help="alarms: period start (POSIX seconds or ISO 8601; default 30 days back)"
+    )
+    parser.add_argument("--to", help="alarms: period end, excluded (default: now)")
 
 
 def _tables(engine: Engine, record: SessionRecord, what: str) -> dict[str, pd.DataFrame]:
@@ -81,9 +85,14 @@ def export_command(args: argparse.Namespace) -> int:
 
     overrides: dict[str, object] = {"db_url": args.db} if args.db else {}
     settings = load_settings(Path(args.config) if args.config else None, **overrides)
+    if args.session != "alarms" and not args.session.isdigit():
+        print(f"ivmon export: {args.session!r} is neither a session id nor 'alarms'", file=sys.stderr)
+        return 2
     engine = database.make_engine(settings.database_url)
     database.upgrade(engine)
-    record = data.load_record(engine, args.session)
+    if args.session == "alarms":
+        return _alarm_report(engine, settings, args)
+    record = data.load_record(engine, int(args.session))
     if record is None:
         print(f"ivmon export: no session {args.session}", file=sys.stderr)
         return 2
@@ -133,4 +142,31 @@ def export_command(args: argparse.Namespace) -> int:
     repo.write_audit(engine, "cli", "export_cli", f"session:{sid}", {"format": args.format, "what": args.what})
     for path in written:
         print(path)
+    return 0
+
+
+def _alarm_report(engine: Engine, settings: Settings, args: argparse.Namespace) -> int:
+    """``ivmon export alarms --from --to --format pdf|csv [--out FILE|-]``: the monthly alarm report."""
+    from dashboard.alarm_report import gather, render_report_pdf, report_csv, report_period
+    from monitor.clock import REAL_CLOCK
+    from monitor.store import repo
+
+    if args.format not in ("pdf", "csv"):
+        print("ivmon export alarms: --format pdf or csv", file=sys.stderr)
+        return 2
+    now = REAL_CLOCK.now()
+    try:
+        start, end = report_period(args.from_, args.to, now)
+    except ValueError as exc:
+        print(f"ivmon export alarms: --from/--to: {exc}", file=sys.stderr)
+        return 2
+    report = gather(engine, settings, start, end, now)
+    body = render_report_pdf(report, settings) if args.format == "pdf" else report_csv(report)
+    if args.out == "-":
+        sys.stdout.buffer.write(body)
+    else:
+        target = Path(args.out or f"alarm-report.{args.format}")
+        target.write_bytes(body)
+        print(target)
+    repo.write_audit(engine, "cli", "alarm_report", "alarms", {"format": args.format, "start": start, "end": end})
     return 0

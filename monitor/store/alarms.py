@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+import pandas as pd
 from sqlalchemy import Engine, insert, select, update
 
 from monitor.store import schema
@@ -50,3 +51,52 @@ def record_actionable(engine: Engine, alarm_id: str, actionable: bool, user: str
             )
         )
     return True
+
+
+#: Columns of :func:`alarm_table` (the alarm committee's report reads them straight into pandas).
+ALARM_TABLE_COLUMNS = (
+    "id",
+    "kind",
+    "rule_id",
+    "priority",
+    "bed_id",
+    "session_id",
+    "started",
+    "ended",
+    "acknowledged_at",
+    "escalated",
+    "actionable",
+    "rule_set_version",
+)
+
+
+def alarm_table(engine: Engine, start: float, end: float) -> pd.DataFrame:
+    """Alarms that started in [start, end) as one frame (no objects per row), oldest first."""
+    c = schema.alarms.c
+    query = (
+        select(*(c[name] for name in ALARM_TABLE_COLUMNS))
+        .where((c.started >= start) & (c.started < end))
+        .order_by(c.started, c.id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame.from_records(rows, columns=list(ALARM_TABLE_COLUMNS))
+    return frame.astype(
+        {
+            "started": float,
+            "ended": float,
+            "acknowledged_at": float,
+            "escalated": bool,
+            "actionable": "boolean",
+            "rule_set_version": "Int64",
+            "session_id": "Int64",
+        }
+    )
+
+
+def rule_override_changes(engine: Engine, start: float, end: float) -> list[tuple[int, str, float, bool]]:
+    """``(session_id, user, ts, cleared)`` of every session rule change in [start, end), oldest first."""
+    c = schema.rule_overrides.c
+    query = select(c.session_id, c.user, c.ts, c.rules).where((c.ts >= start) & (c.ts < end)).order_by(c.ts, c.id)
+    with engine.connect() as conn:
+        return [(int(sid), str(user), float(ts), not text) for sid, user, ts, text in conn.execute(query)]

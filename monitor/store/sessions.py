@@ -173,3 +173,11 @@ def session_notes(engine: Engine, session_id: int) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(select(schema.notes).where(schema.notes.c.session_id == session_id).order_by("ts"))
         return [dict(r._mapping) for r in rows]
+
+
+def session_chairs(engine: Engine, start: float, end: float) -> list[tuple[str, float]]:
+    """``(bed_id, started)`` of every session started in [start, end): the chair-days of a period."""
+    c = schema.sessions.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(c.bed_id, c.started).where((c.started >= start) & (c.started < end)))
+        return [(str(bed), float(started)) for bed, started in rows]

@@ -11,6 +11,7 @@ import httpx
 import uvicorn
 
 from dashboard.app import create_app
+from monitor.clock import REAL_CLOCK, Clock
 from monitor.config import Hl7Settings, load_settings
 from monitor.demo import ensure_demo_users
 from monitor.service import Service, build_service
@@ -18,9 +19,9 @@ from tests.conftest import free_port
 
 
 @contextlib.asynccontextmanager
-async def served(db_url: str, **settings: Any) -> AsyncIterator[tuple[Service, str]]:
-    """A single-process service on ``db_url`` (no HL7 listener) and the base URL of its app."""
-    service = build_service(load_settings(db_url=db_url, hl7=Hl7Settings(enabled=False), **settings))
+async def served(db_url: str, *, clock: Clock = REAL_CLOCK, **settings: Any) -> AsyncIterator[tuple[Service, str]]:
+    """A single-process service on ``db_url`` (no HL7 listener) on ``clock``, and the base URL of its app."""
+    service = build_service(load_settings(db_url=db_url, hl7=Hl7Settings(enabled=False), **settings), clock=clock)
     ensure_demo_users(service)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(service), host="127.0.0.1", port=port, log_level="warning"))
