@@ -20,7 +20,7 @@ prove the two agree.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,8 +133,9 @@ def _scope_intervals(tl: _Timeline, phases: frozenset[str], after: float) -> tup
     phases breaks, even one that lasted no time at all (clause 7). Intervals
     ending by ``after`` (a relative rule's baseline end) are left out.
     """
-    wanted = np.array([_SCOPE_CODE[p] for p in phases], dtype=np.int8)
-    inside = np.isin(tl.code, wanted)
+    lut = np.zeros(len(_SCOPES), dtype=bool)
+    lut[[_SCOPE_CODE[p] for p in phases]] = True
+    inside = lut[tl.code]
     keep = ~(inside & (tl.end <= after))
     start, end, inside = np.maximum(tl.start[keep], after), tl.end[keep], inside[keep]
     breaks = tl.breaks[keep]
@@ -322,7 +323,6 @@ def replay_table(
     zero_is_missing: bool = False,
 ) -> EpisodeTable:
     """The engine proper: every episode of every rule, as columns, ordered by start, rule id, vital."""
-    rules = list(rules)
     columns: Mapping[str, Any] = (
         {c: frame[c].to_numpy() for c in frame.columns} if isinstance(frame, pd.DataFrame) else frame
     )
@@ -331,8 +331,6 @@ def replay_table(
     if ts.size > 1 and bool(np.any(ts[1:] < ts[:-1])):
         order = np.argsort(ts, kind="stable").astype(np.intp)
         ts = ts[order]
-    timeline = _timeline(phases)
-    base_iv = _baseline_end(timeline)
     series: dict[str, _Series] = {}
     masks: dict[str, npt.NDArray[np.bool_] | None] = {}
 
@@ -345,6 +343,53 @@ def replay_table(
             series[vital] = _Series(ts, v) if keep is None else _Series(ts[keep], v[keep])
         return series[vital]
 
+    def pr_alone() -> tuple[_Series, FloatArray]:
+        pr = get(Vital.PR.value)
+        get(Vital.HR.value)
+        return _pr_without_hr(
+            ts,
+            pr,
+            masks.get(Vital.PR.value),
+            masks.get(Vital.HR.value, _NO_ROWS) if Vital.HR.value in columns else _NO_ROWS,
+        )
+
+    return _judge(list(rules), _timeline(phases), get, pr_alone)
+
+
+def replay_series(
+    series: Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]],
+    rules: Iterable[Rule],
+    phases: PhaseList | None = None,
+) -> EpisodeTable:
+    """:func:`replay_table` over valid readings given per vital: ``{vital: (times, values)}``, each in time order.
+
+    What stored sessions come as (``alerts.cases``): no frame is built, no reading is filtered. Readings
+    of different vitals sharing a timestamp are one monitor message, as rows of one timestamp in a frame.
+    """
+    cache: dict[str, _Series] = {}
+
+    def get(vital: str) -> _Series | None:
+        if vital not in series:
+            return None
+        if vital not in cache:
+            t, v = series[vital]
+            cache[vital] = _Series(np.asarray(t, dtype=np.float64), np.asarray(v, dtype=np.float64))
+        return cache[vital]
+
+    def pr_alone() -> tuple[_Series, FloatArray]:
+        return _pr_without_hr_series(get(Vital.PR.value), get(Vital.HR.value))
+
+    return _judge(list(rules), _timeline(phases), get, pr_alone)
+
+
+def _judge(
+    rules: list[Rule],
+    timeline: _Timeline,
+    get: Callable[[str], _Series | None],
+    pr_alone_of: Callable[[], tuple[_Series, FloatArray]],
+) -> EpisodeTable:
+    """Every rule over the series ``get`` gives (valid readings per vital, in time order)."""
+    base_iv = _baseline_end(timeline)
     baselines: dict[str, float | None] = {}
 
     def baseline(vital: Vital) -> float | None:
@@ -357,6 +402,13 @@ def replay_table(
             baselines[vital.value] = value
         return baselines[vital.value]
 
+    scopes: dict[tuple[frozenset[str], float], tuple[FloatArray, FloatArray]] = {}
+
+    def scope(wanted: frozenset[str], after: float) -> tuple[FloatArray, FloatArray]:
+        if (wanted, after) not in scopes:  # rules share phase sets: one computation each
+            scopes[(wanted, after)] = _scope_intervals(timeline, wanted, after)
+        return scopes[(wanted, after)]
+
     parts: list[tuple[int, FloatArray, FloatArray, FloatArray]] = []
     keys: list[tuple[str, Vital, Priority]] = []
     pr_alone: tuple[_Series, FloatArray] | None = None
@@ -365,11 +417,11 @@ def replay_table(
             limit = rule.limit_for(baseline(rule.vital))
             if limit is None or base_iv is None:
                 continue  # no baseline: the rule is inactive
-            intervals = _scope_intervals(timeline, rule.phases - {Phase.BASELINE.value}, base_iv[1])
+            intervals = scope(rule.phases - {Phase.BASELINE.value}, base_iv[1])
         else:
             limit = rule.limit
             assert limit is not None
-            intervals = _scope_intervals(timeline, rule.phases, -math.inf)
+            intervals = scope(rule.phases, -math.inf)
         s = get(rule.vital.value)
         if s is not None:
             lo, hi, seg_end = _segments(s.t, intervals)
@@ -379,14 +431,7 @@ def replay_table(
             keys.append((rule.id, rule.vital, rule.priority))
         if rule.vital == Vital.HR:
             if pr_alone is None:
-                pr = get(Vital.PR.value)
-                get(Vital.HR.value)
-                pr_alone = _pr_without_hr(
-                    ts,
-                    pr,
-                    masks.get(Vital.PR.value),
-                    masks.get(Vital.HR.value, _NO_ROWS) if Vital.HR.value in columns else _NO_ROWS,
-                )
+                pr_alone = pr_alone_of()
             pr_s = pr_alone[0]
             if pr_s.t.size:
                 lo, hi, seg_end = _pr_segments(pr_alone, intervals)
@@ -453,6 +498,24 @@ def _pr_without_hr(
         if pr_mask is not None:
             last = last[pr_mask]
         connected = pr.t - last <= HR_CONNECTED_S
+    return _pr_alone(pr, connected)
+
+
+def _pr_without_hr_series(pr: _Series | None, hr: _Series | None) -> tuple[_Series, FloatArray]:
+    """:func:`_pr_without_hr` from the series: `hr` is connected when its last time at or before is <= 30 s old."""
+    if pr is None or pr.t.size == 0:
+        return _Series(_EMPTY_F, _EMPTY_F), _EMPTY_F
+    if hr is None or hr.t.size == 0:
+        connected = np.zeros(pr.t.size, dtype=bool)
+    else:
+        i = np.searchsorted(hr.t, pr.t, side="right") - 1
+        last = np.where(i >= 0, hr.t[np.maximum(i, 0)], -np.inf)
+        connected = pr.t - last <= HR_CONNECTED_S
+    return _pr_alone(pr, connected)
+
+
+def _pr_alone(pr: _Series, connected: npt.NDArray[np.bool_]) -> tuple[_Series, FloatArray]:
+    """The ``pr`` readings not ``connected``, and per reading the time a connected next ``pr`` cuts its run."""
     keep = np.flatnonzero(~connected).astype(np.intp)
     nxt = keep + 1
     has_next = nxt < pr.t.size

@@ -52,9 +52,10 @@ def stored_sessions(
 
 @dataclass(slots=True)
 class SessionReadings:
-    """Valid readings of sessions, grouped by session (ascending id), then time, then storage order.
+    """Valid readings of sessions, grouped by session (ascending id), then vital (code), then time and storage.
 
-    ``offsets[i]:offsets[i + 1]`` are the rows of session ``session_ids[i]``.
+    ``offsets[i]:offsets[i + 1]`` are the rows of session ``session_ids[i]``; within them each vital's
+    readings are one run, in time order, so a session's series are views, not copies.
     """
 
     session_ids: npt.NDArray[np.int64]
@@ -68,6 +69,23 @@ class SessionReadings:
         if i == self.session_ids.size or self.session_ids[i] != session_id:
             return slice(0, 0)
         return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
+
+    def series_of(self, session_id: int) -> dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
+        """``{vital: (times, values)}`` of one session (views into the arrays)."""
+        rows = self.rows_of(session_id)
+        codes = self.vital[rows]
+        if codes.size == 0:
+            return {}
+        present = np.unique(codes)
+        bounds = [*np.searchsorted(codes, present, side="left").tolist(), codes.size]
+        base = rows.start
+        return {
+            VITAL_CODES[int(code)]: (
+                self.ts[base + bounds[k] : base + bounds[k + 1]],
+                self.value[base + bounds[k] : base + bounds[k + 1]],
+            )
+            for k, code in enumerate(present.tolist())
+        }
 
 
 def _chunk(session_ids: Sequence[int], size: int) -> Iterator[Sequence[int]]:
@@ -88,7 +106,7 @@ def valid_readings(engine: Engine, session_ids: Sequence[int]) -> SessionReading
             query = (
                 select(c.session_id, code, c.ts, c.value)
                 .where(c.session_id.in_(ids), c.quality == Quality.VALID.value)
-                .order_by(c.session_id, c.ts, c.id)
+                .order_by(c.session_id, c.ts, c.id)  # the index's order; grouped by vital below
             )
             rows = conn.execute(query).cursor.fetchall()
             if not rows:
@@ -96,13 +114,16 @@ def valid_readings(engine: Engine, session_ids: Sequence[int]) -> SessionReading
             n = len(rows)
             sid, vcode, ts, value = zip(*rows, strict=True)
             codes = np.fromiter(vcode, dtype=np.int64, count=n)
-            keep = codes >= 0  # a vital this code does not know: no rule can judge it
+            sids = np.fromiter(sid, dtype=np.int64, count=n)
+            # by session, then vital, keeping time and storage order within (lexsort is stable)
+            order = np.lexsort((codes, sids))
+            order = order[codes[order] >= 0]  # a vital this code does not know: no rule can judge it
             parts.append(
                 (
-                    np.fromiter(sid, dtype=np.int64, count=n)[keep],
-                    codes[keep].astype(np.int8),
-                    np.fromiter(ts, dtype=np.float64, count=n)[keep],
-                    np.fromiter(value, dtype=np.float64, count=n)[keep],
+                    sids[order],
+                    codes[order].astype(np.int8),
+                    np.fromiter(ts, dtype=np.float64, count=n)[order],
+                    np.fromiter(value, dtype=np.float64, count=n)[order],
                 )
             )
     sids = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
