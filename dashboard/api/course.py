@@ -45,9 +45,8 @@ async def add_outcome(
     except ScaleError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
     now = svc.clock.now()
-    # A day ahead of the server's (UTC) date is the most a clinic's own date can be.
-    today = datetime.fromtimestamp(now, tz=UTC).date()
-    if body.date < EARLIEST or (body.date - today).days > 1:
+    today = datetime.fromtimestamp(now, tz=UTC).astimezone(svc.settings.clinic.zone()).date()  # the clinic's day
+    if body.date < EARLIEST or body.date > today:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"date {body.date} is in the future or before 1990")
     actor = Actor(user.username, {"ip": request.client.host if request.client else None})
     new_id = await asyncio.to_thread(
