@@ -2,15 +2,19 @@
 
 The proposed rules come as rule-file text, validated as rule files are (``alerts.rules``); the stored
 sessions of the period (and protocol, chair) are replayed under the clinic's current rules and the
-proposal by ``alerts.whatif`` in a worker thread, so a long period never holds up the event loop
-(the screens' alarms). One comparison runs at a time per web process: a second gets 429.
+proposal by ``alerts.whatif`` in a child process of its own (its own database connection), so a long
+period holds neither the event loop nor its GIL (the screens' alarms). One comparison runs at a time
+per web process: a second gets 429.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -25,6 +29,7 @@ from dashboard.auth import ReviewUser
 from dashboard.deps import service_of
 from dashboard.review.api import review_page
 from monitor.instants import parse_instant
+from monitor.store import database
 from monitor.store.replay_source import NoProtocols, physiological_alarms
 
 router = APIRouter()
@@ -97,6 +102,33 @@ def run_whatif(
     return comparison_json(comparison, beds)
 
 
+def _in_child(
+    url: str,
+    current: list[Rule],
+    proposed: list[Rule],
+    start: float | None,
+    end: float | None,
+    protocol: str | None,
+    bed: str | None,
+) -> dict[str, Any]:
+    """:func:`run_whatif` in the comparison's own process, on its own engine."""
+    engine = database.make_engine(url)
+    try:
+        return run_whatif(engine, current, proposed, start=start, end=end, protocol=protocol, bed=bed)
+    finally:
+        engine.dispose()
+
+
+async def run_apart(url: str, current: list[Rule], proposed: list[Rule], **where: Any) -> dict[str, Any]:
+    """Run the comparison in a fresh child process (spawned: no copy of this process's threads or sockets)."""
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        call = partial(_in_child, url, current, proposed, where["start"], where["end"], where["protocol"], where["bed"])
+        return await asyncio.get_running_loop().run_in_executor(pool, call)
+    finally:
+        pool.shutdown(wait=False)
+
+
 @router.get("/whatif", include_in_schema=False)
 def whatif_page(request: Request) -> Response:
     return review_page(request, "whatif.html")
@@ -126,9 +158,8 @@ async def whatif(body: WhatIfBody, request: Request, user: ReviewUser) -> dict[s
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "a comparison is running: try again when it is done")
     state.whatif_running = True
     try:
-        return await asyncio.to_thread(
-            run_whatif,
-            svc.engine,
+        return await run_apart(
+            svc.settings.database_url,
             list(svc.alarms.rules),
             proposed,
             start=start,
