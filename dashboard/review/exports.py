@@ -93,6 +93,8 @@ def alarms_table(alarms: Iterable[Alarm]) -> pd.DataFrame:
                 "acknowledged_at": a.acknowledged_at,
                 "time_to_ack_s": None if a.acknowledged_at is None else a.acknowledged_at - a.started,
                 "escalated": a.escalated,
+                "actionable": a.actionable,
+                "rule_set_version": a.rule_set_version,
             }
         )
     columns = [
@@ -113,6 +115,8 @@ def alarms_table(alarms: Iterable[Alarm]) -> pd.DataFrame:
         "acknowledged_at",
         "time_to_ack_s",
         "escalated",
+        "actionable",
+        "rule_set_version",
     ]
     frame = pd.DataFrame(rows, columns=columns)
     for col in ("started", "ended", "acknowledged_at"):

@@ -5,6 +5,9 @@
 // last STILL_MS, or pressed), no row moves: a new alarm is added at the end, an ended one stays in its
 // place greyed with its buttons disabled, and the order is put right when the pointer leaves or rests,
 // so a press never lands on another alarm than the one the nurse aimed at.
+// After an acknowledgement, the row offers the one-tap answer "Actionable" / "Not actionable" for
+// ASK_MS (optional: nothing waits for it). Its place is kept in every row from the start (hidden, not
+// removed), so the buttons appearing never shift Acknowledge or Silence under the pointer.
 "use strict";
 
 import { placeInOrder, setAttr, setClass, setDisabled, setHidden, setText } from "./dom.js";
@@ -13,6 +16,8 @@ import { alarmFlags, alarmState, alarmValue, fmtAge, PREFIX } from "./format.js"
 const RANK = { high: 3, medium: 2, low: 1 };
 const HOLD_MS = 1500;
 const STILL_MS = 3000;
+/** How long the actionable answer is offered after an acknowledgement. */
+export const ASK_MS = 10000;
 
 /** The order on screen: current alarms by priority then age, then the resolved (latched) ones. */
 export function sortForScreen(list) {
@@ -39,13 +44,15 @@ export class AlarmStrip {
   /**
    * @param container the element holding the rows (its children are owned by the strip)
    * @param labelOf bed id -> the chair's label
-   * @param onAct (alarmId, "acknowledge" | "silence") -> Promise
+   * @param onAct (alarmId, "acknowledge" | "silence" | "actionable" | "not-actionable") -> Promise
    * @param onRelease called when a held render may go ahead
+   * @param asking alarmId -> true while its actionable answer is offered
    */
-  constructor(container, { labelOf, onAct, onRelease }) {
+  constructor(container, { labelOf, onAct, onRelease, asking = () => false }) {
     this.container = container;
     this.labelOf = labelOf;
     this.onAct = onAct;
+    this.asking = asking;
     this.rows = new Map(); // alarm id -> {row, parts}
     this.pressed = 0; // time a pointer went down in the strip (0: none)
     // One listener for every button, now and later: nothing to re-attach when a row changes.
@@ -78,9 +85,13 @@ export class AlarmStrip {
       prio: span("prio"), kind: span("kind"), msg: span("msg"), value: span("value"), flags: span("flags"),
       state: span("state"), esc: span("esc"), paused: span("paused"), age: span("age"),
       ack: button("ack", "acknowledge", "Acknowledge"), silence: button("silence", "silence", "Silence 2 min"),
+      ask: span("ask"), yes: button("yes", "actionable", "Actionable"), no: button("no", "not-actionable", "Not actionable"),
     };
     parts.esc.textContent = "ESCALATED";
-    row.append(...Object.values(parts));
+    parts.ask.append(parts.yes, parts.no);
+    parts.ask.setAttribute("aria-label", "Was this alarm actionable?");
+    const { yes, no, ...shown } = parts;
+    row.append(...Object.values(shown));
     return { row, parts };
   }
 
@@ -106,6 +117,7 @@ export class AlarmStrip {
         setClass(entry.row, "gone", true);
         setDisabled(entry.parts.ack, true);
         setDisabled(entry.parts.silence, true);
+        this.offer(entry.parts, false);
       }
       for (const row of fresh) this.container.append(row);
       setHidden(this.container, !this.rows.size);
@@ -125,7 +137,8 @@ export class AlarmStrip {
     setText(parts.kind, a.kind === "physiological" ? "" : a.kind === "device" ? "DEVICE" : "TECHNICAL");
     setText(parts.msg, `${label}: ${a.message}`);
     setText(parts.value, alarmValue(a));
-    setText(parts.flags, alarmFlags(a).join(" · "));
+    const answer = a.actionable == null ? [] : [a.actionable ? "actionable" : "not actionable"];
+    setText(parts.flags, [...alarmFlags(a), ...answer].join(" · "));
     setText(parts.state, alarmState(a));
     setHidden(parts.esc, !(a.escalated && a.state !== "resolved"));
     const paused = a.silenced_until && a.silenced_until > now;
@@ -134,5 +147,13 @@ export class AlarmStrip {
     setText(parts.age, fmtAge(now - a.started));
     setDisabled(parts.ack, !!a.acknowledged_at && a.state !== "silenced");
     setDisabled(parts.silence, a.state === "resolved");
+    this.offer(parts, this.asking(a.id) && a.actionable == null);
+  }
+
+  /** Show (or hide, keeping its place) the one-tap actionable answer. */
+  offer(parts, open) {
+    setClass(parts.ask, "open", open);
+    setDisabled(parts.yes, !open);
+    setDisabled(parts.no, !open);
   }
 }

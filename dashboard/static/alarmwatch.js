@@ -3,7 +3,7 @@
 // sounds the same tones, and shows the "connection lost" banner (with its own tone after 10 s).
 "use strict";
 
-import { AlarmStrip, sortForScreen } from "./alarmstrip.js";
+import { AlarmStrip, ASK_MS, sortForScreen } from "./alarmstrip.js";
 import { AlarmAudio } from "./audio.js";
 import { onScreen, post } from "./common.js";
 import { setClass, setHidden, setText } from "./dom.js";
@@ -41,6 +41,9 @@ export class AlarmWatch {
     this.alarms = new Map();
     this.labels = new Map();
     this.pending = new Set(); // "id:action" in flight: a double click sends one request
+    // Alarms acknowledged here whose actionable answer is offered: id -> {until (performance.now()), alarm}.
+    // One that left the screens with its acknowledgement keeps its row (greyed) until then.
+    this.asking = new Map();
     this.onChange = onChange;
     this.audio = new AlarmAudio();
     this.lostSince = null; // when the connection was last seen lost (seconds), null while current
@@ -49,6 +52,7 @@ export class AlarmWatch {
       labelOf: (bed) => this.labels.get(bed) || bed,
       onAct: (id, what) => this.act(id, what),
       onRelease: () => this.onChange(),
+      asking: (id) => (this.asking.get(id)?.until ?? 0) > performance.now(),
     });
     this.els.sound.addEventListener("click", async () => { await this.audio.enable(); this.onChange(); });
   }
@@ -74,14 +78,21 @@ export class AlarmWatch {
   }
 
   async act(id, what) {
-    const key = `${id}:${what}`;
+    const answer = what === "actionable" || what === "not-actionable";
+    const key = answer ? `${id}:answer` : `${id}:${what}`;
     if (this.pending.has(key)) return;
     this.pending.add(key);
     try {
-      const res = await post(`/api/alarms/${encodeURIComponent(id)}/${what}`);
-      if (res.ok) {
+      const url = `/api/alarms/${encodeURIComponent(id)}/${answer ? "actionable" : what}`;
+      const res = await post(url, answer ? { actionable: what === "actionable" } : undefined);
+      if (res.ok && answer) {
+        this.answered(id, what === "actionable");
+      } else if (res.ok) {
         const a = await res.json();
         if (a.state) this.set(a);
+        if (what === "acknowledge" && a.state && a.actionable == null) {
+          this.asking.set(id, { until: performance.now() + ASK_MS, alarm: a });
+        }
       } else if (res.status === 404) {
         this.alarms.delete(id); // no longer on screen anywhere
       }
@@ -91,8 +102,23 @@ export class AlarmWatch {
     }
   }
 
-  /** The alarms in screen order. */
-  list() { return sortForScreen([...this.alarms.values()]); }
+  /** The answer is stored: shown on the row, no longer offered. */
+  answered(id, actionable) {
+    for (const a of [this.alarms.get(id), this.asking.get(id)?.alarm]) if (a) a.actionable = actionable;
+    const held = this.asking.get(id);
+    if (held) held.until = 0;
+  }
+
+  /** The alarms in screen order, with those acknowledged here while their answer is offered. */
+  list() {
+    const now = performance.now();
+    const shown = new Map(this.alarms);
+    for (const [id, { until, alarm }] of this.asking) {
+      if (until <= now) this.asking.delete(id);
+      else if (!shown.has(id)) shown.set(id, alarm);
+    }
+    return sortForScreen([...shown.values()]);
+  }
 
   /** Draw the strip, the sound prompt, the banner; sound what is due. `current`: the live data is current. */
   render(now, current, alarms = this.list()) {

@@ -209,12 +209,13 @@ function renderAlarms(d) {
   }
   const t = document.getElementById("alarms");
   t.replaceChildren();
-  row(t, ["Start", "End", "Rule", "Worst", "Acknowledged"], true);
+  row(t, ["Start", "End", "Rule", "Worst", "Acknowledged", "Actionable"], true);
   for (const a of d.alarms) {
     const ack = a.acknowledged_at == null ? (a.filed ? a.filed : "no") : `${Review.clock(a.acknowledged_at)} by ${a.acknowledged_by} (${Review.duration(a.acknowledged_at - a.started)})`;
     const unit = (d.units || {})[a.vital];
     const worst = a.worst == null ? "–" : `${Math.round(a.worst)}${unit ? " " + unit : ""}${a.doubtful ? " (doubtful reading)" : ""}`;
-    const tr = row(t, [Review.clock(a.started), a.ended == null ? "open" : Review.clock(a.ended), `${a.rule} (${a.priority})`, worst, ack]);
+    const answer = a.actionable == null ? "not answered" : a.actionable ? "yes" : "no";
+    const tr = row(t, [Review.clock(a.started), a.ended == null ? "open" : Review.clock(a.ended), `${a.rule} (${a.priority})`, worst, ack, answer]);
     tr.children[2].className = a.priority;
   }
 }
