@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from monitor.model import Alarm, AlarmChange
+from monitor.store.alarms import ALARM_DTYPES
 
 GroupBy = Literal["session", "rule", "bed", "day"]
 _COLUMN = {"session": "session_id", "rule": "rule_id", "bed": "bed", "day": "day"}
@@ -91,17 +92,7 @@ def alarm_frame(
             "rule_set_version",
         ],
     )
-    # Nullable types: an unanswered alarm is <NA>, not False; a row without a version is <NA>, not NaN.
-    frame = frame.astype(
-        {
-            "started": float,
-            "ended": float,
-            "acknowledged_at": float,
-            "escalated": bool,
-            "actionable": "boolean",
-            "rule_set_version": "Int64",
-        }
-    )
+    frame = frame.astype(ALARM_DTYPES)
     end = frame["ended"]
     if now is not None:
         end = end.fillna(now)

@@ -30,18 +30,26 @@ def _name(start: float, end: float, ext: str) -> str:
     return f"alarm-report-{datetime.fromtimestamp(start, UTC):{day}}-{datetime.fromtimestamp(end, UTC):{day}}.{ext}"
 
 
+async def _report(request: Request, user: str, from_: str | None, to: str | None, fmt: str) -> Response:
+    svc = service_of(request)
+    start, end = period(from_, to, svc.clock.now())
+    report = await asyncio.to_thread(gather, svc.engine, svc.settings, start, end, svc.clock.now())
+    if fmt == "pdf":
+        body = await asyncio.to_thread(render_report_pdf, report, svc.settings)
+        media, disposition = "application/pdf", "inline"
+    else:
+        body, media, disposition = report_csv(report), "text/csv; charset=utf-8", "attachment"
+    await audit(request, user, "alarm_report", "alarms", format=fmt, start=start, end=end)
+    headers = {"Content-Disposition": f'{disposition}; filename="{_name(start, end, fmt)}"'}
+    return Response(body, media_type=media, headers=headers)
+
+
 @router.get("/api/alarms/report.pdf")
 async def report_pdf(
     request: Request, user: ReviewUser, from_: str | None = Query(default=None, alias="from"), to: str | None = None
 ) -> Response:
     """The report as PDF: settings, who may change them, response expected, checks."""
-    svc = service_of(request)
-    start, end = period(from_, to, svc.clock.now())
-    report = await asyncio.to_thread(gather, svc.engine, svc.settings, start, end, svc.clock.now())
-    body = await asyncio.to_thread(render_report_pdf, report, svc.settings)
-    await audit(request, user.username, "alarm_report", "alarms", format="pdf", start=start, end=end)
-    disposition = f'inline; filename="{_name(start, end, "pdf")}"'
-    return Response(body, media_type="application/pdf", headers={"Content-Disposition": disposition})
+    return await _report(request, user.username, from_, to, "pdf")
 
 
 @router.get("/api/alarms/report.csv")
@@ -49,11 +57,4 @@ async def report_csv_download(
     request: Request, user: ReviewUser, from_: str | None = Query(default=None, alias="from"), to: str | None = None
 ) -> Response:
     """Every figure of the report as rows ``section, group, priority, metric, value``."""
-    svc = service_of(request)
-    start, end = period(from_, to, svc.clock.now())
-    report = await asyncio.to_thread(gather, svc.engine, svc.settings, start, end, svc.clock.now())
-    await audit(request, user.username, "alarm_report", "alarms", format="csv", start=start, end=end)
-    disposition = f'attachment; filename="{_name(start, end, "csv")}"'
-    return Response(
-        report_csv(report), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition}
-    )
+    return await _report(request, user.username, from_, to, "csv")

@@ -70,6 +70,18 @@ ALARM_TABLE_COLUMNS = (
 )
 
 
+#: Column types of an alarm frame: nullable where a value may be missing (an unanswered alarm is <NA>,
+#: not False; a row without a version is <NA>, not NaN).
+ALARM_DTYPES: dict[str, str | type] = {
+    "started": float,
+    "ended": float,
+    "acknowledged_at": float,
+    "escalated": bool,
+    "actionable": "boolean",
+    "rule_set_version": "Int64",
+}
+
+
 def alarm_table(engine: Engine, start: float, end: float) -> pd.DataFrame:
     """Alarms that started in [start, end) as one frame (no objects per row), oldest first."""
     c = schema.alarms.c
@@ -81,17 +93,7 @@ def alarm_table(engine: Engine, start: float, end: float) -> pd.DataFrame:
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     frame = pd.DataFrame.from_records(rows, columns=list(ALARM_TABLE_COLUMNS))
-    return frame.astype(
-        {
-            "started": float,
-            "ended": float,
-            "acknowledged_at": float,
-            "escalated": bool,
-            "actionable": "boolean",
-            "rule_set_version": "Int64",
-            "session_id": "Int64",
-        }
-    )
+    return frame.astype({**ALARM_DTYPES, "session_id": "Int64"})
 
 
 def rule_override_changes(engine: Engine, start: float, end: float) -> list[tuple[int, str, float, bool]]:

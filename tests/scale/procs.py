@@ -163,3 +163,14 @@ async def listen(ws: Any, into: list[dict[str, Any]], stop: asyncio.Event) -> No
             into.extend(messages(frame))
     except websockets.ConnectionClosed:
         return
+
+
+def until(check: Any, timeout: float = 15.0) -> Any:
+    """Poll ``check`` (a real process answers when it answers) until it returns something true; that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, "not seen in time"
+        time.sleep(0.1)

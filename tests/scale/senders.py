@@ -119,3 +119,14 @@ def outage_transitions(db_url: str) -> list[str]:
             return sorted(conn.execute(query).scalars().all())
     finally:
         engine.dispose()
+
+
+async def send_now(port: int, vitals: dict[Vital, float], device: str, location: str = "") -> None:
+    """One monitor's message stamped now (``location``: the chair it claims, PV1-3), answered AA."""
+    client = MllpClient("127.0.0.1", port)
+    await client.connect()
+    try:
+        ack = await client.send(encode_pcd01(vitals, time.time(), device=device, location=location))
+        assert ack.code == "AA", ack
+    finally:
+        await client.close()

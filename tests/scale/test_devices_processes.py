@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from adapters.hl7.client import MllpClient
 from monitor.model import Vital
-from simulators.emit.pcd01 import encode_pcd01
 from tests.conftest import free_port
-from tests.scale.procs import Server, add_user, login, write_config
+from tests.scale.procs import Server, add_user, login, until, write_config
+from tests.scale.senders import send_now
 
 pytestmark = pytest.mark.postgres
-
-
-async def _send(port: int, device: str, hr: float) -> None:
-    client = MllpClient("127.0.0.1", port)
-    await client.connect()
-    try:
-        ack = await client.send(encode_pcd01({Vital.HR: hr}, time.time(), device=device, location=""))
-        assert ack.code == "AA", ack
-    finally:
-        await client.close()
-
-
-def _until(check: Any, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, "not seen in time"
-        time.sleep(0.2)
 
 
 def test_a_nurse_on_a_web_process_associates_a_monitor_that_the_ingest_receives(
@@ -61,20 +39,20 @@ def test_a_nurse_on_a_web_process_associates_a_monitor_that_the_ingest_receives(
             hr = chair["vitals"].get("hr")
             return hr["value"] if hr else None
 
-        asyncio.run(_send(hl7_port, "MR-1", 70.0))
-        seen = _until(lambda: device("MR-1"))
+        asyncio.run(send_now(hl7_port, {Vital.HR: 70.0}, "MR-1"))
+        seen = until(lambda: device("MR-1"))
         assert seen["bed"] is None and seen["address"] == "127.0.0.1"
 
         res = client.post("/api/beds/chair-1/devices", json={"device": "MR-1"}, timeout=15)
         assert res.status_code == 200, res.text
         assert device("MR-1")["bed"] == "chair-1"  # type: ignore[index]  # applied before the answer
-        asyncio.run(_send(hl7_port, "MR-1", 71.0))
-        _until(lambda: chair_hr("chair-1") == 71.0)
+        asyncio.run(send_now(hl7_port, {Vital.HR: 71.0}, "MR-1"))
+        until(lambda: chair_hr("chair-1") == 71.0)
 
         assert client.delete("/api/beds/chair-1/devices/MR-1", timeout=15).status_code == 200
         assert client.delete("/api/beds/chair-1/devices/MR-1", timeout=15).status_code == 404
-        asyncio.run(_send(hl7_port, "MR-1", 99.0))
-        _until(lambda: (device("MR-1") or {}).get("bed") is None)
+        asyncio.run(send_now(hl7_port, {Vital.HR: 99.0}, "MR-1"))
+        until(lambda: (device("MR-1") or {}).get("bed") is None)
         assert chair_hr("chair-1") == 71.0
         client.close()
     finally:

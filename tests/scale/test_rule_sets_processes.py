@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,38 +12,17 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
-from adapters.hl7.client import MllpClient
 from monitor.model import Vital
 from monitor.store import schema
-from simulators.emit.pcd01 import encode_pcd01
 from tests.conftest import free_port
-from tests.scale.procs import Server, add_user, login, write_config
+from tests.scale.procs import Server, add_user, login, until, write_config
+from tests.scale.senders import send_now
 
 pytestmark = pytest.mark.postgres
 
 DEFAULTS = resources.files("alerts").joinpath("defaults.toml").read_text(encoding="utf-8")
 #: The committee's proposal: the always-on SpO2 limit from 85 to 88 % (the first limit of the file).
 PROPOSAL = DEFAULTS.replace("limit = 85", "limit = 88", 1)
-
-
-async def _spo2(port: int, value: float) -> None:
-    client = MllpClient("127.0.0.1", port)
-    await client.connect()
-    try:
-        ack = await client.send(encode_pcd01({Vital.SPO2: value}, time.time(), device="MR-1", location="chair-1"))
-        assert ack.code == "AA", ack
-    finally:
-        await client.close()
-
-
-def _until(check: Any, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, "not seen in time"
-        time.sleep(0.1)
 
 
 def _client(base: str, name: str) -> httpx.Client:
@@ -76,15 +54,15 @@ def test_a_rule_set_adopted_on_one_web_process_judges_new_alarms_everywhere_at_o
             return found[0] if found else None
 
         # The ingest recorded the defaults as version 1 at its start (a web process that started first follows).
-        in_force = _until(lambda: (r := nurse_b.get("/api/rules").json())["version"] is not None and r)
+        in_force = until(lambda: (r := nurse_b.get("/api/rules").json())["version"] is not None and r)
         assert (in_force["version"], in_force["origin"]) == (1, "configured")
 
-        asyncio.run(_spo2(hl7_port, 80.0))
-        before = _until(spo2_alarm)
+        asyncio.run(send_now(hl7_port, {Vital.SPO2: 80.0}, "MR-1", "chair-1"))
+        before = until(spo2_alarm)
         assert (before["limit"], before["rule_set_version"]) == (85.0, 1)
-        asyncio.run(_spo2(hl7_port, 97.0))
-        _until(lambda: spo2_alarm() is None)
-        asyncio.run(_spo2(hl7_port, 87.0))  # not an alarm under version 1
+        asyncio.run(send_now(hl7_port, {Vital.SPO2: 97.0}, "MR-1", "chair-1"))
+        until(lambda: spo2_alarm() is None)
+        asyncio.run(send_now(hl7_port, {Vital.SPO2: 87.0}, "MR-1", "chair-1"))  # not an alarm under version 1
 
         nurse_a = _client(web_a.base, "nurse1")
         refused = nurse_a.post("/api/rules/adopt", json={"rules_toml": PROPOSAL})
@@ -96,16 +74,16 @@ def test_a_rule_set_adopted_on_one_web_process_judges_new_alarms_everywhere_at_o
         assert (adopted.json()["version"], adopted.json()["author"]) == (2, "admin1")
 
         # The ingest judged by it when the answer came: the next reading at 87 % alarms, on the other web process.
-        asyncio.run(_spo2(hl7_port, 87.0))
-        after = _until(spo2_alarm)
+        asyncio.run(send_now(hl7_port, {Vital.SPO2: 87.0}, "MR-1", "chair-1"))
+        after = until(spo2_alarm)
         assert (after["limit"], after["rule_set_version"]) == (88.0, 2)
         # The nurse's one-tap answer with the acknowledgement, on the other web process (the answer is
         # stored by that process; the ingest's later rewrite of the row when it resolves keeps it).
         acked = nurse_b.post(f"/api/alarms/{after['id']}/acknowledge", json={"actionable": True})
         assert acked.status_code == 200 and acked.json()["actionable"] is True, acked.text
-        asyncio.run(_spo2(hl7_port, 97.0))
-        _until(lambda: spo2_alarm() is None)
-        _until(lambda: nurse_b.get("/api/rules").json()["version"] == 2)  # the other web process, no restart
+        asyncio.run(send_now(hl7_port, {Vital.SPO2: 97.0}, "MR-1", "chair-1"))
+        until(lambda: spo2_alarm() is None)
+        until(lambda: nurse_b.get("/api/rules").json()["version"] == 2)  # the other web process, no restart
         assert nurse_b.get("/api/rules").json()["rules_toml"] == PROPOSAL
         history = nurse_b.get("/api/rules/versions").json()
         assert [(v["version"], v["origin"], v["author"]) for v in history["versions"]] == [
