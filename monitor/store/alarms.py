@@ -91,7 +91,9 @@ def alarm_table(engine: Engine, start: float, end: float) -> pd.DataFrame:
         .order_by(c.started, c.id)
     )
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
+        # The driver's plain tuples: pandas probing each Row object's attributes costs more than the query.
+        # (SQLite's booleans come back as 0/1; the types below make them booleans again.)
+        rows = conn.execute(query).cursor.fetchall()
     frame = pd.DataFrame.from_records(rows, columns=list(ALARM_TABLE_COLUMNS))
     return frame.astype({**ALARM_DTYPES, "session_id": "Int64"})
 
