@@ -9,6 +9,7 @@ import { appendPoint, drawSpark } from "./chart.js";
 import { byId, getJSON, LiveConnection, serverNow, whoAmI } from "./common.js";
 import { setAttr, setClass, setHidden, setText } from "./dom.js";
 import { monitorsMessage, monitorsPanel } from "./devices.js";
+import { dueLines, Schedules } from "./due.js";
 import { alarmFlags, alarmValue, fmtAge, fmtTimer, PREFIX } from "./format.js";
 import { bedOrder, layoutWall, setWall, wallWanted } from "./wall.js";
 
@@ -21,6 +22,8 @@ let live = null;
 let watch = null;
 const dirty = new Set(); // beds to redraw at the next frame
 let everything = true; // redraw every tile at the next frame (snapshot, one-second tick)
+// A protocol session's schedule (due.js): its tile counts down the next cuff reading and assessment.
+const schedules = new Schedules(() => { everything = true; scheduleRender(); });
 
 function bedEntry(id) {
   let bed = state.beds.get(id);
@@ -85,6 +88,7 @@ function applyReading(msg) {
     if (!prev || msg.ts >= prev.ts) bed.vitals[vital] = { value, ts: msg.ts, quality };
     if (quality === "valid") appendPoint(bed.trend[vital] || (bed.trend[vital] = []), msg.ts, value, msg.ts - SPARK_S);
   }
+  if (msg.vitals.sbp != null && bed.session?.protocol) schedules.stale(bed.session.id); // a checkpoint may be met
   dirty.add(bed.id);
 }
 
@@ -99,6 +103,7 @@ function applySession(msg) {
   if (msg.limits) bed.limits = msg.limits;
   else refreshLimits(bed);
   state.discharge.delete(s.id);
+  schedules.stale(s.id);
   dirty.add(bed.id);
 }
 
@@ -138,6 +143,7 @@ const TILE = `
     <div class="num bp" data-vital="sbp"><div class="label">NIBP <span class="unit">mmHg</span> <span class="limits"></span></div><div class="value">—</div><div class="age"></div><canvas></canvas></div>
   </div>
   <div class="nibp" hidden></div>
+  <div class="due" hidden></div>
   <div class="discharge" hidden></div>`;
 
 function makeTile(bed) {
@@ -155,7 +161,7 @@ function makeTile(bed) {
   bed.parts = {
     name: q("a.name"), phase: q(".phase"), esc: q(".esc"), patient: q(".patient"), elapsed: q(".elapsed"),
     protocol: q(".protocol"), top: q(".top-alarm"), topText: q(".top-alarm .text"), more: q(".top-alarm .more"),
-    hr: box("hr"), spo2: box("spo2"), bp: box("bp"), nibp: q(".nibp"), discharge: q(".discharge"),
+    hr: box("hr"), spo2: box("spo2"), bp: box("bp"), nibp: q(".nibp"), due: q(".due"), discharge: q(".discharge"),
     sparkDrawn: 0,
   };
   return tile;
@@ -189,7 +195,7 @@ function limitsText(l) {
 }
 
 /** The session's lines: drug or protocol, dose so far and rate, infusion elapsed and remaining, recovery timer. */
-function sessionLines(s, now) {
+function sessionLines(s, now, schedule) {
   if (!s) return { elapsed: "", protocol: "" };
   const infusion = s.infusion_started;
   const recovery = (s.phases || []).find((p) => p.phase === "recovery")?.ts ?? null;
@@ -198,7 +204,7 @@ function sessionLines(s, now) {
   else if (s.phase === "infusion" && infusion) elapsed = `infusion ${fmtTimer(now - infusion)}`;
   else if (s.phase === "recovery" && recovery) elapsed = `recovery ${fmtTimer(now - recovery)}`;
   const parts = [];
-  const drug = s.protocol_name || s.drug || null; // carried by a session once it has a protocol (issue 15)
+  const drug = schedule?.protocol_name || null;
   if (drug) parts.push(drug);
   const rate = s.rate_mg_per_h;
   if (infusion && rate) {
@@ -213,8 +219,9 @@ function sessionLines(s, now) {
   return { elapsed, protocol: parts.join(" · ") };
 }
 
-function nibpLine(bed, now) {
+function nibpLine(bed, now, schedule) {
   const s = bed.session;
+  if (schedule) return dueLines(schedule, now).nibp; // the protocol's cycle and checkpoints
   const cycle = s ? state.nibpCycle[s.phase] : null;
   if (!cycle) return "";
   const sbp = bed.vitals.sbp;
@@ -232,7 +239,8 @@ function renderTile(bed, now, mine, drawSparks) {
   setText(p.phase, s ? s.phase : "no session");
   setAttr(p.phase, "class", "phase " + (s ? s.phase : "none"));
   setText(p.patient, s ? s.patient_ref : "");
-  const lines = sessionLines(s, now);
+  const schedule = s?.protocol ? schedules.get(s.id) : null;
+  const lines = sessionLines(s, now, schedule);
   setText(p.elapsed, lines.elapsed);
   setHidden(p.protocol, !lines.protocol);
   setText(p.protocol, lines.protocol);
@@ -269,9 +277,15 @@ function renderTile(bed, now, mine, drawSparks) {
   const bpText = sbp ? `${Math.round(sbp.value)}/${dbp ? Math.round(dbp.value) : "?"}` + (map ? ` (${Math.round(map.value)})` : "") : "—";
   setNumeric(p.bp, sbp ? [sbp, dbp, map].filter(Boolean) : [], now, bpText, "");
   setText(p.bp.limits, limitsText(bed.limits.sbp));
-  const nibp = nibpLine(bed, now);
+  const nibp = nibpLine(bed, now, schedule);
   setHidden(p.nibp, !nibp);
   setText(p.nibp, nibp);
+  setClass(p.nibp, "overdue", nibp.includes("overdue"));
+  const due = dueLines(schedule, now);
+  const dueText = [due.assessment, due.end].filter(Boolean).join(" · ");
+  setHidden(p.due, !dueText);
+  setText(p.due, dueText);
+  setClass(p.due, "overrun", due.overrun);
 
   if (drawSparks) {
     // The window grows with the data up to 30 min, so a new chair's line is visible at once.
