@@ -59,6 +59,8 @@ class AlarmBook:
         self.open: dict[AlarmKey, Alarm] = {}  # condition -> its alarm while the condition lasts
         #: The clinic rule-set version in force: stamped on every alarm started here (``rule_set_version``).
         self.rule_set_version: int | None = None
+        #: alarm id -> when its priority was last raised: its escalation counts from then, not from its start.
+        self._raised_at: dict[str, float] = {}
         self._escalate_s = {
             Priority.HIGH: self.settings.escalate_high_s,
             Priority.MEDIUM: self.settings.escalate_medium_s,
@@ -85,6 +87,7 @@ class AlarmBook:
         alarm.silenced_until = None
         if alarm.acknowledged_at is not None or alarm.priority != Priority.HIGH:
             self.shown.pop(alarm.id, None)  # latching: only unacknowledged high alarms stay on screen
+            self._raised_at.pop(alarm.id, None)
         out.append(snapshot(alarm, "resolved", ts))
         return alarm
 
@@ -102,7 +105,9 @@ class AlarmBook:
         alarm.state = AlarmState.ACTIVE
         alarm.acknowledged_at = alarm.acknowledged_by = None
         alarm.silenced_until = None
+        alarm.escalated = False
         self.shown[alarm.id] = alarm
+        self._raised_at[alarm.id] = ts
         return snapshot(alarm, "priority-raised", ts)
 
     def end_session(self, session_id: int, user: str | None, ts: float) -> list[AlarmChange]:
@@ -121,6 +126,7 @@ class AlarmBook:
             alarm.filed = FILED_SESSION_ENDED
             alarm.silenced_until = None
             self.shown.pop(alarm.id, None)
+            self._raised_at.pop(alarm.id, None)
             out.append(snapshot(alarm, "ended-with-session", ts, user))
         return out
 
@@ -133,6 +139,7 @@ class AlarmBook:
         alarm.acknowledged_at = now
         if alarm.state == AlarmState.RESOLVED:
             self.shown.pop(alarm.id, None)  # the latched alarm leaves the screen
+            self._raised_at.pop(alarm.id, None)
         else:
             alarm.state = AlarmState.ACKNOWLEDGED
             alarm.silenced_until = None
@@ -173,7 +180,7 @@ class AlarmBook:
                 and alarm.state in (AlarmState.ACTIVE, AlarmState.SILENCED)
             ):
                 after = self._escalate_s.get(alarm.priority)
-                if after is not None and now - alarm.started >= after:
+                if after is not None and now - self._raised_at.get(alarm.id, alarm.started) >= after:
                     alarm.escalated = True
                     out.append(snapshot(alarm, "escalated", now))
         return out

@@ -7,12 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 
-from alerts.discharge import WINDOW_S, Readiness, discharge_readiness
+from alerts.discharge import DEFAULT_CRITERIA, WINDOW_S, Readiness, discharge_readiness
 from dashboard.auth import StaffUser
 from dashboard.deps import service_of
 from monitor.model import NIBP_VITALS, Quality, Reading, Session, Vital
 from monitor.service import Service
 from monitor.store import readings as reading_store
+from monitor.store import sessions as session_store
 
 router = APIRouter()
 
@@ -26,17 +27,25 @@ async def discharge(session_id: int, request: Request, user: StaffUser) -> dict[
     if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no open session {session_id}")
     result = await readiness(svc, session)
+    protocol = svc.protocols.get(session.protocol) if session.protocol else None
     return {
         "session": session_id,
         "bed": session.bed,
         "ready": result.ready,
         "reasons": list(result.reasons),
-        "advisory": "advisory only: the nurse decides and confirms the escort",
+        "ready_at": session.ready_at,
+        "criteria": (protocol.discharge if protocol is not None else DEFAULT_CRITERIA).model_dump(),
+        "advisory": "advisory only: the nurse decides and confirms the escort; "
+        "before the criteria are met, a discharge needs the reason and who decided",
     }
 
 
 async def readiness(svc: Service, session: Session) -> Readiness:
-    """An open session's discharge readiness now, on the service's clock."""
+    """An open session's discharge readiness now, by its protocol's criteria, on the service's clock.
+
+    The first time it is seen ready is kept as the session's ``ready_at`` (the REMS form's "ready to
+    leave"), to the resolution of whoever looks: the tile and the bed page every 30 s, and the discharge.
+    """
     now = svc.clock.now()
     # NIBP over the whole session (the last two cuff readings may be old); the rest over the last 5 min only.
     nibp = await asyncio.to_thread(
@@ -49,4 +58,10 @@ async def readiness(svc: Service, session: Session) -> Readiness:
         for row in frame.itertuples(index=False)
     ]
     baseline = {v: svc.alarms.baseline(session.id, v) for v in Vital}
-    return discharge_readiness(session, baseline, readings, now, svc.live.alarms.values())
+    protocol = svc.protocols.get(session.protocol) if session.protocol else None
+    criteria = protocol.discharge if protocol is not None else DEFAULT_CRITERIA
+    result = discharge_readiness(session, baseline, readings, now, svc.live.alarms.values(), criteria)
+    if result.ready and session.ready_at is None:
+        await asyncio.to_thread(session_store.mark_ready, svc.engine, session.id, now)
+        session.ready_at = now
+    return result

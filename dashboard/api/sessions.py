@@ -10,15 +10,17 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field, model_validator
 
 from dashboard.api.devices import DEVICE_ID
+from dashboard.api.discharge import readiness
 from dashboard.api.protocols import find_protocol
 from dashboard.auth import StaffUser
 from dashboard.deps import audit, service_of
 from monitor.devices import DeviceError
 from monitor.events import session_json
-from monitor.model import Phase
+from monitor.model import DischargeRecord, Phase
 from monitor.protocols import Protocol
 from monitor.protocols.dose import DoseError, DosePlan, plan_dose
 from monitor.scales import ADVERSE_CATEGORIES
+from monitor.service import Service
 from monitor.sessions import SessionError
 from monitor.store import repo
 
@@ -45,8 +47,15 @@ class NewSession(BaseModel):
 
 class PhaseBody(BaseModel):
     phase: Phase
+    #: Why a session is aborted.
     reason: str | None = Field(default=None, max_length=500)
     escort_confirmed: bool = False
+    #: Discharge: who takes the patient home (the relation is required, the name optional) and, when
+    #: the discharge criteria are not met, why the patient leaves anyway and who decided.
+    escort_relation: str | None = Field(default=None, max_length=120)
+    escort_name: str | None = Field(default=None, max_length=120)
+    discharge_reason: str | None = Field(default=None, max_length=2000)
+    decided_by: str | None = Field(default=None, max_length=120)
 
 
 class NoteBody(BaseModel):
@@ -163,15 +172,58 @@ async def get_session(session_id: SessionId, request: Request, user: StaffUser) 
 @router.post("/api/sessions/{session_id}/phase")
 async def change_phase(session_id: SessionId, body: PhaseBody, request: Request, user: StaffUser) -> dict[str, Any]:
     svc = service_of(request)
-    if body.phase == Phase.DISCHARGED and not body.escort_confirmed:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, "discharge needs confirmation that an escort is present"
-        )
+    record = await _discharge_record(svc, session_id, body, request, user.username)
     try:
-        session = await svc.sessions.change_phase(session_id, body.phase, user.username, reason=body.reason)
+        session = await svc.sessions.change_phase(
+            session_id, body.phase, user.username, reason=body.reason, discharge=record
+        )
     except SessionError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     return session_json(session)
+
+
+def _text(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
+
+
+async def _discharge_record(
+    svc: Service, session_id: int, body: PhaseBody, request: Request, user: str
+) -> DischargeRecord | None:
+    """A discharge's record: the escort, and the reason and decider when the criteria are not met (else 422)."""
+    if body.phase != Phase.DISCHARGED:
+        return None
+    relation = _text(body.escort_relation)
+    if not body.escort_confirmed or relation is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            "discharge needs confirmation that an escort is present and the escort's relation to the patient "
+            "(escort_confirmed, escort_relation: e.g. partner, friend)",
+        )
+    session = svc.sessions.by_id.get(session_id)
+    if session is None or session.phase != Phase.RECOVERY:
+        return DischargeRecord(relation, _text(body.escort_name))  # the session change itself says why not (409)
+    result = await readiness(svc, session)
+    reason, decided_by = _text(body.discharge_reason), _text(body.decided_by)
+    if not result.ready and (reason is None or decided_by is None):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            "discharge criteria not met (" + "; ".join(result.reasons) + "): "
+            "give the reason for discharging now (discharge_reason) and who decided (decided_by)",
+        )
+    await audit(
+        request,
+        user,
+        "discharge_decision",
+        f"session:{session_id}",
+        criteria_met=result.ready,
+        criteria_not_met=list(result.reasons),
+        reason=None if result.ready else reason,
+        decided_by=None if result.ready else decided_by,
+        escort_relation=relation,
+    )
+    if result.ready:
+        return DischargeRecord(relation, _text(body.escort_name))
+    return DischargeRecord(relation, _text(body.escort_name), reason, decided_by)
 
 
 @router.post("/api/sessions/{session_id}/notes", status_code=201)

@@ -58,7 +58,11 @@ async function loadSession() {
   const beds = await getJSON("/api/beds");
   if (gen !== page.gen) return; // an older answer must not undo a newer one
   page.bed = beds.beds.find((b) => b.id === bedId) || { id: bedId, label: bedId, session: null, vitals: {} };
-  if (page.session?.id !== page.bed.session?.id) byId("abort-reason").value = ""; // a new session starts clean
+  if (page.session?.id !== page.bed.session?.id) { // a new session starts clean
+    for (const id of ["abort-reason", "escort-relation", "escort-name", "discharge-reason", "decided-by"]) byId(id).value = "";
+    byId("escort").checked = false;
+    page.ready = false;
+  }
   page.session = page.bed.session;
   document.dispatchEvent(new CustomEvent("ivmon:session", { detail: page.session })); // treatment.js follows it
   page.since = page.session ? page.session.started : page.bed.since ?? null;
@@ -166,13 +170,19 @@ async function loadDischarge() {
   const s = page.session;
   if (!s || s.phase !== "recovery") { byId("discharge").textContent = ""; return; }
   const d = await getJSON(`/api/sessions/${s.id}/discharge`);
+  page.ready = d.ready;
+  byId("discharge-override").hidden = d.ready;
   byId("discharge").textContent = d.ready ? "✓ Discharge criteria met (advisory: confirm the escort)."
     : "Discharge criteria not yet met: " + d.reasons.join("; ") + " (advisory)";
 }
 
 async function phase(to, extra) {
   const res = await post(`/api/sessions/${page.session.id}/phase`, { phase: to, ...extra });
-  if (!res.ok) { say(await errorText(res)); return; }
+  if (!res.ok) {
+    say(await errorText(res));
+    if (to === "discharged") { byId("discharge-override").hidden = false; loadDischarge(); } // criteria may have changed
+    return;
+  }
   say(`${to} recorded`);
   await loadSession();
 }
@@ -233,7 +243,13 @@ async function init() {
     ev.preventDefault();
     const f = ev.target;
     const num = (n) => (f[n].value === "" ? null : Number(f[n].value));
-    const res = await post("/api/sessions", { bed: bedId, patient_ref: f.patient_ref.value, weight_kg: num("weight_kg"), dose_mg: num("dose_mg"), rate_mg_per_h: num("rate_mg_per_h"), device: f.device ? f.device.value || undefined : undefined });
+    // Only the dose fields the protocol takes are sent (bedschedule.js shows them); the server does the arithmetic.
+    const shown = (n) => (f[n].closest("label").hidden ? null : num(n));
+    const res = await post("/api/sessions", {
+      bed: bedId, patient_ref: f.patient_ref.value, weight_kg: num("weight_kg"), protocol: f.protocol.value || undefined,
+      dose_mg_per_kg: shown("dose_mg_per_kg"), infusion_min: shown("infusion_min"), dose_mg: shown("dose_mg"),
+      rate_mg_per_h: shown("rate_mg_per_h"), device: f.device ? f.device.value || undefined : undefined,
+    });
     if (!res.ok) { say(await errorText(res)); return; }
     say("session started (baseline)");
     f.reset();
@@ -243,7 +259,19 @@ async function init() {
   byId("to-recovery").onclick = () => phase("recovery");
   byId("to-discharged").onclick = () => {
     if (!byId("escort").checked) { say("Tick 'Escort present' first: the clinic requires a driver home."); return; }
-    phase("discharged", { escort_confirmed: true });
+    const relation = byId("escort-relation").value.trim();
+    if (!relation) { say("Enter the escort's relation to the patient (e.g. partner, friend)."); return; }
+    const extra = { escort_confirmed: true, escort_relation: relation, escort_name: byId("escort-name").value.trim() || null };
+    if (!page.ready) {
+      // Criteria not met: the nurse may still discharge, saying why and who decided (audited).
+      byId("discharge-override").hidden = false;
+      extra.discharge_reason = byId("discharge-reason").value.trim();
+      extra.decided_by = byId("decided-by").value.trim();
+      if (!extra.discharge_reason || !extra.decided_by) {
+        say("Discharge criteria not met: give the reason for discharging now and who decided."); return;
+      }
+    }
+    phase("discharged", extra);
   };
   byId("to-aborted").onclick = () => {
     const reason = byId("abort-reason").value.trim();

@@ -233,6 +233,14 @@ def test_the_bed_page_runs_a_session_from_start_to_discharge_with_trends_alarms_
         assert "recovery" in page.inner_text("#session-line"), "no discharge without an escort"
         page.check("#escort")
         page.click("#to-discharged")
+        page.wait_for_selector("#control-msg:has-text('relation')")
+        page.fill("#escort-relation", "partner")
+        page.click("#to-discharged")  # seconds after the infusion stopped: the criteria are not met
+        page.wait_for_selector("#control-msg:has-text('criteria not met')")
+        assert page.is_visible("#discharge-reason"), "the page asks why and who decided"
+        page.fill("#discharge-reason", "patient stable, transport waiting")
+        page.fill("#decided-by", "Dr Lee")
+        page.click("#to-discharged")
         page.wait_for_selector("#session-line:has-text('no open session')")
 
         # A second session aborted, with a reason.
