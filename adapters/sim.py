@@ -69,6 +69,8 @@ class SimAdapter:
         self.assign_beds = assign_beds
         self.sent = 0
         self.sessions_played = 0
+        #: bed -> the patient being played there (the demo's nurse reads its plan: protocol, weight).
+        self.playing: dict[str, LivePatient] = {}
 
     def health(self) -> dict[str, object]:
         return {"kind": "simulator", "beds": len(self.beds), "speed": self.speed, "readings_sent": self.sent}
@@ -89,6 +91,7 @@ class SimAdapter:
             scenario = self.scenarios.get(bed, self.scenario)
             patient = LivePatient(scenario, self.seed * 10_000 + index * 100 + number, index)
             patient_ref = f"SIM-{bed.upper()}-{int(self.clock.now()) % 100000:05d}"
+            self.playing[bed] = patient
             await self._play(patient, bed, source, patient_ref, sink)
             self.sessions_played += 1
             number += 1

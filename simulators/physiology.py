@@ -183,10 +183,23 @@ def _envelope(t: np.ndarray, start: float, up: float, hold: float, down: float) 
     return 0.5 - 0.5 * np.cos(np.pi * x)
 
 
+def response_at(plan: SessionPlan, offset_s: float) -> float:
+    """The fraction of the peak drug response at ``offset_s`` seconds from the session start (0..1)."""
+    return float(_ketamine_profile(np.array([float(offset_s)]), plan)[0])
+
+
 def _ketamine_profile(t: np.ndarray, plan: SessionPlan) -> np.ndarray:
-    """Fraction of the peak response: rises through the infusion to 1 at its end, then decays."""
+    """Fraction of the peak response: rises through the infusion to 1 at its end, then decays.
+
+    A drug that peaks after it is given (``plan.peak_after_start_s``: intranasal esketamine near
+    40 min, lasting about 4 h) follows x/p * e^(1 - x/p) from its start: 1 at the peak, about 0.04
+    four hours on.
+    """
     r = plan.response
     s, e = float(plan.infusion_start), float(plan.infusion_end)
+    if plan.peak_after_start_s is not None:
+        x = np.clip(t - s, 0.0, None) / float(plan.peak_after_start_s)
+        return np.asarray(x * np.exp(1.0 - x), dtype=np.float64)
     during = -np.expm1(-np.clip(t - s, 0.0, None) / r.onset_tau_s) / -np.expm1(-(e - s) / r.onset_tau_s)
     after = np.exp(-np.clip(t - e, 0.0, None) / r.offset_tau_s)
     return np.where(t < s, 0.0, np.where(t < e, during, after))

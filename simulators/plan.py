@@ -100,6 +100,12 @@ class SessionPlan:
     baseline: Baseline
     response: Response
     events: tuple[Event, ...] = ()
+    #: The protocol template the session follows (monitor/protocols) and the patient's weight.
+    protocol: str = "iv-ketamine-depression"
+    weight_kg: float = 70.0
+    #: Seconds from the drug's start to the peak of the response when it does not peak at the end of
+    #: the infusion (intranasal esketamine: near 40 min; an IM injection: near 20 min); None: at the end.
+    peak_after_start_s: int | None = None
 
     @property
     def infusion_start(self) -> int:
@@ -161,11 +167,16 @@ def draw_routine_plan(rng: np.random.Generator) -> SessionPlan:
         sbp_rise=min(response.sbp_rise, 165.0 - baseline.sbp),
         dbp_rise=min(response.dbp_rise, 100.0 - baseline.dbp),
     )
+    baseline_s = int(rng.integers(8, 13)) * MINUTE
+    recovery_s = int(rng.integers(35, 61)) * MINUTE
+    # Drawn last: every draw above is the same as before weights were drawn (seeded traces keep).
+    weight = round(_truncated_normal(rng, 76.0, 14.0, 48.0, 125.0), 1)
     return SessionPlan(
         kind="routine",
-        baseline_s=int(rng.integers(8, 13)) * MINUTE,
+        baseline_s=baseline_s,
         infusion_s=40 * MINUTE,
-        recovery_s=int(rng.integers(35, 61)) * MINUTE,
+        recovery_s=recovery_s,
         baseline=baseline,
         response=response,
+        weight_kg=weight,
     )

@@ -118,22 +118,66 @@ def _artefact(plan: SessionPlan, rng: np.random.Generator) -> SessionPlan:
     return replace(plan, kind="artefact", events=(*plan.events, *spikes, CuffArtefact(after=a, sbp=40.0, dbp=10.0)))
 
 
-#: The demo's mix: mostly uneventful sessions, sometimes one event.
+def _esketamine(plan: SessionPlan, rng: np.random.Generator) -> SessionPlan:
+    # Intranasal esketamine (Spravato, REMS; ../shared/research/protocols.md): dosing takes about
+    # 10 min (one device every 5 min), the BP rise peaks near 40 min after the first device and lasts
+    # about 4 h in shape; observation of at least 2 h (120-135 min here) before the patient leaves.
+    return replace(
+        plan,
+        kind="esketamine",
+        protocol="in-esketamine",
+        infusion_s=10 * MINUTE,
+        recovery_s=_at(rng, 120, 135) * MINUTE,
+        peak_after_start_s=40 * MINUTE,
+    )
+
+
+def _pain(plan: SessionPlan, rng: np.random.Generator) -> SessionPlan:
+    # A chronic-pain infusion (0.35 mg/kg/h over 4 h, Cohen 2018): a smaller rise, held through hours.
+    r = plan.response
+    return replace(
+        plan,
+        kind="pain",
+        protocol="iv-ketamine-pain",
+        infusion_s=240 * MINUTE,
+        recovery_s=_at(rng, 60, 75) * MINUTE,
+        response=replace(r, sbp_rise=0.6 * r.sbp_rise, dbp_rise=0.6 * r.dbp_rise),
+    )
+
+
+def _im(plan: SessionPlan, rng: np.random.Generator) -> SessionPlan:
+    # IM ketamine: one injection (5 min with the first look), the response peaking about 20 min later.
+    return replace(
+        plan,
+        kind="im",
+        protocol="im-ketamine",
+        infusion_s=5 * MINUTE,
+        recovery_s=_at(rng, 60, 70) * MINUTE,
+        peak_after_start_s=20 * MINUTE,
+    )
+
+
+#: The demo's mix: mostly uneventful IV sessions for depression, sometimes one event, and sessions
+#: of the other protocols (intranasal esketamine, a long pain infusion, IM ketamine).
 MIX: dict[str, float] = {
-    "routine": 0.70,
-    "hypertensive": 0.08,
-    "desaturation": 0.06,
-    "tachycardia": 0.05,
+    "routine": 0.58,
+    "hypertensive": 0.07,
+    "desaturation": 0.05,
+    "tachycardia": 0.04,
     "bradycardia": 0.03,
-    "sensor-off": 0.05,
+    "sensor-off": 0.04,
     "artefact": 0.03,
+    "esketamine": 0.10,
+    "pain": 0.03,
+    "im": 0.03,
 }
 
 
 def _mixed(plan: SessionPlan, rng: np.random.Generator) -> SessionPlan:
     names = list(MIX)
     kind = names[int(rng.choice(len(names), p=np.array(list(MIX.values()))))]
-    if rng.random() < 0.25:  # a slower infusion for some (same dose over up to 60 min)
+    # A slower infusion for some IV depression sessions (the same dose over up to 60 min).
+    if rng.random() < 0.25 and kind not in ("esketamine", "pain", "im"):
         plan = replace(plan, infusion_s=int(rng.choice([45, 50, 55, 60])) * MINUTE)
     return SCENARIOS[kind].shape(plan, rng)
 
@@ -148,6 +192,11 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("bradycardia", "vasovagal heart rate 38-46 bpm for 1-2 min early in recovery", _bradycardia),
         Scenario("sensor-off", "oximeter probe off for 60 s during the infusion: no SpO2 or pulse rate", _sensor_off),
         Scenario("artefact", "motion: 4 implausible HR/PR/SpO2 spikes in 3 min, a 40/10 cuff reading", _artefact),
+        Scenario(
+            "esketamine", "intranasal esketamine: dosing 10 min, BP peak near 40 min, observation 2 h+", _esketamine
+        ),
+        Scenario("pain", "chronic-pain infusion over 4 h, smaller BP rise, 1 h recovery", _pain),
+        Scenario("im", "IM ketamine injection, response peaking near 20 min, 1 h observation", _im),
         Scenario("mixed", "the demo's mix: mostly routine, sometimes one of the events above, chosen by seed", _mixed),
     )
 }

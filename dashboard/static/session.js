@@ -166,6 +166,11 @@ function renderDetails(d) {
     item("Started", Review.dateTime(s.started)), item("Duration", Review.duration(d.summary.duration_s)),
     item("Dose", s.dose_mg == null ? "–" : `${s.dose_mg} mg`), item("Rate", s.rate_mg_per_h == null ? "–" : `${s.rate_mg_per_h} mg/h`),
     item("Infusion", `${Review.clock(d.summary.infusion_start)} – ${Review.clock(d.summary.infusion_stop)}`),
+    item("Protocol", s.protocol ? s.protocol + (s.dose_mg_per_kg != null ? ` · ${Math.round(s.dose_mg_per_kg * 100) / 100} mg/kg` : "") : "–"),
+    item("Escort", s.discharge ? [s.discharge.escort_relation, s.discharge.escort_name].filter(Boolean).join(", ") : "not recorded"),
+    item("Discharge", !s.discharge ? "–" : s.discharge.reason
+      ? `criteria not met: ${s.discharge.reason} (decided by ${s.discharge.decided_by})` : "criteria met"),
+    item("Ready to leave", s.ready_at == null ? "not recorded" : Review.clock(s.ready_at)),
   );
   const base = `/api/sessions/${s.id}`;
   document.getElementById("dl-readings-csv").href = `${base}/readings?format=csv`;

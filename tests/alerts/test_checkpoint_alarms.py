@@ -136,3 +136,30 @@ def test_the_protocol_sets_the_cuff_cycle_and_its_pre_dose_review_rules() -> Non
     _phase(engine, session, Phase.INFUSION, T0 + 10 * MIN)
     late = engine.tick(T0 + 40 * MIN)
     assert not any(c.alarm.rule_id == "nibp-overdue" for c in late)
+
+
+def test_after_a_restart_a_checkpoint_taken_before_it_stays_taken() -> None:
+    clock = FakeClock(T0)
+    dosing = T0 + 10 * MIN
+    session = Session(
+        7,
+        BED,
+        "PT",
+        Phase.RECOVERY,
+        T0,
+        phases=[
+            PhaseChange(Phase.BASELINE, T0, "nurse"),
+            PhaseChange(Phase.INFUSION, dosing, "nurse"),
+            PhaseChange(Phase.RECOVERY, dosing + 10 * MIN, "nurse"),
+        ],
+        protocol="in-esketamine",
+    )
+    clock.set(dosing + 60 * MIN)
+    forgetful = AlarmEngine(protocols=shipped_protocols())  # a new process that did not see the readings
+    forgetful.register_session(session)
+    missed = {c.alarm.message for c in forgetful.tick(clock.now()) if c.alarm.rule_id.startswith("checkpoint")}
+    assert missed == {"BP before dosing not taken", "BP due at 40 min not taken"}
+    restarted = AlarmEngine(protocols=shipped_protocols())
+    restarted.register_session(session)
+    restarted.load_cuff_times(session.id, [T0 + 5 * MIN, dosing + 41 * MIN])  # as build_service restores them
+    assert not any(c.alarm.rule_id.startswith("checkpoint") for c in restarted.tick(clock.now()))

@@ -37,3 +37,24 @@ async def test_restart_restores_sessions_baselines_and_alarms(sqlite_url: str) -
         assert reading_store.count_readings(second.engine) == len(baseline) + 1
     finally:
         second.engine.dispose()
+
+
+async def test_restart_keeps_a_protocol_sessions_checkpoints_taken(sqlite_url: str) -> None:
+    settings = load_settings(db_url=sqlite_url, beds={"chair-1": "Chair 1"}, hl7=Hl7Settings(enabled=False))
+    first = build_service(settings)
+    await first.start()
+    session = await first.sessions.start("chair-1", "P-10", "nurse", protocol="in-esketamine", ts=1000.0)
+    cuff = [(1300.0, 126.0), (1000.0 + 10 * 60 + 41 * 60, 138.0)]  # before dosing, and at 41 min after it
+    await first.pipeline.submit([Reading(Vital.SBP, 126.0, "mmHg", 1300.0, "mon", bed="chair-1")])
+    await first.sessions.change_phase(session.id, Phase.INFUSION, "nurse", ts=1600.0)
+    await first.sessions.change_phase(session.id, Phase.RECOVERY, "nurse", ts=2200.0)
+    await first.pipeline.submit([Reading(Vital.SBP, cuff[1][1], "mmHg", cuff[1][0], "mon", bed="chair-1")])
+    await first.stop()
+    first.engine.dispose()
+
+    second = build_service(settings)
+    try:
+        changes = second.alarms.tick(1600.0 + 60 * 60)  # an hour after dosing: both checkpoints are past
+        assert not [c for c in changes if c.alarm.rule_id.startswith("checkpoint")], "taken before the restart"
+    finally:
+        second.engine.dispose()

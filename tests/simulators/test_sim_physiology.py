@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from monitor.model import Phase
-from simulators.physiology import FLAG_COLUMNS, NIBP_CYCLE_S, VITAL_COLUMNS, SessionTrace, simulate_session
+from simulators.physiology import FLAG_COLUMNS, NIBP_CYCLE_S, VITAL_COLUMNS, SessionTrace, response_at, simulate_session
 from simulators.scenarios import SCENARIOS
 
 SEEDS = range(200)
@@ -70,9 +70,30 @@ def test_phase_durations(routine: list[SessionTrace]) -> None:
         assert 8 * 60 <= p.baseline_s <= 12 * 60
         assert p.infusion_s == 40 * 60
         assert 30 * 60 <= p.recovery_s <= 60 * 60
-    mixed = [simulate_session("mixed", seed).plan.infusion_s for seed in SEEDS]
+    plans = [simulate_session("mixed", seed).plan for seed in SEEDS]
+    # IV ketamine for depression: 40 min, sometimes slower (up to 60); the other protocols their own.
+    mixed = [p.infusion_s for p in plans if p.protocol == "iv-ketamine-depression"]
     assert all(40 * 60 <= s <= 60 * 60 for s in mixed)
     assert any(s > 40 * 60 for s in mixed) and mixed.count(40 * 60) > len(mixed) / 2
+    own = {"in-esketamine": 10 * 60, "iv-ketamine-pain": 240 * 60, "im-ketamine": 5 * 60}
+    assert all(p.infusion_s == own[p.protocol] for p in plans if p.protocol in own)
+
+
+def test_esketamine_bp_peaks_near_40_min_and_observation_lasts_2_h() -> None:
+    for seed in range(12):
+        trace = simulate_session("esketamine", seed)
+        p = trace.plan
+        assert (p.protocol, p.infusion_s) == ("in-esketamine", 10 * 60)
+        assert p.recovery_s >= 120 * 60, "at least 2 h of observation"
+        # The response's shape: its peak near 40 min after the first device, most of it gone by 4 h.
+        t = np.arange(0, 5 * 3600, 60)
+        level = [response_at(p, p.infusion_start + x) for x in t]
+        assert abs(int(t[int(np.argmax(level))]) - 40 * 60) <= 60
+        assert response_at(p, p.infusion_start + 90 * 60) > 0.5 and response_at(p, p.infusion_start + 4 * 3600) < 0.1
+        # The cuff readings in the observation include one in the 35-45 min window after dosing began.
+        nibp = trace.nibp()
+        after = nibp["ts"] - p.infusion_start
+        assert ((after >= 35 * 60) & (after <= 45 * 60)).any()
 
 
 def test_values_are_whole_and_plausible(routine: list[SessionTrace]) -> None:
