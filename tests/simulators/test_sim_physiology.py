@@ -87,7 +87,7 @@ def test_esketamine_bp_peaks_near_40_min_and_observation_lasts_2_h() -> None:
         assert p.recovery_s >= 120 * 60, "at least 2 h of observation"
         # The response's shape: its peak near 40 min after the first device, most of it gone by 4 h.
         t = np.arange(0, 5 * 3600, 60)
-        level = [response_at(p, p.infusion_start + x) for x in t]
+        level = [response_at(p, p.infusion_start + float(x)) for x in t]
         assert abs(int(t[int(np.argmax(level))]) - 40 * 60) <= 60
         assert response_at(p, p.infusion_start + 90 * 60) > 0.5 and response_at(p, p.infusion_start + 4 * 3600) < 0.1
         # The cuff readings in the observation include one in the 35-45 min window after dosing began.
