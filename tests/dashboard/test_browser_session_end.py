@@ -89,6 +89,10 @@ def test_discharge_files_the_sessions_alarms_and_the_chair_starts_clean(server: 
         bed.screenshot(path=str(ARTIFACTS / "bed-page-strip-1024x768.png"))
         bed.fill("#abort-reason", "typed, then the patient was discharged instead")
         bed.check("#escort")
+        bed.fill("#escort-relation", "friend")
+        # Alarms are active: the criteria are not met, so the nurse gives the reason and who decided.
+        bed.fill("#discharge-reason", "transferred to the ward, alarms handed over")
+        bed.fill("#decided-by", "Dr Lee")
         press(bed, "#to-discharged")
         bed.wait_for_selector("#session-line:has-text('no open session')")
 
