@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -118,43 +119,42 @@ def _artefact(plan: SessionPlan, rng: np.random.Generator) -> SessionPlan:
     return replace(plan, kind="artefact", events=(*plan.events, *spikes, CuffArtefact(after=a, sbp=40.0, dbp=10.0)))
 
 
+def _protocol(
+    plan: SessionPlan,
+    rng: np.random.Generator,
+    kind: str,
+    protocol: str,
+    minutes: int,
+    observed: tuple[int, int],
+    **changes: Any,
+) -> SessionPlan:
+    """The patient's plan under another protocol: its drug time, an observation drawn in ``observed`` (min)."""
+    return replace(
+        plan,
+        kind=kind,
+        protocol=protocol,
+        infusion_s=minutes * MINUTE,
+        recovery_s=_at(rng, *observed) * MINUTE,
+        **changes,
+    )
+
+
 def _esketamine(plan: SessionPlan, rng: np.random.Generator) -> SessionPlan:
     # Intranasal esketamine (Spravato, REMS; ../shared/research/protocols.md): dosing takes about
     # 10 min (one device every 5 min), the BP rise peaks near 40 min after the first device and lasts
     # about 4 h in shape; observation of at least 2 h (120-135 min here) before the patient leaves.
-    return replace(
-        plan,
-        kind="esketamine",
-        protocol="in-esketamine",
-        infusion_s=10 * MINUTE,
-        recovery_s=_at(rng, 120, 135) * MINUTE,
-        peak_after_start_s=40 * MINUTE,
-    )
+    return _protocol(plan, rng, "esketamine", "in-esketamine", 10, (120, 135), peak_after_start_s=40 * MINUTE)
 
 
 def _pain(plan: SessionPlan, rng: np.random.Generator) -> SessionPlan:
     # A chronic-pain infusion (0.35 mg/kg/h over 4 h, Cohen 2018): a smaller rise, held through hours.
-    r = plan.response
-    return replace(
-        plan,
-        kind="pain",
-        protocol="iv-ketamine-pain",
-        infusion_s=240 * MINUTE,
-        recovery_s=_at(rng, 60, 75) * MINUTE,
-        response=replace(r, sbp_rise=0.6 * r.sbp_rise, dbp_rise=0.6 * r.dbp_rise),
-    )
+    r = replace(plan.response, sbp_rise=0.6 * plan.response.sbp_rise, dbp_rise=0.6 * plan.response.dbp_rise)
+    return _protocol(plan, rng, "pain", "iv-ketamine-pain", 240, (60, 75), response=r)
 
 
 def _im(plan: SessionPlan, rng: np.random.Generator) -> SessionPlan:
     # IM ketamine: one injection (5 min with the first look), the response peaking about 20 min later.
-    return replace(
-        plan,
-        kind="im",
-        protocol="im-ketamine",
-        infusion_s=5 * MINUTE,
-        recovery_s=_at(rng, 60, 70) * MINUTE,
-        peak_after_start_s=20 * MINUTE,
-    )
+    return _protocol(plan, rng, "im", "im-ketamine", 5, (60, 70), peak_after_start_s=20 * MINUTE)
 
 
 #: The demo's mix: mostly uneventful IV sessions for depression, sometimes one event, and sessions

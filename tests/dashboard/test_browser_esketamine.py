@@ -8,6 +8,7 @@ reason and who decided.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from monitor.clock import ScaledClock
 from monitor.store import repo
+from monitor.store.readings import session_readings
 from tests.dashboard.browser import ARTIFACTS, chromium, sign_in
 from tests.dashboard.liveserver import LiveServer, running
 
@@ -25,8 +27,8 @@ RATE = 60.0  # clock seconds per real second: 40 clock minutes in 40 s
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
     with running(tmp_path, BEDS, clock=ScaledClock(RATE)) as srv:
-        srv.feeder.period_s = 2.0  # clock seconds: HR and SpO2 every 2 s, the cuff every 5 min
-        srv.feeder.nibp_s = 300.0
+        srv.feeder.period_s = 2.0  # clock seconds: HR and SpO2 every 2 s
+        srv.feeder.nibp_s = 60.0  # the cuff every minute before dosing (however slow the machine), then 5 min
         yield srv
 
 
@@ -58,7 +60,13 @@ def test_an_esketamine_session_from_start_to_a_discharge_with_a_reason(server: L
         assert svc is not None
         sid = svc.sessions.open_by_bed["chair-1"].id
         page.wait_for_selector("#checkpoints li.pending:has-text('BP before dosing')")
+        # The nurse doses once the pre-dose BP is on the chart (stored for this session).
+        deadline = time.monotonic() + 15
+        while session_readings(svc.engine, sid, ["sbp"]).empty:
+            assert time.monotonic() < deadline, "no cuff reading in the session"
+            time.sleep(0.1)
         page.click("#to-infusion")
+        server.feeder.nibp_s = 300.0
         page.wait_for_selector("#session-line:has-text('infusion')")
         page.wait_for_selector("#checkpoints li.taken:has-text('BP before dosing')", timeout=15_000)
         page.wait_for_selector("#due-nibp:has-text('Next BP in')")

@@ -30,13 +30,18 @@ async def settle(clock: FakeClock, sleepers: int) -> None:
         await asyncio.sleep(0.0002)
 
 
-async def test_a_tachycardia_session_at_speed_30(sqlite_url: str) -> None:
+def demo_service(sqlite_url: str) -> tuple[FakeClock, Service]:
+    """The demo's service on one chair, on a fake clock at the demo's rate (writes in a thread, at once)."""
     clock = FakeClock(start=1_800_000_000.0, rate=30.0)
     settings = load_settings(db_url=sqlite_url, beds={"chair-1": "Chair 1"})
     settings.hl7.enabled = False
     settings.writer_process = False
     settings.write_batch_s = 0.001
-    service: Service = build_service(settings, clock=clock)
+    return clock, build_service(settings, clock=clock)
+
+
+async def test_a_tachycardia_session_at_speed_30(sqlite_url: str) -> None:
+    clock, service = demo_service(sqlite_url)
     adapter = SimAdapter(
         ["chair-1"], scenario="tachycardia", clock=clock, session_hook=session_hook(service), gap_s=3600.0
     )

@@ -10,13 +10,10 @@ import asyncio
 from sqlalchemy import select
 
 from adapters.sim import SimAdapter
-from monitor.clock import FakeClock
-from monitor.config import load_settings
 from monitor.demo import session_hook
 from monitor.model import Phase
-from monitor.service import Service, build_service
 from monitor.store import repo, schema
-from tests.integration.test_demo_clock import settle
+from tests.integration.test_demo_clock import demo_service, settle
 
 
 def _scoring() -> int:
@@ -25,12 +22,7 @@ def _scoring() -> int:
 
 
 async def test_an_esketamine_session_of_the_demo_follows_its_protocol(sqlite_url: str) -> None:
-    clock = FakeClock(start=1_800_000_000.0, rate=30.0)
-    settings = load_settings(db_url=sqlite_url, beds={"chair-1": "Chair 1"})
-    settings.hl7.enabled = False
-    settings.writer_process = False
-    settings.write_batch_s = 0.001
-    service: Service = build_service(settings, clock=clock)
+    clock, service = demo_service(sqlite_url)
     adapter = SimAdapter(["chair-1"], scenario="esketamine", clock=clock, gap_s=3600.0)
 
     def plan_of(bed: str):  # type: ignore[no-untyped-def]
