@@ -1,43 +1,33 @@
-"""User actions from a web process to the ingest process, which owns the alarm engine and the sessions.
+"""User actions as typed commands, their one codec, and the :class:`Commands` seam that runs them.
 
-The path: the web process inserts a ``commands`` row and ``NOTIFY ivmon_commands``
-in one transaction; the ingest claims pending rows (``pending -> running``,
-once), runs them through its own engine and pipeline (so the change is stored
-and published exactly as in one process), writes the result, and
-``NOTIFY ivmon_command_done``. The web request waits for that answer, so a
-nurse's acknowledgement returns only once it is stored and on every screen.
+A route builds a command (``Acknowledge(alarm=...)``) and hands it to ``service.commands``:
 
-A command the ingest has not taken within ``timeout_s`` is withdrawn (the
-request fails with 503, nothing happens later); the ingest also refuses
-commands older than ``max_age_s`` (an ingest restarting after an outage must
-not replay a phase change a nurse was told had failed). Both sides poll as
-well as listen: a lost notification costs a second, never the action.
+* in the process that owns the alarm engine and the sessions (``all``, ``ingest``),
+  :class:`monitor.local_commands.LocalCommands` runs it on this process's parts (the alarm
+  lifecycle, the pipeline that stores and publishes the change, the sessions, the devices);
+* in a web process, :class:`monitor.command_channel.RemoteCommands` sends it to the ingest
+  over the ``commands`` table, where the ingest's ``LocalCommands`` runs it, and applies the
+  answer to this process's screens before the request returns.
+
+Both answer a :class:`CommandResult` or raise :class:`CommandFailed` with the HTTP status the
+route answers with. The codec (:func:`encode_command`, :func:`decode_command` and the same for
+results) is pydantic over the dataclasses: a malformed or unknown command in the table is
+refused with a 400, never half-run.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Protocol
 
-import orjson
-from sqlalchemy import Engine
+from pydantic import Field, TypeAdapter, ValidationError
 
-from monitor.store import commands as command_store
-from monitor.waiting import wait_event
-
-log = logging.getLogger(__name__)
-
-COMMANDS_CHANNEL = "ivmon_commands"
-DONE_CHANNEL = "ivmon_command_done"
-
-Handler = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
+from monitor.events import Event, change_from_json, change_json, session_from_json, session_json
+from monitor.model import AlarmChange, DischargeRecord, Phase, Session
 
 
 class CommandFailed(Exception):
-    """The ingest refused the action (``status`` is the HTTP status to answer with)."""
+    """The action was refused (``status`` is the HTTP status to answer with)."""
 
     def __init__(self, message: str, status: int = 409) -> None:
         super().__init__(message)
@@ -49,128 +39,133 @@ class IngestUnavailable(CommandFailed):
         super().__init__(message, 503)
 
 
-class CommandClient:
-    """The web side: :meth:`call` returns the ingest's result or raises :class:`CommandFailed`."""
-
-    def __init__(self, engine: Engine, *, timeout_s: float = 10.0, poll_s: float = 0.5) -> None:
-        self.engine = engine
-        self.timeout_s = timeout_s
-        self.poll_s = poll_s
-        self._waiting: dict[int, asyncio.Event] = {}
-
-    def on_done(self, payload: str | None) -> None:
-        """PgListener handler for :data:`DONE_CHANNEL` (``None`` after a reconnect: wake every waiter)."""
-        if payload is None:
-            for waiter in self._waiting.values():
-                waiter.set()
-        elif payload.isdigit() and (found := self._waiting.get(int(payload))) is not None:
-            found.set()
-
-    async def call(self, kind: str, payload: dict[str, Any], user: str) -> dict[str, Any]:
-        command_id = await asyncio.to_thread(self._insert, kind, payload, user)
-        done = self._waiting[command_id] = asyncio.Event()
-        deadline = time.monotonic() + self.timeout_s
-        try:
-            while True:
-                await wait_event(done, self.poll_s)
-                done.clear()
-                status, result = await asyncio.to_thread(self._status, command_id)
-                if status in ("done", "error", "expired"):
-                    return _result(status, result)
-                if time.monotonic() > deadline and await asyncio.to_thread(self._withdraw, command_id):
-                    raise IngestUnavailable(
-                        f"the ingest process did not take the action within {self.timeout_s:g} s; it was not done"
-                    )
-                if time.monotonic() > deadline + self.timeout_s:  # taken, but not finished (storage down?)
-                    raise IngestUnavailable(
-                        "the ingest process took the action but has not confirmed it; check the screen before retrying"
-                    )
-        finally:
-            self._waiting.pop(command_id, None)
-
-    def submit_nowait(self, kind: str, payload: dict[str, Any], user: str) -> None:
-        """Fire and forget (a note's screen event): the ingest publishes it when it can."""
-        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._insert, kind, payload, user))
-        task.add_done_callback(_log_failure)
-
-    def _insert(self, kind: str, payload: dict[str, Any], user: str) -> int:
-        return command_store.insert_command(self.engine, kind, payload, user, COMMANDS_CHANNEL)
-
-    def _status(self, command_id: int) -> tuple[str, str | None]:
-        return command_store.command_status(self.engine, command_id)
-
-    def _withdraw(self, command_id: int) -> bool:
-        return command_store.withdraw_command(self.engine, command_id)
+# -- the commands (``kind`` names the command in the ``commands`` table) -------------------------
+@dataclass(frozen=True, kw_only=True)
+class Acknowledge:
+    alarm: str
+    kind: Literal["acknowledge"] = "acknowledge"
 
 
-def _log_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("could not queue a command for the ingest process: %s", task.exception())
+@dataclass(frozen=True, kw_only=True)
+class Silence:
+    alarm: str
+    seconds: float | None = None  # None: the configured audio pause
+    kind: Literal["silence"] = "silence"
 
 
-def _result(status: str, result: str | None) -> dict[str, Any]:
-    data: dict[str, Any] = orjson.loads(result) if result else {}
-    if status == "done":
-        return data
-    if status == "expired":
-        raise IngestUnavailable(str(data.get("error", "the action expired before the ingest process took it")))
-    raise CommandFailed(str(data.get("error", "the ingest process refused the action")), int(data.get("status", 409)))
+@dataclass(frozen=True, kw_only=True)
+class StartSession:
+    bed: str
+    patient_ref: str
+    weight_kg: float | None = None
+    dose_mg: float | None = None
+    rate_mg_per_h: float | None = None
+    protocol: str | None = None
+    dose_mg_per_kg: float | None = None
+    kind: Literal["session_start"] = "session_start"
 
 
-class CommandExecutor:
-    """The ingest side: runs pending commands, in order, through ``handlers`` (kind -> coroutine)."""
+@dataclass(frozen=True, kw_only=True)
+class ChangePhase:
+    session: int
+    phase: Phase
+    reason: str | None = None
+    discharge: DischargeRecord | None = None  # a discharge's escort, and why if the criteria were not met
+    kind: Literal["session_phase"] = "session_phase"
 
-    def __init__(
-        self, engine: Engine, handlers: dict[str, Handler], *, max_age_s: float = 30.0, poll_s: float = 1.0
-    ) -> None:
-        self.engine = engine
-        self.handlers = handlers
-        self.max_age_s = max_age_s
-        self.poll_s = poll_s
-        self.wake = asyncio.Event()
-        self.executed = 0
-        self.failed = 0
-        self.expired = 0
 
-    def on_command(self, _payload: str | None) -> None:
-        """PgListener handler for :data:`COMMANDS_CHANNEL`."""
-        self.wake.set()
+@dataclass(frozen=True, kw_only=True)
+class AssociateDevice:
+    bed: str
+    device: str
+    claim_from: float | None = None
+    kind: Literal["device_associate"] = "device_associate"
 
-    async def run(self) -> None:
-        while True:
-            await wait_event(self.wake, self.poll_s)
-            self.wake.clear()
-            try:
-                await self.run_pending()
-            except Exception:
-                log.exception("running commands failed; retrying")
 
-    async def run_pending(self) -> int:
-        claimed = await asyncio.to_thread(self._claim)
-        for command_id, ts, kind, payload, user in claimed:
-            if time.time() - ts > self.max_age_s:
-                self.expired += 1
-                await asyncio.to_thread(self._finish, command_id, "expired", {"error": "too old when taken"})
-                continue
-            handler = self.handlers.get(kind)
-            try:
-                if handler is None:
-                    raise CommandFailed(f"unknown command {kind!r}", 400)
-                result = await handler(orjson.loads(payload), user)
-                status = "done"
-                self.executed += 1
-            except CommandFailed as exc:
-                result, status = {"error": str(exc), "status": exc.status}, "error"
-                self.failed += 1
-            except Exception as exc:  # a bug, not the user's fault: answer, never leave the nurse hanging
-                log.exception("command %s (%s) failed", command_id, kind)
-                result, status = {"error": f"internal error: {type(exc).__name__}", "status": 500}, "error"
-                self.failed += 1
-            await asyncio.to_thread(self._finish, command_id, status, result)
-        return len(claimed)
+@dataclass(frozen=True, kw_only=True)
+class ReleaseDevice:
+    bed: str
+    device: str
+    kind: Literal["device_release"] = "device_release"
 
-    def _claim(self) -> list[tuple[int, float, str, str, str]]:
-        return command_store.claim_commands(self.engine)
 
-    def _finish(self, command_id: int, status: str, result: dict[str, Any]) -> None:
-        command_store.finish_command(self.engine, command_id, status, result, DONE_CHANNEL)
+@dataclass(frozen=True, kw_only=True)
+class ClaimReadings:
+    bed: str
+    device: str
+    since: float
+    kind: Literal["device_claim"] = "device_claim"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Publish:
+    """A screen event made outside the pipeline (a note): the ingest numbers and logs it."""
+
+    event: dict[str, Any]
+    kind: Literal["publish"] = "publish"
+
+
+Command = Acknowledge | Silence | StartSession | ChangePhase | AssociateDevice | ReleaseDevice | ClaimReadings | Publish
+
+
+@dataclass
+class CommandResult:
+    """What a command did: the alarm changes, the session as it now is, the device answer, the seq."""
+
+    changes: list[AlarmChange] = field(default_factory=list)
+    session: Session | None = None
+    device: dict[str, Any] | None = None  # the devices API's answer (association, ended ones)
+    seq: int | None = None
+
+
+class Commands(Protocol):
+    """Runs users' actions where the alarm engine and the sessions live (see the module docstring)."""
+
+    async def run(self, command: Command, user: str) -> CommandResult:
+        """Done, stored and on every screen when it returns; raises :class:`CommandFailed`."""
+        ...
+
+    def publish(self, event: Event) -> None:
+        """A screen event (a note) for every screen; does not wait for it."""
+        ...
+
+
+# -- the codec -----------------------------------------------------------------------------------
+_COMMAND: TypeAdapter[Command] = TypeAdapter(Annotated[Command, Field(discriminator="kind")])
+
+
+def encode_command(command: Command) -> tuple[str, dict[str, Any]]:
+    """The command as the ``commands`` table keeps it: its kind and its JSON payload."""
+    payload: dict[str, Any] = _COMMAND.dump_python(command, mode="json")
+    return payload.pop("kind"), payload
+
+
+def decode_command(kind: str, payload: Any) -> Command:
+    if not isinstance(payload, dict):
+        raise CommandFailed(f"malformed command {kind!r}: the payload is not an object", 400)
+    try:
+        return _COMMAND.validate_python({**payload, "kind": kind})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or kind}: {e['msg']}" for e in exc.errors())
+        raise CommandFailed(f"malformed command {kind!r}: {problems}", 400) from None
+
+
+def encode_result(result: CommandResult) -> dict[str, Any]:
+    out: dict[str, Any] = {"changes": [change_json(c) for c in result.changes]}
+    if result.session is not None:
+        out["session"] = session_json(result.session)
+    if result.device is not None:
+        out["device"] = result.device
+    if result.seq is not None:
+        out["seq"] = result.seq
+    return out
+
+
+def decode_result(data: dict[str, Any]) -> CommandResult:
+    session = data.get("session")
+    return CommandResult(
+        changes=[change_from_json(c) for c in data.get("changes", [])],
+        session=session_from_json(session) if session is not None else None,
+        device=data.get("device"),
+        seq=data.get("seq"),
+    )

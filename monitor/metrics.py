@@ -26,7 +26,7 @@ class ServiceCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         svc = self.service
-        counts: dict[str, int] = dict(svc.pipeline.counts)
+        counts: dict[str, int] = dict(svc.ingest.counts) if svc.ingest is not None else {}
         rejected = CounterMetricFamily(
             "ivmon_readings_rejected", "Readings refused on entry, by reason", labels=["reason"]
         )

@@ -380,10 +380,6 @@ class Pipeline:
                 {"reason": FILED_SESSION_ENDED, "phase": change.phase.value, "ts": change.ts, "alarms": filed},
             )
 
-    async def publish_confirmed(self, event: Event, user: str) -> int:
-        """Publish and return once the process that judges has taken the event (here: at once); its seq."""
-        return self.publish(event)
-
     async def user_alarm_changes(self, changes: list[AlarmChange]) -> None:
         """Acknowledge/silence from a user: stored and on every screen before the request returns."""
         self._alarm_changes(changes)

@@ -18,11 +18,13 @@ from monitor.bus import Event, EventBus
 from monitor.bus_pg import LoggedBus
 from monitor.clock import REAL_CLOCK, Clock
 from monitor.code_flush import flush_loop
+from monitor.commands import Commands
 from monitor.config import Settings
 from monitor.config_watch import watch_config
 from monitor.devices import DeviceManager, DeviceRegistry
 from monitor.events import DURABLE_TYPES, encode, heartbeat_event
 from monitor.live import LiveState
+from monitor.local_commands import LocalCommands
 from monitor.model import AlarmChange, Phase, Quality, Reading, Vital
 from monitor.pipeline import AlarmStage, Pipeline
 from monitor.protocols import Protocol, load_protocols
@@ -61,9 +63,12 @@ class Service:
     bus: EventBus
     live: LiveState
     sessions: SessionManager
-    alarms: AlarmStage  # the alarm engine (alerts.engine.AlarmEngine); a web process: the ingest's, remotely
-    pipeline: Pipeline
+    alarms: AlarmStage  # the alarm engine (alerts.engine.AlarmEngine); a web process: its rules only
+    #: The one way in for readings (see :attr:`pipeline`); None in a web process: it takes none.
+    ingest: Pipeline | None
     devices: DeviceManager
+    #: Users' actions (acknowledge, silence, sessions, devices, notes): run here, or by the ingest.
+    commands: Commands
     #: The clinical clock (real in production, scaled in the demo, fake in tests): see monitor/clock.py.
     clock: Clock = REAL_CLOCK
     adapters: list[Adapter] = field(default_factory=list)
@@ -82,11 +87,19 @@ class Service:
         if not self.protocols:  # a broken template stops the start here, naming its file and field
             self.protocols = load_protocols(self.settings)
 
+    @property
+    def pipeline(self) -> Pipeline:
+        """The reading pipeline of the ingest or single process."""
+        if self.ingest is None:
+            raise RuntimeError("a web process takes no readings: adapters and the pipeline run in the ingest")
+        return self.ingest
+
     async def start(self) -> None:
         self.writer.start()
         for adapter in self.adapters:
             self._tasks.append(asyncio.create_task(self._run_adapter(adapter), name=f"adapter:{adapter.name}"))
-        self._tasks.append(asyncio.create_task(self._ticker(), name="alarm-ticker"))
+        if self.ingest is not None:
+            self._tasks.append(asyncio.create_task(self._ticker(self.ingest), name="alarm-ticker"))
         self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
         for job in self.background:
             self._tasks.append(asyncio.ensure_future(job()))
@@ -117,11 +130,11 @@ class Service:
                 log.exception("adapter %s failed; restarting in 2 s", adapter.name)
                 await asyncio.sleep(2.0)
 
-    async def _ticker(self) -> None:
+    async def _ticker(self, pipeline: Pipeline) -> None:
         while True:
             await self.clock.sleep(1.0)  # one clock second: alarm delays are clock time
             try:
-                self.pipeline.tick()
+                pipeline.tick()
             except Exception:
                 log.exception("alarm tick failed")
 
@@ -154,7 +167,7 @@ class Service:
                 "writer_process": {"pid": self.writer.process_pid, "restarts": self.writer.process_restarts},
             },
             "adapters": {a.name: a.health() for a in self.adapters},
-            "pipeline": dict(self.pipeline.counts),
+            "pipeline": dict(self.ingest.counts) if self.ingest is not None else {},
             "seq": self.bus.last_seq,
         }
 
@@ -278,8 +291,23 @@ def build_service(
     # What the restore changed (e.g. alarms of unbound devices ended) is stored like any other change.
     pipeline.record_alarm_changes(restored)
     _follow_rule_sets(bus, judge, pipeline, seeded)
+    commands = LocalCommands(
+        alarms=judge, pipeline=pipeline, sessions=sessions, devices=devices, live=live, clock=clock
+    )
     service = Service(
-        settings, engine, writer, bus, live, sessions, judge, pipeline, devices, clock, role=role, protocols=protocols
+        settings,
+        engine,
+        writer,
+        bus,
+        live,
+        sessions,
+        judge,
+        pipeline,
+        devices,
+        commands,
+        clock=clock,
+        role=role,
+        protocols=protocols,
     )
     service.background.append(lambda: prune_keys_loop(engine))
     if settings.hl7.enabled:
@@ -299,7 +327,7 @@ def build_service(
         from adapters.serial.transport import SerialTransport
 
         service.adapters.append(SerialTransport.from_config(port, clock=clock.now))
-    attach_charting(service, senders=True)
+    attach_charting(service, senders=pipeline)
     return service
 
 
@@ -327,9 +355,10 @@ def _follow_rule_sets(bus: EventBus, judge: AlarmStage, pipeline: Pipeline, seed
         pipeline.publish(seeded)
 
 
-def attach_charting(service: Service, *, senders: bool) -> None:
-    """Charting for this process: the chart context and FHIR encoder; with ``senders`` (the ingest or
-    the single process) one outbox sender per configured destination, each watched for a long outage."""
+def attach_charting(service: Service, *, senders: Pipeline | None) -> None:
+    """Charting for this process: the chart context and FHIR encoder; with ``senders`` (the pipeline of
+    the ingest or the single process, which records their outage notices) one outbox sender per
+    configured destination, each watched for a long outage. A web process queues, the ingest files."""
     from adapters.ehr.destinations import FhirDestination, MllpDestination
     from adapters.ehr.fhir_bundle import FhirIdentity, bundle_json, transaction
     from adapters.ehr.hl7_oru import Hl7Identity
@@ -346,7 +375,7 @@ def attach_charting(service: Service, *, senders: bool) -> None:
         fhir_bundle=lambda payloads: bundle_json(transaction(payloads, identity)),
     )
     service.charting = charting
-    if not senders:
+    if senders is None:
         return
     destinations: list[Destination] = []
     if ehr.hl7.url:
@@ -374,9 +403,8 @@ def attach_charting(service: Service, *, senders: bool) -> None:
         notice = OutageAlarm(
             prefix=f"ehr-{destination.name}",
             message=f"EHR ({destination.name.upper()}) not reachable: validated chart rows are waiting to be filed",
-            publish=service.pipeline.publish,
-            live=service.live,
-            writer=service.writer,
+            alarms=service.alarms,
+            record=senders.record_alarm_changes,
             after_s=ehr.down_notice_s,
             rule_id="ehr_unreachable",
         )

@@ -33,6 +33,8 @@ ABOVE_STORE = (
     "monitor.mirror",
     "monitor.outage",
     "monitor.commands",
+    "monitor.command_channel",
+    "monitor.local_commands",
     "monitor.devices",
     *WIRING,
 )

@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from dashboard.auth import StaffUser
 from dashboard.deps import audit, service_of
+from monitor.commands import Acknowledge, CommandResult, Silence
 from monitor.events import alarm_json
-from monitor.model import PRIORITY_RANK, Alarm, AlarmChange, AlarmKind, AlarmState
+from monitor.model import PRIORITY_RANK, Alarm
 from monitor.store import alarms as alarm_store
 
 router = APIRouter()
@@ -47,16 +48,9 @@ async def acknowledge(
 ) -> dict[str, Any]:
     """Acknowledge (one click); ``{"actionable": true|false}`` answers the committee's question at once."""
     svc = service_of(request)
-    if alarm_id not in svc.live.alarms:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id} on screen")
-    try:
-        changes = svc.alarms.acknowledge(alarm_id, user.username, svc.clock.now())
-    except KeyError:
-        changes = _acknowledge_site_alarm(svc.live.alarms.get(alarm_id), user.username, svc.clock.now())
-    await svc.pipeline.user_alarm_changes(changes)
+    result = await svc.commands.run(Acknowledge(alarm=alarm_id), user.username)  # CommandFailed: its status
     await audit(request, user.username, "alarm_acknowledge", f"alarm:{alarm_id}")
-    alarm = svc.live.alarms.get(alarm_id) or (changes[-1].alarm if changes else None)
-    out: dict[str, Any] = alarm_json(alarm) if alarm else {"id": alarm_id}
+    out = _as_now(svc.live.alarms.get(alarm_id), result, alarm_id)
     # Stored after the acknowledgement, which awaited its commit: the alarm's row exists by now.
     if (
         body is not None
@@ -86,28 +80,16 @@ async def _answer(request: Request, user: str, alarm_id: str, actionable: bool) 
     return found
 
 
-def _acknowledge_site_alarm(alarm: Alarm | None, user: str, now: float) -> list[AlarmChange]:
-    """Site-wide technical alarms (storage unavailable) are raised outside the alarm engine;
-    a nurse acknowledging one must be recorded, not told it does not exist."""
-    if alarm is None or alarm.bed is not None or alarm.kind is not AlarmKind.TECHNICAL:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "this alarm is no longer active")
-    alarm.acknowledged_by, alarm.acknowledged_at = user, now
-    if alarm.state is not AlarmState.RESOLVED:
-        alarm.state = AlarmState.ACKNOWLEDGED
-    return [AlarmChange(alarm, "acknowledged", now, user)]
-
-
 @router.post("/api/alarms/{alarm_id}/silence")
 async def silence(alarm_id: str, request: Request, user: StaffUser, body: SilenceBody | None = None) -> dict[str, Any]:
     svc = service_of(request)
-    if alarm_id not in svc.live.alarms:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alarm {alarm_id} on screen")
     seconds = body.seconds if body else None
-    try:
-        changes = svc.alarms.silence(alarm_id, user.username, svc.clock.now(), seconds)
-    except KeyError:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"alarm {alarm_id} is no longer active") from None
-    await svc.pipeline.user_alarm_changes(changes)
+    result = await svc.commands.run(Silence(alarm=alarm_id, seconds=seconds), user.username)
     await audit(request, user.username, "alarm_silence", f"alarm:{alarm_id}", seconds=seconds)
-    alarm = svc.live.alarms.get(alarm_id) or (changes[-1].alarm if changes else None)
+    return _as_now(svc.live.alarms.get(alarm_id), result, alarm_id)
+
+
+def _as_now(on_screen: Alarm | None, result: CommandResult, alarm_id: str) -> dict[str, Any]:
+    """The alarm as it is now: on screen, or as the action left it (a latched alarm leaves the screen)."""
+    alarm = on_screen or (result.changes[-1].alarm if result.changes else None)
     return alarm_json(alarm) if alarm else {"id": alarm_id}

@@ -17,6 +17,7 @@ from alerts.rule_sets import MAX_TOML_CHARS, adopt
 from alerts.rules import RuleError
 from dashboard.auth import AdminUser, StaffUser
 from dashboard.deps import audit, service_of
+from monitor.commands import Publish
 from monitor.store import rule_sets as rule_set_store
 from monitor.store.rule_sets import RuleSetRow
 
@@ -93,5 +94,6 @@ async def adopt_rules(body: AdoptBody, request: Request, user: AdminUser) -> dic
         note=row.note,
     )
     svc.alarms.set_rules(rule_set.rules, version=row.version)  # this process at once
-    await svc.pipeline.publish_confirmed(rule_set.event(), user.username)  # the judging process, then every other
+    # Run by the judging process (here, or the ingest), then every other follows the log.
+    await svc.commands.run(Publish(event=rule_set.event()), user.username)
     return _version_json(row, text=True)

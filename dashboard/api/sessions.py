@@ -237,7 +237,7 @@ async def add_note(session_id: SessionId, body: NoteBody, request: Request, user
         repo.add_note, svc.engine, session_id, ts, user.username, body.text, body.kind, body.category
     )
     await audit(request, user.username, "session_note", f"session:{session_id}", kind=body.kind, category=body.category)
-    svc.pipeline.publish(
+    svc.commands.publish(
         {
             "type": "note",
             "session": session_id,

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import select, text
 
 from monitor.bus import Event
-from monitor.commands import CommandClient, IngestUnavailable
+from monitor.command_channel import CommandClient
+from monitor.commands import Acknowledge, IngestUnavailable
 from monitor.config import load_settings
 from monitor.model import AlarmState, Phase, Reading, Vital
 from monitor.roles import build_web_service, make_ingest
@@ -81,8 +82,7 @@ async def test_acknowledge_on_web_reaches_the_ingest_engine(pair: tuple[Service,
     await ingest.pipeline.submit([spo2(84.0)])
     await until(lambda: "spo2-chair-1" in web.live.alarms, what="the alarm on the web process")
 
-    changes = web.alarms.acknowledge("spo2-chair-1", "nurse", time.time())
-    await web.pipeline.user_alarm_changes(changes)
+    changes = (await web.commands.run(Acknowledge(alarm="spo2-chair-1"), "nurse")).changes
 
     assert stage.acknowledged == [("spo2-chair-1", "nurse")], "the ingest's engine took the action"
     assert changes[0].transition == "acknowledged" and changes[0].alarm.acknowledged_by == "nurse"
@@ -157,7 +157,7 @@ async def test_command_nobody_takes_is_withdrawn_with_503(postgres_url: str) -> 
     database.upgrade(engine)
     client = CommandClient(engine, timeout_s=0.5, poll_s=0.1)
     with pytest.raises(IngestUnavailable) as refused:
-        await client.call("acknowledge", {"alarm": "x"}, "nurse")
+        await client.call(Acknowledge(alarm="x"), "nurse")
     assert refused.value.status == 503
     with engine.connect() as conn:
         assert conn.scalar(select(schema.commands.c.status)) == "expired", "a withdrawn action must never run later"
