@@ -513,6 +513,12 @@ class AlarmEngine:
     def acknowledge(self, alarm_id: str, user: str, now: float) -> list[AlarmChange]:
         return self.book.acknowledge(alarm_id, user, now)
 
+    def raise_site_alarm(self, alarm: Alarm, ts: float) -> list[AlarmChange]:
+        return self.book.raise_site_alarm(alarm, ts)
+
+    def end_site_alarm(self, alarm_id: str, ts: float) -> list[AlarmChange]:
+        return self.book.end_site_alarm(alarm_id, ts)
+
     def silence(self, alarm_id: str, user: str, now: float, seconds: float | None = None) -> list[AlarmChange]:
         return self.book.silence(alarm_id, user, now, seconds)
 

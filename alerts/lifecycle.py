@@ -130,6 +130,18 @@ class AlarmBook:
             out.append(snapshot(alarm, "ended-with-session", ts, user))
         return out
 
+    # -- the service's own technical alarms (storage, EHR unreachable: no bed, no rule of the engine)
+    def raise_site_alarm(self, alarm: Alarm, ts: float) -> list[AlarmChange]:
+        """A site-wide technical alarm the service raises: on screen, acknowledged, silenced and
+        escalated like any other until :meth:`end_site_alarm` (keyed by its id: two EHR destinations
+        may be down at once)."""
+        return [self.start(("site", alarm.id), alarm, ts)]
+
+    def end_site_alarm(self, alarm_id: str, ts: float) -> list[AlarmChange]:
+        out: list[AlarmChange] = []
+        self.end(("site", alarm_id), ts, out)
+        return out
+
     # -- users -------------------------------------------------------------------------
     def acknowledge(self, alarm_id: str, user: str, now: float) -> list[AlarmChange]:
         alarm = self._get(alarm_id)

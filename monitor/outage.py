@@ -15,11 +15,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
 
-from monitor.events import alarm_json
+from monitor.events import Event, alarm_event
 from monitor.live import LiveState
-from monitor.model import Alarm, AlarmChange, AlarmKind, AlarmState, Priority
+from monitor.model import Alarm, AlarmChange, AlarmKind, Priority
 from monitor.store.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -29,26 +29,52 @@ INGEST_MESSAGE = "Storage unavailable: readings are not being saved and monitors
 WEB_MESSAGE = "Database unreachable from this server: the screen may not be current"
 
 
+class SiteAlarms(Protocol):
+    """Where the alarm's state changes: the alarm lifecycle (``alerts.lifecycle.AlarmBook``, or the
+    engine's book through :class:`monitor.pipeline.AlarmStage`)."""
+
+    def raise_site_alarm(self, alarm: Alarm, ts: float) -> list[AlarmChange]: ...
+
+    def end_site_alarm(self, alarm_id: str, ts: float) -> list[AlarmChange]: ...
+
+
+#: Stores (where there is a writer), shows and publishes alarm changes: ``Pipeline.record_alarm_changes``.
+Record = Callable[[list[AlarmChange]], None]
+
+
+def shown_only(live: LiveState, publish: Callable[[Event], int]) -> Record:
+    """A web process's record of its own alarm: on its screens, not stored (it writes nothing)."""
+
+    def record(changes: list[AlarmChange]) -> None:
+        for change in changes:
+            live.update_alarm(change.alarm)
+            publish(alarm_event(change))
+
+    return record
+
+
 class OutageAlarm:
-    """Raises and resolves one technical alarm as ``update(failing, now)`` says."""
+    """Raises and resolves one technical alarm as ``update(failing, now)`` says.
+
+    It decides when; the lifecycle (``alarms``) changes the alarm's state, and ``record`` stores and
+    publishes the change: on the ingest the outage's history is stored once writes go through again.
+    """
 
     def __init__(
         self,
         *,
         prefix: str,
         message: str,
-        publish: Callable[[dict[str, Any]], int],
-        live: LiveState,
-        writer: BatchWriter | None = None,
+        alarms: SiteAlarms,
+        record: Record,
         after_s: float = 2.0,
         rule_id: str = STORAGE_RULE,
     ) -> None:
         self.rule_id = rule_id
         self.prefix = prefix
         self.message = message
-        self.publish = publish
-        self.live = live
-        self.writer = writer
+        self.alarms = alarms
+        self.record = record
         self.after_s = after_s
         self.failing_since: float | None = None
         self.alarm: Alarm | None = None
@@ -69,21 +95,13 @@ class OutageAlarm:
                 )
                 self.raised += 1
                 log.error("technical alarm raised: %s", self.message)
-                self._emit(AlarmChange(self.alarm, "started", now))
+                self.record(self.alarms.raise_site_alarm(self.alarm, now))
         else:
             self.failing_since = None
             if self.alarm is not None:
-                alarm, self.alarm = self.alarm, None
-                alarm.state = AlarmState.RESOLVED
-                alarm.ended = now
+                alarm_id, self.alarm = self.alarm.id, None
                 log.warning("technical alarm resolved: %s", self.rule_id)
-                self._emit(AlarmChange(alarm, "resolved", now))
-
-    def _emit(self, change: AlarmChange) -> None:
-        if self.writer is not None:  # the outage's history is stored once writes go through again
-            self.writer.add_alarm_changes([change])
-        self.live.update_alarm(change.alarm)
-        self.publish({"type": "alarm", "transition": change.transition, "alarm": alarm_json(change.alarm)})
+                self.record(self.alarms.end_site_alarm(alarm_id, now))
 
 
 def writer_failing(writer: BatchWriter, stuck_s: float = 2.0) -> bool:

@@ -81,6 +81,11 @@ class AlarmStage(Protocol):
     def rebase(self, session: Session, readings: list[Reading]) -> None:
         """Readings were claimed for ``session``: its baselines are computed again from ``readings``."""
 
+    # -- the service's site-wide technical alarms (monitor.outage): kept with the others
+    def raise_site_alarm(self, alarm: Alarm, ts: float) -> list[AlarmChange]: ...
+
+    def end_site_alarm(self, alarm_id: str, ts: float) -> list[AlarmChange]: ...
+
     # -- users (raise KeyError for an alarm no longer needing attention)
     def acknowledge(self, alarm_id: str, user: str, now: float) -> list[AlarmChange]: ...
 

@@ -60,6 +60,12 @@ class NullAlarmStage:
     def rebase(self, session: Session, readings: list[Reading]) -> None:
         return None
 
+    def raise_site_alarm(self, alarm: Alarm, ts: float) -> list[AlarmChange]:
+        return []
+
+    def end_site_alarm(self, alarm_id: str, ts: float) -> list[AlarmChange]:
+        return []
+
     def acknowledge(self, alarm_id: str, user: str, now: float) -> list[AlarmChange]:
         raise KeyError(f"no alarm {alarm_id} needs attention")
 

@@ -135,3 +135,29 @@ def test_restart_restores_technical_alarms_that_can_still_end() -> None:
     assert [(c.alarm.rule_id, c.transition) for c in out] == [("monitor-disconnected", "resolved")]
     out = fresh.on_status(DeviceStatus("ox", DeviceState.OK, 50, bed="chair-2"))
     assert [(c.alarm.rule_id, c.transition) for c in out] == [("sensor-off", "resolved")]
+
+
+def test_a_site_alarm_of_the_service_lives_in_the_lifecycle_like_the_others() -> None:
+    """Storage or EHR unreachable: raised and ended by the service, acknowledged, silenced and
+    escalated by the engine's book; two at once (two EHR destinations) are two alarms."""
+    from monitor.model import Alarm, Priority
+
+    engine = AlarmEngine([], AlarmSettings(escalate_medium_s=180.0))
+
+    def site(alarm_id: str) -> Alarm:
+        return Alarm(alarm_id, "ehr_unreachable", AlarmKind.TECHNICAL, Priority.MEDIUM, "EHR down", 100.0)
+
+    [raised] = engine.raise_site_alarm(site("ehr-hl7-1"), 100.0)
+    [_other] = engine.raise_site_alarm(site("ehr-fhir-1"), 100.0)
+    assert raised.transition == "started" and {a.id for a in engine.active_alarms()} == {"ehr-hl7-1", "ehr-fhir-1"}
+    [silenced] = engine.silence("ehr-fhir-1", "nurse", 110.0, seconds=60)
+    assert silenced.alarm.state is AlarmState.SILENCED
+    [ack] = engine.acknowledge("ehr-hl7-1", "nurse", 120.0)
+    assert ack.alarm.acknowledged_by == "nurse" and ack.alarm.state is AlarmState.ACKNOWLEDGED
+    escalated = [c for c in engine.tick(281.0) if c.transition == "escalated"]
+    assert [c.alarm.id for c in escalated] == ["ehr-fhir-1"], "silenced is not acknowledged: it escalates"
+
+    [ended] = engine.end_site_alarm("ehr-hl7-1", 300.0)
+    assert ended.transition == "resolved" and ended.alarm.ended == 300.0
+    assert [a.id for a in engine.active_alarms()] == ["ehr-fhir-1"]
+    assert engine.end_site_alarm("ehr-hl7-1", 301.0) == [], "ending it twice changes nothing"

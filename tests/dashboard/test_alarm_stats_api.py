@@ -52,9 +52,8 @@ async def test_a_site_wide_storage_alarm_can_be_acknowledged(running: tuple[Serv
     outage = OutageAlarm(
         prefix="storage",
         message=INGEST_MESSAGE,
-        publish=service.pipeline.publish,
-        live=service.live,
-        writer=service.writer,
+        alarms=service.alarms,
+        record=service.pipeline.record_alarm_changes,
         after_s=0.0,
     )
     outage.update(True, 100.0)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine
 
+from alerts.lifecycle import AlarmBook
 from monitor.bus import Event
 from monitor.bus_pg import PgEventBus, PgListener
 from monitor.live import LiveState
-from monitor.outage import STORAGE_RULE, WEB_MESSAGE, OutageAlarm
+from monitor.outage import STORAGE_RULE, WEB_MESSAGE, OutageAlarm, shown_only
 from tests.conftest import free_port
 
 
@@ -18,7 +19,9 @@ async def test_unreachable_database_raises_then_resolves_the_screens_alarm() -> 
     live = LiveState()
     seen: list[Event] = []
     bus.subscribe(seen.append)
-    alarm = OutageAlarm(prefix="web-db", message=WEB_MESSAGE, publish=bus.publish, live=live, after_s=2.0)
+    alarm = OutageAlarm(
+        prefix="web-db", message=WEB_MESSAGE, alarms=AlarmBook(), record=shown_only(live, bus.publish), after_s=2.0
+    )
 
     assert await bus.pump_once() == 0
     assert bus.db_ok is False and bus.health()["log_readable"] is False
