@@ -30,7 +30,9 @@ from alerts.stats import alarm_stats
 from dashboard.alarm_report import gather, render_report_pdf, report_csv
 from monitor.config import Hl7Settings, load_settings
 from monitor.model import Alarm, AlarmChange, AlarmKind, AlarmState, Phase, PhaseChange, Priority, Session
-from monitor.store import database, repo
+from monitor.store import alarms as alarm_store
+from monitor.store import database
+from monitor.store import sessions as session_store
 from monitor.store.writer import BatchWriter
 
 T0 = 1_767_225_600.0  # 2026-01-01 UTC
@@ -60,7 +62,7 @@ async def seed(engine: object, chairs: int, days: int, per_chair_day: int) -> in
             session = Session(
                 0, bed, f"P-{day}-{chair}", Phase.BASELINE, start, phases=[PhaseChange(Phase.BASELINE, start, "nurse")]
             )
-            sid = repo.insert_session(engine, session, "nurse")  # type: ignore[arg-type]
+            sid = session_store.insert_session(engine, session, "nurse")  # type: ignore[arg-type]
             changes = []
             for k in range(per_chair_day):
                 rule, priority, kind = RULES[int(rng.integers(len(RULES)))]
@@ -123,7 +125,7 @@ def main() -> None:
     csv_best, _, body = timed(lambda: report_csv(report), args.repeat)  # type: ignore[arg-type]
     print(f"PDF {pdf_best * 1000:,.0f} ms ({len(pdf):,} bytes), CSV {csv_best * 1000:,.0f} ms ({len(body):,} bytes)")  # type: ignore[arg-type]
     peer_best, peer_median, _ = timed(
-        lambda: alarm_stats(repo.alarms_between(engine, start, end), "rule", now=end), args.repeat
+        lambda: alarm_stats(alarm_store.alarms_between(engine, start, end), "rule", now=end), args.repeat
     )
     peer = f"best {peer_best * 1000:,.0f} ms, median {peer_median * 1000:,.0f} ms"
     print(f"peer (alarms as objects -> alarm_stats by rule): {peer}")

@@ -41,7 +41,8 @@ from adapters.hl7.client import MllpClient  # noqa: E402
 from monitor.charting.filing import Destination, OutboxSender  # noqa: E402
 from monitor.model import Phase, PhaseChange, Session  # noqa: E402
 from monitor.store import charting as store  # noqa: E402
-from monitor.store import database, repo  # noqa: E402
+from monitor.store import database  # noqa: E402
+from monitor.store import sessions as session_store  # noqa: E402
 
 T0 = 1_800_000_000.0
 
@@ -109,7 +110,7 @@ def queue_rows(url: str, rows: int, destinations: tuple[str, ...]) -> Any:
     engine = database.make_engine(url)
     database.upgrade(engine)
     session = Session(0, "chair-1", "MRN-BENCH", Phase.INFUSION, T0, phases=[PhaseChange(Phase.BASELINE, T0, "nurse")])
-    session.id = repo.insert_session(engine, session, "nurse")
+    session.id = session_store.insert_session(engine, session, "nurse")
     for i in range(rows):
         ts = T0 + 300 * i
         values = {

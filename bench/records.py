@@ -31,7 +31,8 @@ from monitor.charting.draft import ChartingPlan
 from monitor.config import ClinicSettings
 from monitor.protocols import shipped_protocols
 from monitor.store import assessments as store
-from monitor.store import database, repo
+from monitor.store import database
+from monitor.store import sessions as session_store
 
 
 def main() -> None:
@@ -50,7 +51,7 @@ def main() -> None:
     for i in range(50):
         store.add_assessment(engine, nurse, sid, t0 + 60 * i, "moaas", float(5 - i % 3), None, t0 + 60 * i)
     for i in range(20):
-        repo.add_note(engine, sid, t0 + 300 * i, "nurse", "observation " * 20, "note")
+        session_store.add_note(engine, sid, t0 + 300 * i, "nurse", "observation " * 20, "note")
     clinic = ClinicSettings(name="Bench Clinic", address="1 Road", timezone="Europe/Berlin")
     rules = default_rules()
     protocols = shipped_protocols()

@@ -45,8 +45,9 @@ from monitor.model import (
     Session,
     Vital,
 )
-from monitor.store import database, repo, schema, summaries
+from monitor.store import database, schema, summaries
 from monitor.store import readings as reading_store
+from monitor.store import sessions as session_store
 from monitor.store.writer import BatchWriter
 
 T0 = 1_763_000_000.0
@@ -72,9 +73,9 @@ async def seed_long_session(engine: Engine, nibp_every_s: int = 1) -> int:
         PhaseChange(Phase.DISCHARGED, T0 + n, "nurse"),
     ]
     session = Session(0, "chair-1", "P-BENCH", Phase.BASELINE, T0, 70.0, 35.0, 35.0, phases[:1])
-    sid = repo.insert_session(engine, session, "nurse")
+    sid = session_store.insert_session(engine, session, "nurse")
     for ch in phases[1:]:
-        repo.record_phase(engine, sid, ch)
+        session_store.record_phase(engine, sid, ch)
     rng = np.random.default_rng(7)
     t = T0 + np.arange(n, dtype=np.float64)
     rise = 25 * np.exp(-(((t - T0 - 2400) / 900) ** 2))
@@ -135,10 +136,10 @@ async def seed_open_sessions(engine: Engine, count: int) -> None:
     for k in range(count):
         start = now - 3600
         phases = [PhaseChange(Phase.BASELINE, start, "nurse"), PhaseChange(Phase.INFUSION, start + 900, "nurse")]
-        sid = repo.insert_session(
+        sid = session_store.insert_session(
             engine, Session(0, f"chair-{k + 1}", f"P-OPEN-{k}", Phase.BASELINE, start, phases=phases[:1]), "nurse"
         )
-        repo.record_phase(engine, sid, phases[1])
+        session_store.record_phase(engine, sid, phases[1])
         rows = []
         for s in range(3600):
             rows.append(

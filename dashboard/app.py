@@ -46,7 +46,7 @@ from dashboard.revocation import watch_logins
 from dashboard.rules import restore_overrides
 from dashboard.setup import SetupToken, setup_link
 from monitor.service import Service
-from monitor.store import repo
+from monitor.store import auth as auth_store
 
 HERE = Path(__file__).parent
 PAGES = HERE / "pages"
@@ -61,7 +61,7 @@ def create_app(service: Service) -> FastAPI:
         restore_overrides(service.engine, service.alarms, list(service.sessions.by_id))
         await service.start()
         login_watch = asyncio.create_task(watch_logins(app.state.auth, hub), name="login-watch")
-        if repo.count_users(service.engine) == 0:
+        if auth_store.count_users(service.engine) == 0:
             # No default password: the first admin comes through a one-time link printed on the console.
             token, app.state.setup_token = SetupToken.issue()
             http = service.settings.http

@@ -22,8 +22,8 @@ from fastapi import Depends, HTTPException, Request, WebSocket, status
 from sqlalchemy import Engine
 
 from monitor.model import Role
+from monitor.store import auth as auth_store
 from monitor.store import auth as store_auth
-from monitor.store import repo
 from monitor.store.failures import classify
 
 SESSION_COOKIE = "ivmon_session"
@@ -162,7 +162,7 @@ class Auth:
         self._cache: dict[str, _Cached] = {}
 
     def login(self, username: str, password: str) -> tuple[str, Principal] | None:
-        user = repo.get_user(self.engine, username)
+        user = auth_store.get_user(self.engine, username)
         ok = verify_password(user["password_hash"] if user else None, password)
         if not (ok and user and user["active"]):
             return None

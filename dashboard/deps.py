@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 
 from monitor.service import Service
-from monitor.store import repo
+from monitor.store import audit as audit_store
 
 
 def service_of(request: Request) -> Service:
@@ -20,4 +20,4 @@ async def audit(request: Request, user: str | None, action: str, target: str | N
     """Record who did what; the action's response waits for the record (an unaudited change must not happen)."""
     svc = service_of(request)
     client = request.client.host if request.client else None
-    await asyncio.to_thread(repo.write_audit, svc.engine, user, action, target, {**detail, "ip": client})
+    await asyncio.to_thread(audit_store.write_audit, svc.engine, user, action, target, {**detail, "ip": client})

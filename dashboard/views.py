@@ -9,14 +9,14 @@ from monitor.events import alarm_json, session_json
 from monitor.live import FRESHNESS_S
 from monitor.model import PRIORITY_RANK
 from monitor.service import Service
-from monitor.store import repo
+from monitor.store import sessions as session_store
 
 
 def beds_view(svc: Service, now: float | None = None, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Every bed with its session, latest vitals and alarms; ``labels`` (bed -> label) saves a query."""
     now = svc.clock.now() if now is None else now
     live = svc.live
-    labels = repo.list_beds(svc.engine) if labels is None else labels
+    labels = session_store.list_beds(svc.engine) if labels is None else labels
     bed_ids = list(labels)
     for key in live.values:
         if not key.startswith("source:") and key not in labels:

@@ -188,7 +188,8 @@ def _user_engine(args: argparse.Namespace) -> Any:
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     from dashboard.auth import hash_password
-    from monitor.store import auth, repo
+    from monitor.store import audit as audit_store
+    from monitor.store import auth
 
     engine = _user_engine(args)
     if args.password_stdin:
@@ -202,31 +203,33 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         print("a password needs at least 8 characters", file=sys.stderr)
         return 2
     existed = auth.save_user(engine, args.name, hash_password(password), args.role)
-    repo.write_audit(engine, "cli", "user_add", f"user:{args.name}", {"role": args.role, "existed": existed})
+    audit_store.write_audit(engine, "cli", "user_add", f"user:{args.name}", {"role": args.role, "existed": existed})
     ended = "; their logins ended everywhere" if existed else ""
     print(f"user {args.name} ({args.role}) saved{ended}")
     return 0
 
 
 def cmd_user_disable(args: argparse.Namespace) -> int:
-    from monitor.store import auth, repo
+    from monitor.store import audit as audit_store
+    from monitor.store import auth
 
     engine = _user_engine(args)
     if not auth.disable_user(engine, args.name):
         print(f"no user {args.name}", file=sys.stderr)
         return 2
-    repo.write_audit(engine, "cli", "user_disable", f"user:{args.name}")
+    audit_store.write_audit(engine, "cli", "user_disable", f"user:{args.name}")
     print(f"user {args.name} disabled; their logins ended everywhere (`ivmon user add` enables them again)")
     return 0
 
 
 def cmd_user_remove_demo(args: argparse.Namespace) -> int:
-    from monitor.store import auth, repo
+    from monitor.store import audit as audit_store
+    from monitor.store import auth
 
     engine = _user_engine(args)
     names = auth.remove_demo_users(engine)
     if names:
-        repo.write_audit(engine, "cli", "user_remove_demo", None, {"users": names})
+        audit_store.write_audit(engine, "cli", "user_remove_demo", None, {"users": names})
     print(f"demo users removed: {', '.join(names)}" if names else "no demo users in this database")
     return 0
 

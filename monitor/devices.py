@@ -35,8 +35,11 @@ from monitor.model import (
     Vital,
 )
 from monitor.sessions import SessionManager
+from monitor.store import audit as audit_store
 from monitor.store import devices as store
-from monitor.store import repo
+
+#: How far back a nurse may claim a monitor's unassigned readings for a session (default 15 min).
+from monitor.store import readings as reading_store
 
 #: How far back a nurse may claim a monitor's unassigned readings for a session (default 15 min).
 CLAIM_WINDOW_S = 900.0
@@ -265,7 +268,7 @@ class DeviceManager:
                     await self._store_end(old, user, "moved to " + bed)
                 assoc.id = await asyncio.to_thread(store.insert_association, self.engine, assoc)
                 await asyncio.to_thread(
-                    repo.write_audit,
+                    audit_store.write_audit,
                     self.engine,
                     user,
                     "device_associate",
@@ -300,7 +303,7 @@ class DeviceManager:
             ended = assoc.end if assoc.end is not None else self.clock.now()
             await asyncio.to_thread(store.end_association, self.engine, assoc.id, ended, user)
         await asyncio.to_thread(
-            repo.write_audit,
+            audit_store.write_audit,
             self.engine,
             user,
             "device_release",
@@ -357,7 +360,7 @@ class DeviceManager:
             if session.phases[0].ts == old:
                 session.phases[0].ts = moved_start
         await asyncio.to_thread(
-            repo.write_audit,
+            audit_store.write_audit,
             self.engine,
             user,
             "device_claim",
@@ -365,7 +368,9 @@ class DeviceManager:
             {"device": source, "bed": bed, "from": since, "to": end, "readings": len(rows), "moved_start": moved_start},
         )
         if self.baselines is not None and rows:
-            frame = await asyncio.to_thread(repo.session_readings, self.engine, session.id, None, session.started, now)
+            frame = await asyncio.to_thread(
+                reading_store.session_readings, self.engine, session.id, None, session.started, now
+            )
             self.baselines.rebase(
                 session,
                 [

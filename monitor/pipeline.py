@@ -39,7 +39,7 @@ from monitor.model import (
     Vital,
 )
 from monitor.sessions import SessionManager
-from monitor.store import repo
+from monitor.store import audit as audit_store
 from monitor.store.writer import BatchWriter, DataRefused
 from monitor.validate import ReadingRejected, check_ids, check_nibp_pairs, normalise
 
@@ -377,7 +377,7 @@ class Pipeline:
         if filed:
             # Who ended the session filed its alarms: on record, like an acknowledgement.
             await asyncio.to_thread(
-                repo.write_audit,
+                audit_store.write_audit,
                 self.sessions.engine,
                 change.user,
                 "alarms_filed",

@@ -43,7 +43,8 @@ from monitor.model import (
 from monitor.outage import INGEST_MESSAGE, WEB_MESSAGE, OutageAlarm, shown_only, watch, writer_failing
 from monitor.service import Service, _restore_live, attach_charting
 from monitor.sessions import SessionError, SessionManager
-from monitor.store import database, repo
+from monitor.store import alarms as alarm_store
+from monitor.store import database
 from monitor.store.writer import BatchWriter
 from monitor.testing import NullAlarmStage
 
@@ -217,7 +218,7 @@ def build_web_service(settings: Settings) -> Service:
     sessions = RemoteSessions(engine, commands)
     sessions.load()
     _restore_live(engine, live, time.time() - 3600)
-    for alarm in repo.open_alarms(engine):
+    for alarm in alarm_store.open_alarms(engine):
         live.update_alarm(alarm)
     # The configuration's fixed bindings, as the ingest has them (on-screen ones come from the log).
     sessions.bindings = Bindings.from_config(

@@ -29,9 +29,12 @@ from monitor.model import AlarmChange, Phase, Quality, Reading, Vital
 from monitor.pipeline import AlarmStage, Pipeline
 from monitor.protocols import Protocol, load_protocols
 from monitor.sessions import SessionManager
-from monitor.store import database, repo
+from monitor.store import alarms as alarm_store
+from monitor.store import audit as audit_store
+from monitor.store import database
 from monitor.store import events as event_store
 from monitor.store import readings as reading_store
+from monitor.store import sessions as session_store
 from monitor.store.writer import BatchWriter, prune_keys_loop, recent_keys
 
 log = logging.getLogger(__name__)
@@ -196,7 +199,7 @@ def _restore_alarm_state(engine: Engine, judge: AlarmStage, sessions: SessionMan
                     for t, v, val, u, q, src in frame.itertuples(index=False)
                 ],
             )
-    return judge.restore(repo.open_alarms(engine), now)
+    return judge.restore(alarm_store.open_alarms(engine), now)
 
 
 #: Each start of an ingest (or single) process continues the seq this far past the last stored one.
@@ -240,7 +243,7 @@ def build_service(
     bound = [b.bed for b in settings.hl7.bindings] + [p.bed for p in settings.serial]
     configured = {**{bed: bed for bed in bound}, **settings.beds}
     if configured:
-        repo.ensure_beds(engine, configured)
+        session_store.ensure_beds(engine, configured)
     bindings = Bindings.from_config(settings.hl7.bindings, [(f"serial:{p.port}", p.bed) for p in settings.serial])
     sessions = SessionManager(engine, bindings, clock=clock)
     sessions.load()
@@ -272,7 +275,7 @@ def build_service(
     # The versioned clinic rule set (a stage given by the caller keeps its own rules, unversioned).
     seeded = _rule_set_in_force(engine, settings, judge, clock) if alarm_stage is None else None
     restored = _restore_alarm_state(engine, judge, sessions, clock.now())
-    for alarm in repo.open_alarms(engine):
+    for alarm in alarm_store.open_alarms(engine):
         live.update_alarm(alarm)
     pipeline = Pipeline(
         writer=writer,
@@ -284,7 +287,7 @@ def build_service(
         clock=clock,
         devices=registry,
     )
-    pipeline.bed_labels = repo.list_beds(engine)
+    pipeline.bed_labels = session_store.list_beds(engine)
     devices.publish = pipeline.publish
     devices.durable = writer.durable
     devices.baselines = judge
@@ -339,7 +342,7 @@ def _rule_set_in_force(engine: Engine, settings: Settings, judge: AlarmStage, cl
     rule_set, recorded = in_force_at_start(engine, settings.alarms.rules_file, clock.now())
     judge.set_rules(rule_set.rules, version=rule_set.version)
     if recorded:
-        repo.write_audit(
+        audit_store.write_audit(
             engine, rule_set.row.author, "rules_configured", f"rule_set:{rule_set.version}", {"note": rule_set.row.note}
         )
         return rule_set.event()

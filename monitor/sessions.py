@@ -23,7 +23,8 @@ from monitor.model import (
     Reading,
     Session,
 )
-from monitor.store import repo
+from monitor.store import audit as audit_store
+from monitor.store import sessions as session_store
 
 SessionListener = Callable[[Session, PhaseChange], Awaitable[None]]
 
@@ -52,7 +53,7 @@ class SessionManager:
 
     def load(self) -> None:
         """Reopen the sessions that were open when the service stopped."""
-        for s in repo.open_sessions(self.engine):
+        for s in session_store.open_sessions(self.engine):
             self.open_by_bed[s.bed] = s
             self.by_id[s.id] = s
 
@@ -118,10 +119,10 @@ class SessionManager:
                 protocol=protocol,
                 dose_mg_per_kg=dose_mg_per_kg,
             )
-            session.id = await asyncio.to_thread(repo.insert_session, self.engine, session, user)
+            session.id = await asyncio.to_thread(session_store.insert_session, self.engine, session, user)
             detail = {"bed": bed, "protocol": protocol, "dose_mg_per_kg": dose_mg_per_kg, "dose_mg": dose_mg}
             await asyncio.to_thread(
-                repo.write_audit, self.engine, user, "session_start", f"session:{session.id}", detail
+                audit_store.write_audit, self.engine, user, "session_start", f"session:{session.id}", detail
             )
             self.open_by_bed[bed] = session
             self.by_id[session.id] = session
@@ -152,7 +153,7 @@ class SessionManager:
             if discharge is not None and phase != Phase.DISCHARGED:
                 raise SessionError("a discharge record goes with a discharge only")
             change = PhaseChange(phase, max(ts, session.phases[-1].ts), user)
-            await asyncio.to_thread(repo.record_phase, self.engine, session.id, change, reason, discharge)
+            await asyncio.to_thread(session_store.record_phase, self.engine, session.id, change, reason, discharge)
             detail: dict[str, object] = {"phase": phase.value, "reason": reason}
             if discharge is not None:  # the escort's name stays out of the audit trail: the record has it
                 detail.update(
@@ -161,7 +162,7 @@ class SessionManager:
                     decided_by=discharge.decided_by,
                 )
             await asyncio.to_thread(
-                repo.write_audit, self.engine, user, "session_phase", f"session:{session.id}", detail
+                audit_store.write_audit, self.engine, user, "session_phase", f"session:{session.id}", detail
             )
             session.phase = phase
             session.discharge = discharge

@@ -116,8 +116,8 @@ def test_the_sources_are_all_read() -> None:
         ("adapters.hl7.listener", "from simulators.live import LivePatient"),
         ("dashboard.hub", "import simulators"),
         ("simulators.live", "from monitor.pipeline import Pipeline"),
-        ("monitor.store.repo", "from monitor.sessions import SessionManager"),
-        ("monitor.store.repo", "from ..pipeline import Pipeline"),
+        ("monitor.store.alarms", "from monitor.sessions import SessionManager"),
+        ("monitor.store.alarms", "from ..pipeline import Pipeline"),
     ],
 )
 def test_a_forbidden_import_is_caught(module: str, source: str) -> None:

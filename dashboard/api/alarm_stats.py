@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from alerts.stats import alarm_stats
 from dashboard.auth import ReviewUser
 from dashboard.deps import service_of
-from monitor.store import repo
+from monitor.store import alarms as alarm_store
 
 router = APIRouter()
 
@@ -37,7 +37,7 @@ async def stats(
     from_ = to - DEFAULT_DAYS * 86_400 if from_ is None else from_
     if not 0 <= to - from_ <= MAX_DAYS * 86_400:
         raise HTTPException(422, f"from/to: a range of at most {MAX_DAYS} days, from before to")
-    alarms = await asyncio.to_thread(repo.alarms_between, svc.engine, from_, to, MAX_ALARMS + 1)
+    alarms = await asyncio.to_thread(alarm_store.alarms_between, svc.engine, from_, to, MAX_ALARMS + 1)
     if len(alarms) > MAX_ALARMS:
         raise HTTPException(422, f"more than {MAX_ALARMS} alarms in this range: ask for a shorter one")
     frame = alarm_stats(alarms, by, window_s=window_s, now=svc.clock.now())

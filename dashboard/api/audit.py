@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from dashboard.auth import ReviewUser
 from dashboard.deps import service_of
-from monitor.store import repo
+from monitor.store import audit as audit_store
 
 router = APIRouter()
 
@@ -22,4 +22,4 @@ async def read_audit(
     to: float | None = None,
 ) -> list[dict[str, Any]]:
     svc = service_of(request)
-    return await asyncio.to_thread(repo.read_audit, svc.engine, from_, to)
+    return await asyncio.to_thread(audit_store.read_audit, svc.engine, from_, to)

@@ -13,7 +13,7 @@ from dashboard.auth import AdminUser, StaffUser
 from dashboard.deps import audit, service_of
 from dashboard.limits import limits_of
 from dashboard.views import beds_view, unassigned_view
-from monitor.store import repo
+from monitor.store import sessions as session_store
 
 router = APIRouter()
 
@@ -32,9 +32,9 @@ class NewBed(BaseModel):
 @router.post("/api/beds", status_code=201)
 async def add_bed(body: NewBed, request: Request, user: AdminUser) -> dict[str, str]:
     svc = service_of(request)
-    if body.id in await asyncio.to_thread(repo.list_beds, svc.engine):
+    if body.id in await asyncio.to_thread(session_store.list_beds, svc.engine):
         raise HTTPException(status.HTTP_409_CONFLICT, f"bed {body.id} exists already")
-    await asyncio.to_thread(repo.ensure_beds, svc.engine, {body.id: body.label})
+    await asyncio.to_thread(session_store.ensure_beds, svc.engine, {body.id: body.label})
     await audit(request, user.username, "bed_add", f"bed:{body.id}", label=body.label)
     return {"id": body.id, "label": body.label}
 

@@ -25,7 +25,7 @@ from monitor.charting.runtime import Charting
 from monitor.model import Role, Session
 from monitor.service import Service
 from monitor.store import charting as store
-from monitor.store import repo
+from monitor.store import sessions as session_store
 
 router = APIRouter()
 
@@ -58,7 +58,9 @@ def _plain(values: Values | None) -> dict[str, float | None] | None:
 
 
 async def _session(svc: Service, session_id: int) -> Session:
-    session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(repo.get_session, svc.engine, session_id)
+    session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(
+        session_store.get_session, svc.engine, session_id
+    )
     if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
     return session

@@ -19,7 +19,7 @@ from dashboard.auth import StaffUser
 from dashboard.deps import service_of
 from monitor.devices import DeviceError
 from monitor.service import Service
-from monitor.store import repo
+from monitor.store import sessions as session_store
 
 router = APIRouter()
 
@@ -41,7 +41,7 @@ class ClaimBody(BaseModel):
 async def _known_bed(svc: Service, bed: str) -> None:
     if bed in svc.sessions.open_by_bed or svc.devices.bindings.on_bed(bed):
         return
-    if bed not in await asyncio.to_thread(repo.list_beds, svc.engine):
+    if bed not in await asyncio.to_thread(session_store.list_beds, svc.engine):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no bed {bed}")
 
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from dashboard.auth import StaffUser
 from dashboard.deps import service_of
 from monitor.events import alarm_json
-from monitor.store import repo
+from monitor.store import alarms as alarm_store
 
 router = APIRouter()
 
@@ -22,8 +22,8 @@ router = APIRouter()
 @router.get("/api/sessions/{session_id}/alarm-history")
 async def session_alarms(session_id: int, request: Request, user: StaffUser) -> list[dict[str, Any]]:
     svc = service_of(request)
-    alarms = await asyncio.to_thread(repo.session_alarms, svc.engine, session_id)
-    history = await asyncio.to_thread(repo.alarm_history, svc.engine, [a.id for a in alarms]) if alarms else []
+    alarms = await asyncio.to_thread(alarm_store.session_alarms, svc.engine, session_id)
+    history = await asyncio.to_thread(alarm_store.alarm_history, svc.engine, [a.id for a in alarms]) if alarms else []
     by_alarm: dict[str, list[dict[str, Any]]] = {}
     for h in history:
         by_alarm.setdefault(h["alarm_id"], []).append(

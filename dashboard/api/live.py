@@ -11,7 +11,7 @@ from dashboard.auth import websocket_user
 from dashboard.hub import ClientLane, Hub
 from dashboard.views import snapshot
 from monitor.service import Service
-from monitor.store import repo
+from monitor.store import sessions as session_store
 
 router = APIRouter()
 
@@ -35,7 +35,7 @@ async def live(ws: WebSocket) -> None:
     await ws.accept()
     svc: Service = ws.app.state.service
     hub: Hub = ws.app.state.hub
-    labels = await asyncio.to_thread(repo.list_beds, svc.engine)  # the database is never read on the loop
+    labels = await asyncio.to_thread(session_store.list_beds, svc.engine)  # the database is never read on the loop
     backlog = []
     since = ws.query_params.get("since")
     same_server = ws.query_params.get("epoch") == hub.epoch

@@ -19,7 +19,7 @@ from monitor.protocols.dose import session_arithmetic
 from monitor.protocols.schedule import CheckpointState, schedule_of
 from monitor.store import assessments as assessment_store
 from monitor.store import readings as reading_store
-from monitor.store import repo
+from monitor.store import sessions as session_store
 
 router = APIRouter()
 
@@ -42,7 +42,9 @@ def _checkpoint(state: CheckpointState) -> dict[str, Any]:
 @router.get("/api/sessions/{session_id}/schedule")
 async def session_schedule(session_id: SessionId, request: Request, user: StaffUser) -> dict[str, Any]:
     svc = service_of(request)
-    session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(repo.get_session, svc.engine, session_id)
+    session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(
+        session_store.get_session, svc.engine, session_id
+    )
     if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
     protocol = svc.protocols.get(session.protocol) if session.protocol else None

@@ -22,7 +22,7 @@ from monitor.protocols.dose import DoseError, DosePlan, plan_dose
 from monitor.scales import ADVERSE_CATEGORIES
 from monitor.service import Service
 from monitor.sessions import SessionError
-from monitor.store import repo
+from monitor.store import sessions as session_store
 
 router = APIRouter()
 
@@ -81,7 +81,7 @@ class NoteBody(BaseModel):
 @router.post("/api/sessions", status_code=201)
 async def start_session(body: NewSession, request: Request, user: StaffUser) -> dict[str, Any]:
     svc = service_of(request)
-    if body.bed not in await asyncio.to_thread(repo.list_beds, svc.engine):
+    if body.bed not in await asyncio.to_thread(session_store.list_beds, svc.engine):
         # A mistyped or invented bed would be a phantom chair, raising alarms nobody is beside.
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_ENTITY,
@@ -153,7 +153,7 @@ async def list_sessions(
 ) -> list[dict[str, Any]]:
     svc = service_of(request)
     found = await asyncio.to_thread(
-        repo.find_sessions, svc.engine, start=from_, end=to, bed=bed, patient_ref=patient_ref
+        session_store.find_sessions, svc.engine, start=from_, end=to, bed=bed, patient_ref=patient_ref
     )
     return [session_json(s) for s in found]
 
@@ -161,11 +161,13 @@ async def list_sessions(
 @router.get("/api/sessions/{session_id}")
 async def get_session(session_id: SessionId, request: Request, user: StaffUser) -> dict[str, Any]:
     svc = service_of(request)
-    session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(repo.get_session, svc.engine, session_id)
+    session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(
+        session_store.get_session, svc.engine, session_id
+    )
     if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
     out = session_json(session)
-    out["notes"] = await asyncio.to_thread(repo.session_notes, svc.engine, session_id)
+    out["notes"] = await asyncio.to_thread(session_store.session_notes, svc.engine, session_id)
     return out
 
 
@@ -229,12 +231,14 @@ async def _discharge_record(
 @router.post("/api/sessions/{session_id}/notes", status_code=201)
 async def add_note(session_id: SessionId, body: NoteBody, request: Request, user: StaffUser) -> dict[str, Any]:
     svc = service_of(request)
-    session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(repo.get_session, svc.engine, session_id)
+    session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(
+        session_store.get_session, svc.engine, session_id
+    )
     if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
     ts = svc.clock.now()
     note_id = await asyncio.to_thread(
-        repo.add_note, svc.engine, session_id, ts, user.username, body.text, body.kind, body.category
+        session_store.add_note, svc.engine, session_id, ts, user.username, body.text, body.kind, body.category
     )
     await audit(request, user.username, "session_note", f"session:{session_id}", kind=body.kind, category=body.category)
     svc.commands.publish(

@@ -12,8 +12,8 @@ from dashboard.auth import Auth, hash_password
 from dashboard.deps import audit, service_of
 from dashboard.setup import SetupToken
 from monitor.model import Role
+from monitor.store import auth as auth_store
 from monitor.store import auth as store_auth
-from monitor.store import repo
 
 router = APIRouter()
 
@@ -33,7 +33,7 @@ async def setup(body: SetupBody, request: Request) -> dict[str, Any]:
     if wait > 0:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, f"too many attempts; try again in {int(wait) + 1} s")
     token: SetupToken | None = request.app.state.setup_token
-    if token is None or await asyncio.to_thread(repo.count_users, svc.engine) > 0:
+    if token is None or await asyncio.to_thread(auth_store.count_users, svc.engine) > 0:
         raise HTTPException(status.HTTP_409_CONFLICT, "setup is closed: users exist already (use ivmon user add)")
     problem = token.check(body.token)
     if problem is not None:

@@ -22,7 +22,7 @@ from monitor.model import Session
 from monitor.scales import ADVERSE_CATEGORIES, OUTCOME_SCALES, SESSION_SCALES, ScaleError, checked_score
 from monitor.service import Service
 from monitor.store import assessments as store
-from monitor.store import repo
+from monitor.store import sessions as session_store
 
 router = APIRouter()
 
@@ -85,7 +85,9 @@ class IdentityBody(BaseModel):
 
 
 async def session_or_404(svc: Service, session_id: int) -> Session:
-    session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(repo.get_session, svc.engine, session_id)
+    session = svc.sessions.by_id.get(session_id) or await asyncio.to_thread(
+        session_store.get_session, svc.engine, session_id
+    )
     if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
     return session

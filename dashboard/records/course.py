@@ -26,7 +26,7 @@ from monitor.given_dose import given_dose
 from monitor.pipeline import AlarmStage
 from monitor.scales import ADVERSE_CATEGORIES, OUTCOME_SCALES
 from monitor.store import outcomes as store
-from monitor.store import repo
+from monitor.store import sessions as session_store
 
 #: Sessions of one patient in a course: more than a clinic gives in years (the query's bound).
 MAX_SESSIONS = 500
@@ -34,7 +34,7 @@ MAX_SESSIONS = 500
 
 def course(engine: Engine, alarm_stage: AlarmStage | None, patient_ref: str, now: float) -> dict[str, Any]:
     """The course as the API returns it (blocking: run in a thread)."""
-    sessions = list(reversed(repo.find_sessions(engine, patient_ref=patient_ref, limit=MAX_SESSIONS)))
+    sessions = list(reversed(session_store.find_sessions(engine, patient_ref=patient_ref, limit=MAX_SESSIONS)))
     ids = [s.id for s in sessions]
     fill_missing(engine, alarm_stage, ids)
     figures = store.summaries_of(engine, ids)

@@ -29,7 +29,8 @@ from monitor.events import alarm_json, session_json
 from monitor.instants import parse_instant
 from monitor.model import Role, Vital
 from monitor.store import readings as reading_store
-from monitor.store import repo, summaries
+from monitor.store import sessions as session_store
+from monitor.store import summaries
 
 router = APIRouter()
 PAGES = Path(__file__).resolve().parents[1] / "pages"
@@ -89,7 +90,7 @@ async def review_list(
     if sort not in summaries.SORTABLE:
         raise HTTPException(422, f"sort: one of {', '.join(summaries.SORTABLE)}")
     start, end = parse_time(from_, "from"), parse_time(to, "to")
-    labels = await asyncio.to_thread(repo.list_beds, svc.engine)
+    labels = await asyncio.to_thread(session_store.list_beds, svc.engine)
 
     def run() -> tuple[int, list[dict[str, Any]]]:
         args: dict[str, Any] = dict(
@@ -214,7 +215,7 @@ async def review_session(session_id: int, request: Request, user: ReviewUser) ->
             history = summaries.patient_history(svc.engine, record.session.patient_ref)
         stored = summaries.load_summary(svc.engine, session_id, data.SUMMARY_VERSION) if record.closed_at else None
         body = review_payload(record, rules, history, stored)
-        labels = repo.list_beds(svc.engine)
+        labels = session_store.list_beds(svc.engine)
         body["session"]["bed_label"] = labels.get(record.session.bed, record.session.bed)
         for h in body["history"]:
             h["bed_label"] = labels.get(h.get("bed_id"), h.get("bed_id"))
@@ -261,7 +262,7 @@ async def export_readings(
     if wanted and (bad := sorted(set(wanted) - known)):
         raise HTTPException(422, f"unknown vital(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
     start, end = parse_time(from_, "from"), parse_time(to, "to")
-    session = await asyncio.to_thread(repo.get_session, svc.engine, session_id)
+    session = await asyncio.to_thread(session_store.get_session, svc.engine, session_id)
     if session is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no session {session_id}")
 

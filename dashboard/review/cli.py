@@ -81,7 +81,8 @@ def export_command(args: argparse.Namespace) -> int:
     from alerts.rules import rules_from_settings
     from dashboard.review import data, exports
     from monitor.config import load_settings
-    from monitor.store import database, repo
+    from monitor.store import audit as audit_store
+    from monitor.store import database
 
     overrides: dict[str, object] = {"db_url": args.db} if args.db else {}
     settings = load_settings(Path(args.config) if args.config else None, **overrides)
@@ -139,7 +140,7 @@ def export_command(args: argparse.Namespace) -> int:
                     target = base if len(tables) == 1 else base.with_name(f"{base.stem}.{name}{base.suffix}")
                     target.write_bytes(exports.encode(frame, args.format, session_id=sid, name=name))
                     written.append(str(target))
-    repo.write_audit(engine, "cli", "export_cli", f"session:{sid}", {"format": args.format, "what": args.what})
+    audit_store.write_audit(engine, "cli", "export_cli", f"session:{sid}", {"format": args.format, "what": args.what})
     for path in written:
         print(path)
     return 0
@@ -149,7 +150,7 @@ def _alarm_report(engine: Engine, settings: Settings, args: argparse.Namespace) 
     """``ivmon export alarms --from --to --format pdf|csv [--out FILE|-]``: the monthly alarm report."""
     from dashboard.alarm_report import gather, render_report_pdf, report_csv, report_period
     from monitor.clock import REAL_CLOCK
-    from monitor.store import repo
+    from monitor.store import audit as audit_store
 
     if args.format not in ("pdf", "csv"):
         print("ivmon export alarms: --format pdf or csv", file=sys.stderr)
@@ -168,5 +169,7 @@ def _alarm_report(engine: Engine, settings: Settings, args: argparse.Namespace) 
         target = Path(args.out or f"alarm-report.{args.format}")
         target.write_bytes(body)
         print(target)
-    repo.write_audit(engine, "cli", "alarm_report", "alarms", {"format": args.format, "start": start, "end": end})
+    audit_store.write_audit(
+        engine, "cli", "alarm_report", "alarms", {"format": args.format, "start": start, "end": end}
+    )
     return 0

@@ -25,7 +25,9 @@ from alerts.rules import Rule, RuleError, default_rules, loads_rules
 from alerts.summary import SessionSummary, phase_intervals, session_end, summarise
 from monitor.model import Alarm, Phase, PhaseChange, Session, Vital
 from monitor.pipeline import AlarmStage
-from monitor.store import repo, summaries
+from monitor.store import alarms as alarm_store
+from monitor.store import sessions as session_store
+from monitor.store import summaries
 from monitor.store.readings import read_series
 
 log = logging.getLogger(__name__)
@@ -82,10 +84,10 @@ closed_readings = _ClosedReadings()
 
 
 def load_record(engine: Engine, session_id: int, *, cached: bool = True) -> SessionRecord | None:
-    session = repo.get_session(engine, session_id)
+    session = session_store.get_session(engine, session_id)
     if session is None:
         return None
-    alarms = repo.session_alarms(engine, session_id)
+    alarms = alarm_store.session_alarms(engine, session_id)
     closed_at = next((c.ts for c in session.phases if c.phase in (Phase.DISCHARGED, Phase.ABORTED)), None)
     return SessionRecord(
         session=session,
@@ -94,8 +96,8 @@ def load_record(engine: Engine, session_id: int, *, cached: bool = True) -> Sess
         if closed_at is not None and cached
         else read_series(engine, session_id),
         alarms=alarms,
-        alarm_events=repo.alarm_history(engine, [a.id for a in alarms]) if alarms else [],
-        notes=repo.session_notes(engine, session_id),
+        alarm_events=alarm_store.alarm_history(engine, [a.id for a in alarms]) if alarms else [],
+        notes=session_store.session_notes(engine, session_id),
         devices=summaries.device_events(engine, session_id),
     )
 
@@ -170,7 +172,7 @@ def open_figures(engine: Engine, ids: list[int]) -> dict[int, dict[str, Any]]:
     agg = summaries.open_session_aggregates(engine, ids)
     out: dict[int, dict[str, Any]] = {}
     for sid, figures in agg.items():
-        session = repo.get_session(engine, sid)
+        session = session_store.get_session(engine, sid)
         cuff = figures.pop("sbp")
         figures["peak_sbp_rise"] = None
         if session is not None and len(session.phases) > 1 and session.phases[0].phase == Phase.BASELINE:

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from monitor.charting.draft import CHART_VITALS, SOURCES, ChartingPlan, DraftRow, draft_rows
 from monitor.model import Session
 from monitor.store import charting as store
-from monitor.store import repo
+from monitor.store import readings as reading_store
 
 #: Values a nurse may enter, by charted vital (inclusive bounds): a typo must not become the record.
 PLAUSIBLE: dict[str, tuple[float, float]] = {
@@ -40,7 +40,7 @@ class ChartContext:
 
 def draft(engine: Engine, session: Session, plan: ChartingPlan, now: float) -> list[DraftRow]:
     vitals = sorted({s for sources in SOURCES.values() for s in sources})
-    readings = repo.session_readings(engine, session.id, vitals=vitals, start=session.started - plan.window_s)
+    readings = reading_store.session_readings(engine, session.id, vitals=vitals, start=session.started - plan.window_s)
     return draft_rows(session, readings, plan, now)
 
 

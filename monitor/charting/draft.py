@@ -130,7 +130,7 @@ def _by_vital(readings: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]
 def draft_rows(session: Session, readings: pd.DataFrame, plan: ChartingPlan, now: float) -> list[DraftRow]:
     """The session's draft chart up to ``now`` (or its end), oldest row first.
 
-    ``readings`` has the columns of ``repo.session_readings`` (ts, vital, value, quality, ...).
+    ``readings`` has the columns of ``monitor.store.readings.session_readings`` (ts, vital, value, quality, ...).
     """
     series = _by_vital(readings)
     grid, grid_phase = grid_times(session, plan, now)

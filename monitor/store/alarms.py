@@ -1,14 +1,18 @@
-"""Alarms as stored: per-session rule overrides, the actionable answer (the alarms' own rows follow from
-``repo.py``)."""
+"""Alarms as stored: the alarms on screen and of a session, their history, per-session rule overrides,
+the actionable answer, the alarm committee's tables. (The writer stores alarm changes with the
+batch they belong to: ``monitor/store/transaction.py``.)"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, insert, select, update
 
+from monitor.events import alarm_from_row
+from monitor.model import Alarm, AlarmState, Priority
 from monitor.store import schema
 
 
@@ -104,3 +108,51 @@ def rule_override_changes(engine: Engine, start: float, end: float) -> list[tupl
     query = select(c.session_id, c.user, c.ts, c.rules).where((c.ts >= start) & (c.ts < end)).order_by(c.ts, c.id)
     with engine.connect() as conn:
         return [(int(sid), str(user), float(ts), not text) for sid, user, ts, text in conn.execute(query)]
+
+
+def open_alarms(engine: Engine) -> list[Alarm]:
+    """Alarms still on screen: not resolved, or resolved high alarms not yet acknowledged (latched); not filed."""
+    c = schema.alarms.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(schema.alarms).where(
+                (
+                    (c.state != AlarmState.RESOLVED.value)
+                    | ((c.priority == Priority.HIGH.value) & c.acknowledged_at.is_(None))
+                )
+                & c.filed.is_(None)
+            )
+        )
+        return [alarm_from_row(r) for r in rows]
+
+
+def session_alarms(engine: Engine, session_id: int) -> list[Alarm]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(schema.alarms).where(schema.alarms.c.session_id == session_id).order_by(schema.alarms.c.started)
+        )
+        return [alarm_from_row(r) for r in rows]
+
+
+def alarm_history(engine: Engine, alarm_ids: Sequence[str]) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(schema.alarm_events)
+            .where(schema.alarm_events.c.alarm_id.in_(list(alarm_ids)))
+            .order_by(schema.alarm_events.c.ts, schema.alarm_events.c.id)
+        )
+        return [dict(r._mapping) for r in rows]
+
+
+def alarms_between(
+    engine: Engine, start: float | None = None, end: float | None = None, limit: int | None = None
+) -> list[Alarm]:
+    """Alarms that started in [start, end) (the first ``limit``): the input of the alarm committee's statistics."""
+    c = schema.alarms.c
+    query = select(schema.alarms).order_by(c.started).limit(limit)
+    if start is not None:
+        query = query.where(c.started >= start)
+    if end is not None:
+        query = query.where(c.started < end)
+    with engine.connect() as conn:
+        return [alarm_from_row(r) for r in conn.execute(query)]

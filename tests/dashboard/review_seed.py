@@ -1,4 +1,4 @@
-"""Seeding review tests through the real storage code: repo for sessions and notes, BatchWriter for the rest."""
+"""Seeding review tests through the real storage code: store.sessions for sessions and notes, the writer else."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from monitor.model import (
     Session,
     Vital,
 )
-from monitor.store import repo
+from monitor.store import sessions as session_store
 from monitor.store.writer import BatchWriter
 
 T0 = 1_763_000_000.0  # 2025-11-13T02:13:20+00:00
@@ -146,9 +146,9 @@ async def seed(
         phases=phases[:1],
         protocol=protocol,
     )
-    sid = repo.insert_session(engine, session, "nurse")
+    sid = session_store.insert_session(engine, session, "nurse")
     for ch in phases[1:]:
-        repo.record_phase(engine, sid, ch)
+        session_store.record_phase(engine, sid, ch)
     writer = BatchWriter(engine, max_delay_s=0.005)
     writer.start()
     writer.add_readings(
@@ -163,7 +163,7 @@ async def seed(
     await writer.durable()
     await writer.close()
     for ts, kind, text in k.notes:
-        repo.add_note(engine, sid, ts, "nurse", text, kind)
+        session_store.add_note(engine, sid, ts, "nurse", text, kind)
     return sid
 
 

@@ -12,7 +12,9 @@ from sqlalchemy import select
 
 from monitor.model import Reading, Vital
 from monitor.service import Service
-from monitor.store import repo, schema
+from monitor.store import alarms as alarm_store
+from monitor.store import audit as audit_store
+from monitor.store import schema
 from tests.dashboard.apiserver import login, served
 
 
@@ -61,10 +63,10 @@ async def test_acknowledge_with_the_answer_is_one_request_stored_and_audited(run
     await service.pipeline.submit([Reading(Vital.SPO2, 97.0, "%", 1010.0, "mon", bed="chair-1")])
     await service.writer.durable()
     assert _stored(service, alarm_id) == (True, "resolved")
-    audit = [(a["action"], a["user"], a["target"]) for a in repo.read_audit(service.engine)]
+    audit = [(a["action"], a["user"], a["target"]) for a in audit_store.read_audit(service.engine)]
     assert ("alarm_acknowledge", "nurse", f"alarm:{alarm_id}") in audit
     assert ("alarm_actionable", "nurse", f"alarm:{alarm_id}") in audit
-    history = [(h["transition"], h["user"]) for h in repo.alarm_history(service.engine, [alarm_id])]
+    history = [(h["transition"], h["user"]) for h in alarm_store.alarm_history(service.engine, [alarm_id])]
     assert ("actionable", "nurse") in history
 
 

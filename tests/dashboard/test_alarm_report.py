@@ -24,7 +24,7 @@ from monitor.clock import FakeClock
 from monitor.config import Hl7Settings, load_settings
 from monitor.model import DeviceAlarm, Reading, Vital
 from monitor.service import Service
-from monitor.store import repo
+from monitor.store import audit as audit_store
 from tests.dashboard.apiserver import login, served
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,7 +133,7 @@ async def test_the_report_pdf_reads_back_with_the_figures_by_policy_element(
     )
     assert "Komitee ✓ Δ" in flat and " end" in flat, "odd text printed, what the font lacks as U+FFFD"
     assert "\u202e" not in text and "\x07" not in text, "unprintable characters printed as U+FFFD"
-    audit = [(a["action"], a["user"]) for a in repo.read_audit(service.engine)]
+    audit = [(a["action"], a["user"]) for a in audit_store.read_audit(service.engine)]
     assert ("alarm_report", "clinician") in audit
 
 

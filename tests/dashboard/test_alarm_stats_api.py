@@ -46,7 +46,8 @@ async def test_stats_by_rule_count_acknowledgement_and_self_resolution(running: 
 
 async def test_a_site_wide_storage_alarm_can_be_acknowledged(running: tuple[Service, str]) -> None:
     from monitor.outage import INGEST_MESSAGE, OutageAlarm
-    from monitor.store import repo
+    from monitor.store import alarms as alarm_store
+    from monitor.store import audit as audit_store
 
     service, base = running
     outage = OutageAlarm(
@@ -64,6 +65,6 @@ async def test_a_site_wide_storage_alarm_can_be_acknowledged(running: tuple[Serv
         r = await nurse.post(f"/api/alarms/{alarm_id}/acknowledge")
         assert r.status_code == 200, r.text
         assert r.json()["acknowledged_by"] == "nurse"
-    [stored] = [a for a in repo.open_alarms(service.engine) if a.id == alarm_id]
+    [stored] = [a for a in alarm_store.open_alarms(service.engine) if a.id == alarm_id]
     assert stored.acknowledged_by == "nurse"
-    assert repo.read_audit(service.engine)[0]["action"] == "alarm_acknowledge"
+    assert audit_store.read_audit(service.engine)[0]["action"] == "alarm_acknowledge"

@@ -256,9 +256,9 @@ def test_the_bed_page_runs_a_session_from_start_to_discharge_with_trends_alarms_
     finally:
         browser.close()
         pw.stop()
-    from monitor.store import repo
+    from monitor.store import audit as audit_store
 
-    audit = repo.read_audit(svc.engine)
+    audit = audit_store.read_audit(svc.engine)
     phases = [a["detail"]["phase"] for a in audit if a["action"] == "session_phase" and a["user"] == "nurse"]
     assert sorted(phases) == ["aborted", "discharged", "infusion", "recovery"]
     assert sum(a["action"] == "session_start" and a["user"] == "nurse" for a in audit) == 2

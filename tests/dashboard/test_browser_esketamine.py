@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from monitor.clock import ScaledClock
-from monitor.store import repo
+from monitor.store import sessions as session_store
 from monitor.store.readings import session_readings
 from tests.dashboard.browser import ARTIFACTS, chromium, sign_in
 from tests.dashboard.liveserver import LiveServer, running
@@ -97,7 +97,7 @@ def test_an_esketamine_session_from_start_to_a_discharge_with_a_reason(server: L
         page.click("#to-discharged")
         page.wait_for_selector("#session-line:has-text('no open session')")
         assert not errors, f"JavaScript errors: {errors}"
-    stored = repo.get_session(svc.engine, sid)
+    stored = session_store.get_session(svc.engine, sid)
     assert stored is not None and stored.discharge is not None
     assert (stored.protocol, stored.dose_mg, stored.discharge.escort_relation, stored.discharge.decided_by) == (
         "in-esketamine",

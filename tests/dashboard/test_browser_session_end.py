@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from monitor.model import Phase, Vital
-from monitor.store import repo
+from monitor.store import alarms as alarm_store
+from monitor.store import audit as audit_store
 from tests.dashboard.browser import ARTIFACTS, chromium, press, sign_in, wait_js
 from tests.dashboard.liveserver import LiveServer, running
 
@@ -112,13 +113,15 @@ def test_discharge_files_the_sessions_alarms_and_the_chair_starts_clean(server: 
         central.screenshot(path=str(ARTIFACTS / "central-after-discharge-1600x1000.png"))
 
         # Filed with who and when: the alarm's own history and the audit log.
-        history = repo.alarm_history(svc.engine, sorted(ours))
+        history = alarm_store.alarm_history(svc.engine, sorted(ours))
         filed = [h for h in history if h["transition"] == "ended-with-session"]
         assert filed and all(h["user"] == "nurse" for h in filed)
-        audit = [a for a in repo.read_audit(svc.engine) if a["action"] == "alarms_filed"]
+        audit = [a for a in audit_store.read_audit(svc.engine) if a["action"] == "alarms_filed"]
         assert len(audit) == 1 and audit[0]["user"] == "nurse" and audit[0]["target"] == f"session:{sid}"
         assert set(audit[0]["detail"]["alarms"]) == {h["alarm_id"] for h in filed}
-        assert repo.open_alarms(svc.engine) == [] or all(a.session_id != sid for a in repo.open_alarms(svc.engine))
+        assert alarm_store.open_alarms(svc.engine) == [] or all(
+            a.session_id != sid for a in alarm_store.open_alarms(svc.engine)
+        )
 
         # The empty chair's readings are still judged by the always-on rules, and such alarms say so.
         feeder.values["chair-2"][Vital.SPO2] = 80.0

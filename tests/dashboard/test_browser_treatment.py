@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from monitor.store import assessments as assessment_store
-from monitor.store import database, repo
+from monitor.store import database
+from monitor.store import sessions as session_store
 from tests.conftest import free_port
 from tests.dashboard.browser import ARTIFACTS, chromium, press, sign_in, wait_js
 from tests.dashboard.review_seed import Known, seed
@@ -98,7 +99,9 @@ def test_a_nurse_records_assessments_a_drug_and_an_adverse_event_from_the_bed_pa
         assert got == [("moaas", 3.0, None, "nurse"), ("cadss6", 7.0, [1, 0, 2, 0, 1, 3], "nurse")]
         meds = assessment_store.session_medications(engine, sid)
         assert [(m["drug"], m["dose"], m["unit"], m["route"]) for m in meds] == [("ondansetron", 4.0, "mg", "IV")]
-        adverse = [(n["category"], n["text"]) for n in repo.session_notes(engine, sid) if n["kind"] == "adverse"]
+        adverse = [
+            (n["category"], n["text"]) for n in session_store.session_notes(engine, sid) if n["kind"] == "adverse"
+        ]
         assert adverse == [("nausea-vomiting", "vomited once, ondansetron given")]
         assert assessment_store.identity(engine, sid) == {"name": "Zoë Müller", "birth_date": None, "mrn": "MRN-77"}
         entry = assessment_store.given_dose_entry(engine, sid)

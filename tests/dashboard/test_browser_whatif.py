@@ -20,7 +20,7 @@ from playwright.sync_api import Browser
 from sqlalchemy import create_engine
 
 from monitor.model import Alarm
-from monitor.store import repo
+from monitor.store import alarms as alarm_store
 from monitor.store.sessions import find_sessions
 from tests.alerts.stored_sessions import record_sessions
 from tests.conftest import free_port
@@ -38,7 +38,7 @@ def recorded(tmp_path: Path) -> Iterator[tuple[ReviewServer, Alarm]]:
     engine = create_engine(url)
     try:
         sessions = find_sessions(engine, limit=0)
-        alarms = [a for s in sessions for a in repo.session_alarms(engine, s.id)]
+        alarms = [a for s in sessions for a in alarm_store.session_alarms(engine, s.id)]
         alarm = next(a for a in alarms if a.rule_id == "hr-high")
     finally:
         engine.dispose()

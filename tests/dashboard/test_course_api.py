@@ -19,7 +19,9 @@ from monitor.config import load_settings
 from monitor.demo import ensure_demo_users
 from monitor.service import Service, build_service
 from monitor.store import assessments as store
-from monitor.store import database, repo
+from monitor.store import audit as audit_store
+from monitor.store import database
+from monitor.store import sessions as session_store
 from tests.dashboard.review_seed import PATIENT, T0, Known, known_session, seed
 
 WEEK = 7 * 86400.0
@@ -46,7 +48,7 @@ def seeded(tmp_path: Path) -> tuple[str, list[int]]:
     first = asyncio.run(seed(engine, shifted(0), dose=35.0, protocol="iv-ketamine-depression"))
     second = asyncio.run(seed(engine, shifted(WEEK), dose=42.0, protocol="iv-ketamine-depression"))
     other = asyncio.run(seed(engine, shifted(2 * WEEK), patient='=HYPERLINK("x")', dose=10.0))
-    repo.add_note(engine, second, T0 + WEEK + 2000, "nurse", "vomited", "adverse", "nausea-vomiting")
+    session_store.add_note(engine, second, T0 + WEEK + 2000, "nurse", "vomited", "adverse", "nausea-vomiting")
     store.add_assessment(engine, store.Actor("nurse", {}), second, T0 + WEEK + 1500, "moaas", 3.0, None, T0 + WEEK)
     engine.dispose()
     return url, [first, second, other]
@@ -100,7 +102,7 @@ def test_only_a_clinician_records_outcomes_and_wrong_scores_get_the_reason(
     )
     del client.headers["X-CSRF-Token"]
     assert client.post(f"/api/patients/{PATIENT}/outcomes", json=body).status_code == 403
-    audited = [(a["action"], a["user"], a["target"]) for a in repo.read_audit(service.engine)]
+    audited = [(a["action"], a["user"], a["target"]) for a in audit_store.read_audit(service.engine)]
     assert audited.count(("outcome", "clinician", f"patient:{PATIENT}")) == 1
 
 
@@ -164,5 +166,5 @@ def test_the_course_exports_as_inert_csv_and_as_a_pdf(client: TestClient, servic
     ):
         assert expected in text, expected
     assert all(f"Page {i} of {len(pages)}" in p for i, p in enumerate(pages, 1))
-    actions = [a["action"] for a in repo.read_audit(service.engine)]
+    actions = [a["action"] for a in audit_store.read_audit(service.engine)]
     assert actions.count("course_export") == 2

@@ -22,7 +22,8 @@ from sqlalchemy import select
 
 from adapters.hl7.client import MllpClient
 from monitor.model import Vital
-from monitor.store import repo, schema
+from monitor.store import readings as reading_store
+from monitor.store import schema
 from simulators.emit.pcd01 import encode_pcd01
 from tests.conftest import free_port
 from tests.dashboard.liveserver import LiveServer
@@ -207,7 +208,7 @@ def test_claimed_readings_join_the_session_and_its_baseline_is_judged_again(serv
         assert svc.alarms.baseline(sid, Vital.HR) == 100.0
         assert svc.alarms.baseline(sid, Vital.SPO2) == 98.0
         assert nurse.get(f"/api/sessions/{sid}").json()["started"] == pytest.approx(early[0])
-    frame = repo.session_readings(svc.engine, sid)
+    frame = reading_store.session_readings(svc.engine, sid)
     assert len(frame) == 2 * 61 and set(frame["source"]) == {"MR-77"}
     claim = [d for _, a, d in audit_actions(server) if a == "device_claim"]
     assert claim[0]["readings"] == 2 * 61 and claim[0]["device"] == "MR-77"

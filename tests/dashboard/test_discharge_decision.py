@@ -12,7 +12,7 @@ import pytest
 
 from alerts.engine import AlarmEngine
 from monitor.model import Phase, Vital
-from monitor.store import repo
+from monitor.store import audit as audit_store
 from tests.dashboard.liveserver import LiveServer, running
 from tests.dashboard.test_live_server import login
 
@@ -71,7 +71,7 @@ def test_discharge_before_the_criteria_needs_a_reason_and_who_decided_and_record
         listed = clinician.get("/api/sessions", params={"bed": "chair-1"}).json()
         assert listed[0]["discharge"]["escort_relation"] == "partner"
     assert server.service is not None
-    audit = repo.read_audit(server.service.engine)
+    audit = audit_store.read_audit(server.service.engine)
     decision = next(a for a in audit if a["action"] == "discharge_decision")
     assert decision["user"] == "nurse" and decision["detail"]["criteria_met"] is False
     assert decision["detail"]["decided_by"] == "Dr Lee" and decision["detail"]["criteria_not_met"]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from monitor.store import database, repo
+from monitor.store import audit as audit_store
+from monitor.store import database
 from tests.scale.procs import PASSWORD, Server, add_user, write_config
 
 
@@ -29,7 +30,7 @@ def _login_ip(tmp_path: Path, name: str, extra: str) -> str:
         assert r.status_code == 200, r.text
     finally:
         server.stop()
-    login = next(a for a in repo.read_audit(database.make_engine(db_url)) if a["action"] == "login")
+    login = next(a for a in audit_store.read_audit(database.make_engine(db_url)) if a["action"] == "login")
     return str(login["detail"]["ip"])
 
 

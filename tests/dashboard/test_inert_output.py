@@ -20,7 +20,7 @@ import pytest
 
 from monitor.inert import FORMULA_START
 from monitor.model import Reading, Vital
-from monitor.store import repo
+from monitor.store import audit as audit_store
 from tests.dashboard.liveserver import LiveServer, running
 from tests.dashboard.test_browser_central import _chromium
 
@@ -97,7 +97,7 @@ def test_review_views_are_audited_and_patient_data_is_never_cached(server: LiveS
         assert r.headers["x-content-type-options"] == "nosniff", path
     svc = server.service
     assert svc is not None
-    audit = repo.read_audit(svc.engine)
+    audit = audit_store.read_audit(svc.engine)
     assert any(
         a["action"] == "review_view" and a["user"] == "clinician" and a["target"] == f"session:{sid}" for a in audit
     )
@@ -145,7 +145,7 @@ def test_sessions_start_only_on_configured_beds_and_an_admin_adds_one(server: Li
     assert nurse.post("/api/sessions", json={"bed": "chair-9", "patient_ref": "PT-9"}).status_code == 201
     svc = server.service
     assert svc is not None
-    assert any(a["action"] == "bed_add" and a["user"] == "admin" for a in repo.read_audit(svc.engine))
+    assert any(a["action"] == "bed_add" and a["user"] == "admin" for a in audit_store.read_audit(svc.engine))
 
 
 def test_alarm_statistics_are_bounded(server: LiveServer) -> None:

@@ -98,9 +98,9 @@ def test_failed_logins_are_throttled_and_audited(server: LiveServer) -> None:
         assert anon.post("/api/login", json={"username": "nurse", "password": "demo"}).status_code == 429
     svc = server.service
     assert svc is not None
-    from monitor.store import repo
+    from monitor.store import audit as audit_store
 
-    actions = [a["action"] for a in repo.read_audit(svc.engine)]
+    actions = [a["action"] for a in audit_store.read_audit(svc.engine)]
     assert actions.count("login_failed") == 5 and "login_throttled" in actions
 
 

@@ -18,7 +18,9 @@ from monitor.config import load_settings
 from monitor.demo import ensure_demo_users
 from monitor.service import Service, build_service
 from monitor.store import assessments as store
-from monitor.store import database, repo
+from monitor.store import audit as audit_store
+from monitor.store import database
+from monitor.store import sessions as session_store
 from tests.dashboard.review_seed import PATIENT, T0, known_session, seed
 
 CLINIC = {"name": "Lakeside Ketamine Clinic", "address": "12 Harbour Road, Kiel", "timezone": "Europe/Berlin"}
@@ -37,11 +39,11 @@ def seeded(tmp_path: Path) -> tuple[str, int]:
     store.add_assessment(engine, nurse, sid, T0 + 1600, "cadss6", 7.0, [1, 0, 2, 0, 1, 3], T0 + 1600)
     store.add_medication(engine, nurse, sid, T0 + 1700, "ondansetron", 4.0, "mg", "IV", T0 + 1700)
     store.add_medication(engine, nurse, sid, T0 + 1800, "clonidine", 0.1, "mg", "PO", T0 + 1800)
-    repo.add_note(
+    session_store.add_note(
         engine, sid, T0 + 1750, "nurse", "BP 182/104 twice, clonidine given", "adverse", "hypertension-treated"
     )
-    repo.add_note(engine, sid, T0 + 3100, "nurse", LONG_NOTE, "note")
-    repo.add_note(engine, sid, T0 + 3200, "nurse", ODD, "note")
+    session_store.add_note(engine, sid, T0 + 3100, "nurse", LONG_NOTE, "note")
+    session_store.add_note(engine, sid, T0 + 3200, "nurse", ODD, "note")
     store.set_given_dose(engine, nurse, sid, 22.0, 23.33, "line occluded 4 min", T0 + 3300)
     store.set_identity(engine, nurse, sid, "Zoë Müller", "1980-01-01", "MRN-5521", T0 + 100)
     engine.dispose()
@@ -131,7 +133,7 @@ def test_the_record_holds_every_required_field_in_the_clinics_zone(
         assert "Lakeside Ketamine Clinic" in page
     # The vitals table: the 03:23 row (baseline start + 10 min is the first infusion row) carries 130/85.
     assert "130/85" in text
-    assert [a["action"] for a in repo.read_audit(service.engine)].count("record_download") == 1
+    assert [a["action"] for a in audit_store.read_audit(service.engine)].count("record_download") == 1
 
 
 def test_odd_text_prints_inert_and_never_fails_the_record(client: TestClient, seeded: tuple[str, int]) -> None:

@@ -18,8 +18,10 @@ from dashboard.app import create_app
 from monitor.config import load_settings
 from monitor.demo import ensure_demo_users
 from monitor.service import Service, build_service
-from monitor.store import database, repo
+from monitor.store import audit as audit_store
+from monitor.store import database
 from monitor.store import readings as reading_store
+from monitor.store import sessions as session_store
 from tests.dashboard.review_seed import PATIENT, T0, known_session, seed
 
 
@@ -158,7 +160,7 @@ def test_nurse_is_refused_and_exports_are_audited(
     client.get(f"/api/sessions/{sid}/alarms?format=csv")
     client.get(f"/api/sessions/{sid}/events?format=json")
     client.get(f"/api/sessions/{sid}/report.pdf")
-    audit = repo.read_audit(service.engine)
+    audit = audit_store.read_audit(service.engine)
     actions = [(a["user"], a["action"], a["target"]) for a in audit]
     for action in ("export_readings", "export_alarms", "export_events", "report_download"):
         assert ("clinician", action, f"session:{sid}") in actions, action
@@ -256,7 +258,7 @@ def test_ivmon_export_writes_the_same_tables_and_the_report(
     assert PATIENT in text and f"session {sid}" in text
     assert main(["export", "999", "--db", url]) == 2
     assert ("cli", "export_cli", f"session:{sid}") in [
-        (a["user"], a["action"], a["target"]) for a in repo.read_audit(engine)
+        (a["user"], a["action"], a["target"]) for a in audit_store.read_audit(engine)
     ]
     engine.dispose()
 
@@ -265,8 +267,8 @@ def test_a_session_without_readings_still_reviews(client: TestClient, service: S
     from monitor.model import Phase, PhaseChange, Session
 
     session = Session(0, "chair-5", "P-EMPTY", Phase.BASELINE, T0, phases=[PhaseChange(Phase.BASELINE, T0, "nurse")])
-    sid = repo.insert_session(service.engine, session, "nurse")
-    repo.record_phase(service.engine, sid, PhaseChange(Phase.ABORTED, T0 + 60, "nurse"), "patient declined")
+    sid = session_store.insert_session(service.engine, session, "nurse")
+    session_store.record_phase(service.engine, sid, PhaseChange(Phase.ABORTED, T0 + 60, "nurse"), "patient declined")
     login(client, "clinician")
     d = client.get(f"/api/review/sessions/{sid}").json()
     assert d["series"] == {} and d["summary"]["peak_sbp_rise"] is None and d["summary"]["duration_s"] == 60

@@ -26,8 +26,9 @@ from dashboard.review.data import SUMMARY_VERSION, SummaryKeeper
 from monitor.config import load_settings
 from monitor.model import Phase, Reading, Vital
 from monitor.service import build_service
+from monitor.store import alarms as alarm_store
 from monitor.store import readings as reading_store
-from monitor.store import repo, summaries
+from monitor.store import summaries
 from tests.fixtures import FIXTURES
 
 TRACE = FIXTURES / "traces/mimic2wdb_s25047_numerics_1perMin_72min_HR_NBP_SpO2_RESP.csv"
@@ -132,7 +133,7 @@ async def test_real_trace_session_summary_matches_independent_figures(trace: pd.
     severe = limits["bp-severe-dia"]
     assert severe["seconds"] == grid_seconds(rows, "dbp", lambda v: v >= 110, [(INFUSION, DISCHARGE)]) > 0
 
-    alarms = repo.session_alarms(engine, sid)
+    alarms = alarm_store.session_alarms(engine, sid)
     assert alarms, "the live engine raised alarms on this noisy trace"
     counts = {"high": 0, "medium": 0, "low": 0, "technical": 0}
     for a in alarms:

@@ -11,7 +11,7 @@ import pytest
 
 from monitor.model import Reading, Vital
 from monitor.service import Service
-from monitor.store import repo
+from monitor.store import audit as audit_store
 from tests.dashboard.apiserver import login, served
 
 DEFAULTS = resources.files("alerts").joinpath("defaults.toml").read_text(encoding="utf-8")
@@ -58,9 +58,9 @@ async def test_an_admin_adopts_a_rule_set_that_judges_the_next_reading(running: 
         assert "rules_toml" not in versions["versions"][0]
         assert (await nurse.get("/api/rules/versions/2")).json()["note"] == "committee 2 Dec"
         assert (await nurse.get("/api/rules/versions/9")).status_code == 404
-    audit = [(a["action"], a["user"], a["target"]) for a in repo.read_audit(service.engine)]
+    audit = [(a["action"], a["user"], a["target"]) for a in audit_store.read_audit(service.engine)]
     assert ("rules_adopt", "admin", "rule_set:2") in audit
     assert ("rules_configured", "configuration", "rule_set:1") in audit
-    assert next(v for v in repo.read_audit(service.engine) if v["action"] == "rules_adopt")["detail"]["note"] == (
-        "committee 2 Dec"
-    )
+    assert next(v for v in audit_store.read_audit(service.engine) if v["action"] == "rules_adopt")["detail"][
+        "note"
+    ] == ("committee 2 Dec")

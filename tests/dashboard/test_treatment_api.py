@@ -15,7 +15,9 @@ from dashboard.app import create_app
 from monitor.config import load_settings
 from monitor.demo import ensure_demo_users
 from monitor.service import Service, build_service
-from monitor.store import database, repo
+from monitor.store import audit as audit_store
+from monitor.store import database
+from monitor.store import sessions as session_store
 from tests.dashboard.review_seed import known_session, seed
 
 
@@ -55,7 +57,7 @@ def open_session(client: TestClient, **extra: Any) -> int:
 
 
 def audit_actions(service: Service) -> list[tuple[str, str | None, dict[str, Any]]]:
-    return [(a["action"], a["user"], a["detail"]) for a in repo.read_audit(service.engine)]
+    return [(a["action"], a["user"], a["detail"]) for a in audit_store.read_audit(service.engine)]
 
 
 def test_a_nurse_records_each_scale_and_reads_them_back_in_time_order(client: TestClient, service: Service) -> None:
@@ -186,7 +188,7 @@ def test_the_dose_given_is_rate_times_time_when_stopped_early_and_a_nurse_may_co
     client: TestClient, service: Service
 ) -> None:
     # The seeded session: 35 mg at 35 mg/h, infusion from T0+600 to T0+3000 (40 min) -> 23.33 mg given.
-    sid = next(s.id for s in repo.find_sessions(service.engine) if s.patient_ref == "P-0042")
+    sid = next(s.id for s in session_store.find_sessions(service.engine) if s.patient_ref == "P-0042")
     login(client, "nurse")
     got = client.get(f"/api/sessions/{sid}/given-dose").json()
     assert got["planned_mg"] == 35.0 and got["planned_mg_per_kg"] == pytest.approx(0.5)
@@ -223,4 +225,4 @@ def test_identifiers_are_stored_for_the_record_and_audited_without_their_values(
     assert client.put(f"/api/sessions/{sid}/identity", json={"birth_date": "1980-13-01"}).status_code == 422
     [(_, user, detail)] = [a for a in audit_actions(service) if a[0] == "session_identity"]
     assert user == "nurse" and detail["fields"] == ["birth_date", "mrn", "name"]
-    assert "Müller" not in str(repo.read_audit(service.engine))
+    assert "Müller" not in str(audit_store.read_audit(service.engine))

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from adapters.sim import SimAdapter
 from monitor.demo import session_hook
 from monitor.model import Phase
-from monitor.store import repo, schema
+from monitor.store import schema
+from monitor.store import sessions as session_store
 from tests.integration.test_demo_clock import demo_service, settle
 
 
@@ -42,7 +43,7 @@ async def test_an_esketamine_session_of_the_demo_follows_its_protocol(sqlite_url
             ]
     finally:
         await service.stop()
-    (session,) = repo.find_sessions(service.engine)
+    (session,) = session_store.find_sessions(service.engine)
     assert (session.protocol, session.dose_mg, session.rate_mg_per_h) == ("in-esketamine", 56.0, None)
     assert session.weight_kg is not None and session.dose_mg_per_kg is not None
     assert abs(session.dose_mg_per_kg * session.weight_kg - 56.0) < 0.01

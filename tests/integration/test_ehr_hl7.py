@@ -11,7 +11,8 @@ from typing import Any
 import hl7
 import pytest
 
-from monitor.store import database, repo
+from monitor.store import audit as audit_store
+from monitor.store import database
 from tests.conftest import free_port
 from tests.integration.charting_helpers import (
     act,
@@ -95,7 +96,7 @@ def test_accepted_rows_arrive_once_in_order_with_codes_units_times_and_nurse(
     assert statuses[:5] == [{"F"}] * 5 and statuses[5] == {"C"}, "edits after filing arrive as corrections"
     assert str(obx_by_code(got[2])["147842"][5]) == "88", "the edited value is filed"
     assert str(obx_by_code(got[5])["150456"][5]) == "95"
-    audit = repo.read_audit(database.make_engine(srv.db_url))
+    audit = audit_store.read_audit(database.make_engine(srv.db_url))
     done = [(a["action"], a["user"], a["target"]) for a in audit if a["action"].startswith("chart_")]
     target = f"session:{session}/chart:"
     assert sorted(done) == sorted(

@@ -9,8 +9,10 @@ from sqlalchemy import Engine, insert, text
 from monitor.charting.chart import ChartContext, ChartError, act, chart
 from monitor.charting.draft import ChartingPlan
 from monitor.model import Phase, PhaseChange, Session
+from monitor.store import audit as audit_store
 from monitor.store import charting as store
-from monitor.store import repo, schema
+from monitor.store import schema
+from monitor.store import sessions as session_store
 
 T0 = 1_800_000_000.0
 NOW = T0 + 2000
@@ -20,7 +22,7 @@ CTX = ChartContext(ChartingPlan(), ("hl7", "fhir"))
 @pytest.fixture
 def session(migrated_engine: Engine) -> Session:
     s = Session(0, "chair-1", "MRN-7", Phase.BASELINE, T0, phases=[PhaseChange(Phase.BASELINE, T0, "nurse")])
-    s.id = repo.insert_session(migrated_engine, s, "nurse")
+    s.id = session_store.insert_session(migrated_engine, s, "nurse")
     rows = [
         {"ts": T0 + t, "vital": v, "value": x, "unit": "", "quality": "valid", "source": "dev", "session_id": s.id}
         for t in range(0, 2000, 5)
@@ -47,7 +49,7 @@ def test_accept_queues_the_row_for_every_destination_with_its_audit(migrated_eng
     assert outbox(migrated_engine) == [("hl7", first["row"], 1, False), ("fhir", first["row"], 1, False)]
     entry = store.pending(migrated_engine, "hl7")[0]
     assert entry.payload["values"]["hr"] == first["values"]["hr"] and entry.payload["user"] == "nurse"
-    audit = [a for a in repo.read_audit(migrated_engine) if a["action"] == "chart_accept"]
+    audit = [a for a in audit_store.read_audit(migrated_engine) if a["action"] == "chart_accept"]
     assert audit[0]["user"] == "nurse" and audit[0]["target"] == f"session:{session.id}/chart:{first['row']}"
     assert chart(migrated_engine, session, CTX, NOW)[0]["status"] == "accepted"
 
@@ -59,7 +61,7 @@ def test_a_failed_outbox_write_leaves_no_decision_and_no_audit(migrated_engine: 
     with pytest.raises(Exception, match="ehr_outbox"):
         act(migrated_engine, session, CTX, row["row"], "accept", "nurse", NOW)
     assert store.decisions(migrated_engine, session.id) == {}
-    assert not [a for a in repo.read_audit(migrated_engine) if a["action"].startswith("chart_")]
+    assert not [a for a in audit_store.read_audit(migrated_engine) if a["action"].startswith("chart_")]
 
 
 def test_edit_keeps_the_original_and_an_edit_after_queueing_is_a_correction(
@@ -117,7 +119,7 @@ def test_an_older_version_cannot_overwrite_a_newer_one(migrated_engine: Engine, 
 
 def test_a_row_without_any_value_is_not_accepted(migrated_engine: Engine, session: Session) -> None:
     empty = Session(0, "chair-2", "MRN-8", Phase.BASELINE, T0, phases=[PhaseChange(Phase.BASELINE, T0, "nurse")])
-    empty.id = repo.insert_session(migrated_engine, empty, "nurse")
+    empty.id = session_store.insert_session(migrated_engine, empty, "nurse")
     row = chart(migrated_engine, empty, CTX, NOW)[0]
     assert row["missing"] == ["hr", "spo2", "sbp", "dbp", "map"]
     with pytest.raises(ChartError, match="nothing to chart"):

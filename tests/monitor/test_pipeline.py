@@ -15,7 +15,9 @@ from monitor.live import LiveState
 from monitor.model import AlarmChange, DeviceState, DeviceStatus, Phase, Quality, Reading, Vital
 from monitor.pipeline import Pipeline
 from monitor.sessions import SessionError, SessionManager
-from monitor.store import database, repo, schema
+from monitor.store import alarms as alarm_store
+from monitor.store import audit as audit_store
+from monitor.store import database, schema
 from monitor.store.writer import BatchWriter
 
 
@@ -118,7 +120,7 @@ async def test_phase_changes_follow_the_allowed_order_and_are_audited(rig: Rig) 
     await rig.sessions.change_phase(s.id, Phase.RECOVERY, "nurse2", ts=3100.0)
     await rig.sessions.change_phase(s.id, Phase.DISCHARGED, "nurse2", ts=5000.0)
     assert "chair-1" not in rig.sessions.open_by_bed
-    audit = [(a["user"], a["action"], a["detail"].get("phase")) for a in reversed(repo.read_audit(rig.engine))]
+    audit = [(a["user"], a["action"], a["detail"].get("phase")) for a in reversed(audit_store.read_audit(rig.engine))]
     assert audit == [
         ("nurse1", "session_start", None),
         ("nurse1", "session_phase", "infusion"),
@@ -155,7 +157,7 @@ async def test_low_spo2_raises_a_stored_and_published_alarm(rig: Rig) -> None:
     alarms = [e for e in rig.events if e["type"] == "alarm"]
     assert alarms and alarms[0]["alarm"]["priority"] == "high" and alarms[0]["alarm"]["bed"] == "chair-7"  # type: ignore[index]
     await rig.pipeline.writer.durable()
-    assert any(a.rule_id == "spo2-critical" for a in repo.open_alarms(rig.engine))
+    assert any(a.rule_id == "spo2-critical" for a in alarm_store.open_alarms(rig.engine))
 
 
 class _BrokenEngine(AlarmEngine):

@@ -23,8 +23,11 @@ from monitor.model import (
     Session,
     Vital,
 )
-from monitor.store import database, repo, schema
+from monitor.store import alarms as alarm_store
+from monitor.store import audit as audit_store
+from monitor.store import database, schema
 from monitor.store import readings as reading_store
+from monitor.store import sessions as session_store
 from monitor.store.writer import BatchWriter, prune_keys, recent_keys
 
 
@@ -96,9 +99,9 @@ async def test_alarms_are_upserted_with_their_history(migrated_engine: Engine) -
     writer.add_alarm_changes([AlarmChange(acked, "acknowledged", 20.0, "nurse")])
     await writer.durable()
     await writer.close()
-    [stored] = repo.open_alarms(migrated_engine)
+    [stored] = alarm_store.open_alarms(migrated_engine)
     assert stored.state is AlarmState.ACKNOWLEDGED and stored.acknowledged_by == "nurse" and stored.worst == 86.0
-    history = repo.alarm_history(migrated_engine, ["a1"])
+    history = alarm_store.alarm_history(migrated_engine, ["a1"])
     assert [(h["transition"], h["user"]) for h in history] == [("started", None), ("acknowledged", "nurse")]
 
 
@@ -109,13 +112,13 @@ async def test_an_alarm_keeps_its_actionable_answer_and_rule_set_version(migrate
     alarm.rule_set_version = 3
     writer.add_alarm_changes([AlarmChange(alarm, "started", 10.0)])
     await writer.durable()
-    [stored] = repo.open_alarms(migrated_engine)
+    [stored] = alarm_store.open_alarms(migrated_engine)
     assert stored.actionable is None and stored.rule_set_version == 3  # not answered yet
     alarm.actionable, alarm.state = False, AlarmState.ACKNOWLEDGED
     writer.add_alarm_changes([AlarmChange(alarm, "acknowledged", 20.0, "nurse")])
     await writer.durable()
     await writer.close()
-    [stored] = repo.open_alarms(migrated_engine)
+    [stored] = alarm_store.open_alarms(migrated_engine)
     assert stored.actionable is False and stored.rule_set_version == 3
 
 
@@ -207,17 +210,17 @@ def test_sessions_phases_notes_and_audit_round_trip(migrated_engine: Engine) -> 
         dose_mg=40.0,
         phases=[PhaseChange(Phase.BASELINE, 1000.0, "nurse")],
     )
-    sid = repo.insert_session(migrated_engine, s, "nurse")
-    repo.record_phase(migrated_engine, sid, PhaseChange(Phase.INFUSION, 1600.0, "nurse"))
-    [open_s] = repo.open_sessions(migrated_engine)
+    sid = session_store.insert_session(migrated_engine, s, "nurse")
+    session_store.record_phase(migrated_engine, sid, PhaseChange(Phase.INFUSION, 1600.0, "nurse"))
+    [open_s] = session_store.open_sessions(migrated_engine)
     assert open_s.phase is Phase.INFUSION and [c.phase for c in open_s.phases] == [Phase.BASELINE, Phase.INFUSION]
-    repo.record_phase(migrated_engine, sid, PhaseChange(Phase.ABORTED, 1700.0, "nurse"), reason="nausea")
-    assert repo.open_sessions(migrated_engine) == []
-    repo.add_note(migrated_engine, sid, 1650.0, "nurse", "patient nauseous", "adverse")
-    assert repo.session_notes(migrated_engine, sid)[0]["kind"] == "adverse"
-    assert [x.id for x in repo.find_sessions(migrated_engine, patient_ref="P-0042")] == [sid]
-    repo.write_audit(migrated_engine, "nurse", "session_phase", f"session:{sid}", {"phase": "aborted"})
-    [entry] = repo.read_audit(migrated_engine)
+    session_store.record_phase(migrated_engine, sid, PhaseChange(Phase.ABORTED, 1700.0, "nurse"), reason="nausea")
+    assert session_store.open_sessions(migrated_engine) == []
+    session_store.add_note(migrated_engine, sid, 1650.0, "nurse", "patient nauseous", "adverse")
+    assert session_store.session_notes(migrated_engine, sid)[0]["kind"] == "adverse"
+    assert [x.id for x in session_store.find_sessions(migrated_engine, patient_ref="P-0042")] == [sid]
+    audit_store.write_audit(migrated_engine, "nurse", "session_phase", f"session:{sid}", {"phase": "aborted"})
+    [entry] = audit_store.read_audit(migrated_engine)
     assert entry["user"] == "nurse" and entry["detail"] == {"phase": "aborted"}
 
 

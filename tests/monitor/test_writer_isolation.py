@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from monitor.model import Alarm, AlarmChange, AlarmKind, DataRefused, Priority, Reading, StorageUnavailable, Vital
-from monitor.store import repo, schema
+from monitor.store import readings as reading_store
+from monitor.store import schema
 from monitor.store.failures import classify
 from monitor.store.writer import BatchWriter
 
@@ -69,7 +70,7 @@ async def test_one_refused_submission_among_many_is_refused_alone(
     finally:
         await writer.close()
     assert count(migrated_engine, "readings") == 100  # 99 + the one after; the refused one's reading is not
-    assert 37 + 60.0 not in repo.values_from_source(migrated_engine, "MON-37")
+    assert 37 + 60.0 not in reading_store.values_from_source(migrated_engine, "MON-37")
     assert writer.refused_submissions == 1
     assert writer.healthy
 

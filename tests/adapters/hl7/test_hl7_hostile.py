@@ -23,7 +23,8 @@ from monitor.live import LiveState
 from monitor.model import AlarmChange, DeviceAlarm
 from monitor.pipeline import AlarmStage, Pipeline
 from monitor.sessions import SessionManager
-from monitor.store import database, repo
+from monitor.store import database
+from monitor.store import readings as reading_store
 from monitor.store.writer import BatchWriter
 from tests.adapters.hl7.hl7_helpers import Conn, StoredSink, msa
 from tests.adapters.hl7.hostile_messages import alarm_message, vitals_message
@@ -68,7 +69,7 @@ async def test_a_100_character_alarm_code_is_refused_and_storage_goes_on(db_url:
         for i in range(3):
             await good.write(frame(vitals_message(f"GOOD{i}", hr=70 + i)))
             assert msa(await good.ack(timeout=5)) == ("AA", f"GOOD{i}")
-        assert repo.values_from_source(sink.engine, "0012000000000001") == [70.0, 97.0, 71.0, 97.0, 72.0, 97.0]
+        assert reading_store.values_from_source(sink.engine, "0012000000000001") == [70.0, 97.0, 71.0, 97.0, 72.0, 97.0]
         assert listener.raw_log.entries[-1].data.startswith(b"MSH|^~\\&|EVIL")
         await evil.close()
         await good.close()
