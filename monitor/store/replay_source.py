@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Engine, case, select
+from sqlalchemy import Connection, Engine, Select, case, select
 
 from monitor.model import AlarmKind, Quality, Session, Vital
 from monitor.store import schema
@@ -108,24 +108,22 @@ def valid_readings(engine: Engine, session_ids: Sequence[int]) -> SessionReading
                 .where(c.session_id.in_(ids), c.quality == Quality.VALID.value)
                 .order_by(c.session_id, c.ts, c.id)  # the index's order; grouped by vital below
             )
-            rows = conn.execute(query).cursor.fetchall()
-            if not rows:
-                continue
-            n = len(rows)
-            sid, vcode, ts, value = zip(*rows, strict=True)
-            codes = np.fromiter(vcode, dtype=np.int64, count=n)
-            sids = np.fromiter(sid, dtype=np.int64, count=n)
+            if conn.dialect.name == "postgresql":
+                sids, codes, ts, value = _copy_binary(conn, query)
+            else:
+                rows = conn.execute(query).cursor.fetchall()
+                n = len(rows)
+                if n == 0:
+                    continue
+                sid, vcode, ts_t, value_t = zip(*rows, strict=True)
+                sids = np.fromiter(sid, dtype=np.int64, count=n)
+                codes = np.fromiter(vcode, dtype=np.int64, count=n)
+                ts = np.fromiter(ts_t, dtype=np.float64, count=n)
+                value = np.fromiter(value_t, dtype=np.float64, count=n)
             # by session, then vital, keeping time and storage order within (lexsort is stable)
             order = np.lexsort((codes, sids))
             order = order[codes[order] >= 0]  # a vital this code does not know: no rule can judge it
-            parts.append(
-                (
-                    sids[order],
-                    codes[order].astype(np.int8),
-                    np.fromiter(ts, dtype=np.float64, count=n)[order],
-                    np.fromiter(value, dtype=np.float64, count=n)[order],
-                )
-            )
+            parts.append((sids[order], codes[order].astype(np.int8), ts[order], value[order]))
     sids = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.int64)
     offsets = np.searchsorted(sids, np.append(ids_sorted, np.iinfo(np.int64).max)).astype(np.int64)
     offsets[-1] = sids.size
@@ -137,6 +135,54 @@ def valid_readings(engine: Engine, session_ids: Sequence[int]) -> SessionReading
         np.concatenate([p[1] for p in parts]),
         np.concatenate([p[2] for p in parts]),
         np.concatenate([p[3] for p in parts]),
+    )
+
+
+#: One row of ``COPY (session_id int4, code int4, ts float8, value float8) TO STDOUT (FORMAT BINARY)``:
+#: the field count, then each field's length and its big-endian value.
+_COPY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("sid_len", ">i4"),
+        ("sid", ">i4"),
+        ("code_len", ">i4"),
+        ("code", ">i4"),
+        ("ts_len", ">i4"),
+        ("ts", ">f8"),
+        ("value_len", ">i4"),
+        ("value", ">f8"),
+    ]
+)
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+def _copy_binary(
+    conn: Connection, query: Select[Any]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The query's rows through PostgreSQL's binary COPY, parsed by numpy: no Python object per row.
+
+    Several times faster than fetching rows; the layout is checked (every row 4 fields of the
+    expected widths, no NULL), so a change of column types fails loudly instead of misreading.
+    """
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    raw: Any = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)") as copy:
+        data = b"".join(bytes(chunk) for chunk in copy)
+    if not data.startswith(_COPY_SIGNATURE) or data[-2:] != b"\xff\xff":
+        raise ValueError("unexpected COPY BINARY framing")
+    start = 19 + int.from_bytes(data[15:19], "big")  # signature, flags, header extension length
+    body = memoryview(data)[start:-2]
+    if len(body) % _COPY_ROW.itemsize:
+        raise ValueError("unexpected COPY BINARY row layout")
+    rows = np.frombuffer(body, dtype=_COPY_ROW)
+    widths = (rows["sid_len"] == 4) & (rows["code_len"] == 4) & (rows["ts_len"] == 8) & (rows["value_len"] == 8)
+    if not bool(np.all(rows["fields"] == 4)) or not bool(np.all(widths)):
+        raise ValueError("unexpected COPY BINARY row layout")
+    return (
+        rows["sid"].astype(np.int64),
+        rows["code"].astype(np.int64),
+        rows["ts"].astype(np.float64),
+        rows["value"].astype(np.float64),
     )
 
 
