@@ -7,10 +7,9 @@ relative limits resolved against the session's baseline.
 
 from __future__ import annotations
 
-from typing import Any
-
 from alerts.replay import scope_name
 from monitor.model import Session
+from monitor.pipeline import AlarmStage
 
 Limits = dict[str, dict[str, float]]
 
@@ -19,16 +18,13 @@ def _round(value: float) -> float:
     return float(round(value)) if abs(value - round(value)) < 0.05 else round(value, 1)
 
 
-def limits_of(alarms: Any, session: Session | None) -> Limits:
-    """``{"spo2": {"low": 90}, "hr": {"low": 51, "high": 110}, ...}``; empty where the rules are not at hand
-    (a web process, which does not run the alarm engine)."""
-    session_rules = getattr(alarms, "session_rules", None)
-    if session_rules is None:
-        return {}
+def limits_of(alarms: AlarmStage, session: Session | None) -> Limits:
+    """``{"spo2": {"low": 90}, "hr": {"low": 51, "high": 110}, ...}``; limits the rules in force give
+    (a web process knows the rules in force, not the baselines: relative limits are left out there)."""
     sid = session.id if session is not None else None
     scope = scope_name(session.phase if session is not None else None)
     out: Limits = {}
-    for rule in session_rules(sid):
+    for rule in alarms.session_rules(sid):
         if scope not in rule.phases:
             continue
         limit = rule.limit_for(alarms.baseline(sid, rule.vital) if sid is not None else None)

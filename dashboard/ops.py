@@ -14,8 +14,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import DataError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dashboard.hub import Hub
 from monitor.commands import CommandFailed
 from monitor.metrics import make_registry
+from monitor.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +88,10 @@ def _may_have_body(scope: Scope) -> bool:
     return scope.get("method") in ("POST", "PUT", "PATCH") or b"transfer-encoding" in headers
 
 
-def install(app: FastAPI, service: Any, hub: Any = None, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+def install(app: FastAPI, service: Service, hub: Hub | None = None, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
     """Add ``/metrics``, the body limit and the command-error mapping to ``app``."""
     registry = make_registry(service, hub)
-    epoch = getattr(service.bus, "epoch", None)
+    epoch = service.bus.epoch
     if hub is not None and epoch:  # several processes on one event log: one seq space, one epoch
         hub.epoch = epoch
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)

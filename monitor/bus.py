@@ -19,8 +19,22 @@ Subscriber = Callable[[Event], None]
 
 
 class EventBus(Protocol):
+    """Numbers events and hands them to subscribers; what the service, the hub and /metrics ask of it."""
+
     @property
     def last_seq(self) -> int: ...
+
+    @property
+    def epoch(self) -> str | None:
+        """The seq space's name when several processes share it (an event log); None: this process's own."""
+        ...
+
+    #: Called with each delivered event's lag (logged -> delivered) on a bus that reads a log.
+    lag_observer: Callable[[float], None] | None
+
+    def health(self) -> dict[str, Any]:
+        """``kind`` and, for a bus reading a log, ``listening``, ``log_readable``, ``delivered``, ``gaps``."""
+        ...
 
     def publish(self, event: Event) -> int: ...
 
@@ -61,6 +75,11 @@ class InMemoryBus:
         self._seq = start_seq
         self._ring: deque[Event] = deque(maxlen=keep)
         self._subscribers = Subscribers()
+        self.epoch: str | None = None
+        self.lag_observer: Callable[[float], None] | None = None  # delivery is immediate: never called
+
+    def health(self) -> dict[str, Any]:
+        return {"kind": "memory"}
 
     @property
     def last_seq(self) -> int:

@@ -9,18 +9,40 @@ delivery lag), fed through the writer's and the bus's observer hooks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Collection, Iterator
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+if TYPE_CHECKING:  # the wiring builds the service; this module only reads it
+    from monitor.service import Service
+
+
+class ScreenLane(Protocol):
+    @property
+    def important(self) -> Collection[object]: ...
+
+    @property
+    def readings(self) -> Collection[object]: ...
+
+
+class ScreenHub(Protocol):
+    """What /metrics reads of the WebSocket hub (``dashboard.hub.Hub``; the core does not import it)."""
+
+    @property
+    def clients(self) -> Collection[ScreenLane]: ...
+
+    @property
+    def disconnected_slow(self) -> int: ...
+
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class ServiceCollector(Collector):
-    def __init__(self, service: Any, hub: Any = None) -> None:
+    def __init__(self, service: Service, hub: ScreenHub | None = None) -> None:
         self.service = service
         self.hub = hub
 
@@ -73,8 +95,8 @@ class ServiceCollector(Collector):
         )
         yield GaugeMetricFamily("ivmon_event_seq", "Last event sequence number on this process", value=svc.bus.last_seq)
 
-        bus_health = svc.bus.health() if hasattr(svc.bus, "health") else None
-        if bus_health is not None:
+        bus_health = svc.bus.health()
+        if bus_health["kind"] != "memory":  # a bus that reads the event log (a web process)
             yield GaugeMetricFamily(
                 "ivmon_bus_listening", "1 while the LISTEN connection is up", value=float(bus_health["listening"])
             )
@@ -97,8 +119,8 @@ class ServiceCollector(Collector):
             up.add_metric(
                 [adapter.name], 0.0 if health.get("listening") is False or health.get("connected") is False else 1.0
             )
-            counters = health.get("counters") or {}
-            for key, n in counters.items():
+            counters = health.get("counters")
+            for key, n in counters.items() if isinstance(counters, dict) else ():
                 if not isinstance(n, int | float):
                     continue
                 if key.startswith("ack_"):
@@ -122,17 +144,17 @@ class ServiceCollector(Collector):
             )
 
 
-def make_registry(service: Any, hub: Any = None) -> CollectorRegistry:
+def make_registry(service: Service, hub: ScreenHub | None = None) -> CollectorRegistry:
     """A registry per app (tests run several services in one process): collector plus latency histograms."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServiceCollector(service, hub))
-    if getattr(service, "charting", None) is not None:
+    if service.charting is not None:
         from monitor.charting.metrics import ChartingCollector
 
-        registry.register(ChartingCollector(service))
+        registry.register(ChartingCollector(service, service.charting))
     commit = Histogram("ivmon_db_commit_seconds", "Batch commit time", buckets=LATENCY_BUCKETS, registry=registry)
     service.writer.commit_observer = commit.observe
-    if hasattr(service.bus, "lag_observer"):
+    if service.role == "web":  # the only process whose events arrive late: through the log
         lag = Histogram(
             "ivmon_bus_delivery_lag_seconds",
             "Event logged -> delivered on this web process",

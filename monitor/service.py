@@ -16,6 +16,7 @@ from adapters.base import Adapter
 from monitor.binding import Bindings
 from monitor.bus import Event, EventBus
 from monitor.bus_pg import LoggedBus
+from monitor.charting.runtime import Charting
 from monitor.clock import REAL_CLOCK, Clock
 from monitor.code_flush import flush_loop
 from monitor.commands import Commands
@@ -78,8 +79,8 @@ class Service:
     started_at: float = field(default_factory=time.time)
     #: "all", "ingest" or "web" (monitor.roles): what this process does.
     role: str = "all"
-    #: Charting to the EHR (monitor.charting.runtime.Charting), set by :func:`attach_charting`.
-    charting: Any = None
+    #: Charting to the EHR, set by :func:`attach_charting`.
+    charting: Charting | None = None
     #: Extra long-running jobs started with the service (LISTEN, commands, log pruning, outage watch).
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     #: The session protocols (monitor/protocols): shipped templates and the clinic's folder, loaded at start.
@@ -152,7 +153,7 @@ class Service:
         since = self.writer.writing_since
         stuck = since is not None and time.perf_counter() - since > 2.0  # a commit hanging on a lock
         db_ok = self.writer.healthy and not stuck
-        bus_health: dict[str, Any] = self.bus.health() if hasattr(self.bus, "health") else {"kind": "memory"}
+        bus_health = self.bus.health()
         db_ok = db_ok and bool(bus_health.get("log_readable", True))
         return {
             "status": "ok" if db_ok else "degraded",

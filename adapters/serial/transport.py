@@ -34,6 +34,7 @@ import serial
 
 from adapters.base import Adapter, IngestSink, register
 from adapters.serial.protocol import Decoder, LineSettings, load_protocols, make_decoder
+from monitor.config import SerialPort
 from monitor.model import DeviceState, DeviceStatus, IngestItem
 from monitor.retry import Backoff, retry
 from monitor.waiting import within
@@ -112,11 +113,16 @@ class SerialTransport:
     # --- construction ------------------------------------------------------------------------------
 
     @classmethod
-    def from_config(cls, cfg: Any, **kwargs: Any) -> SerialTransport:
-        """From a ``monitor.config.SerialPort`` (``[[serial]]`` entry); its line fields override the protocol's."""
-        overrides = {key: getattr(cfg, key, None) for key in LINE_KEYS}
-        options = dict(getattr(cfg, "options", {}) or {})
-        overrides["rtscts"] = options.pop("rtscts", None)
+    def from_config(cls, cfg: SerialPort, **kwargs: Any) -> SerialTransport:
+        """From a ``[[serial]]`` entry; its line fields override the protocol's."""
+        options = dict(cfg.options)
+        overrides = {
+            "baudrate": cfg.baudrate,
+            "bytesize": cfg.bytesize,
+            "parity": cfg.parity,
+            "stopbits": cfg.stopbits,
+            "rtscts": options.pop("rtscts", None),
+        }
         line = _line_settings(cfg.protocol, overrides)
         return cls(cfg.port, cfg.protocol, cfg.bed, options=options, line=line, **kwargs)
 

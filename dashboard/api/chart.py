@@ -67,8 +67,9 @@ async def _session(svc: Service, session_id: int) -> Session:
 
 
 def _charting(svc: Service) -> Charting:
-    ch: Charting = svc.charting
-    return ch
+    if svc.charting is None:  # every role attaches it when the service is built
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "charting is not set up in this process")
+    return svc.charting
 
 
 @router.get("/api/sessions/{session_id}/chart")

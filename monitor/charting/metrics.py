@@ -6,20 +6,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor.store import charting as store
 
+if TYPE_CHECKING:  # the wiring builds the service; this module only reads it
+    from monitor.charting.runtime import Charting
+    from monitor.service import Service
+
 
 class ChartingCollector(Collector):
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Service, charting: Charting) -> None:
         self.service = service
+        self.charting = charting
 
     def collect(self) -> Iterator[Metric]:
-        charting = self.service.charting
+        charting = self.charting
         outbox = GaugeMetricFamily(
             "ivmon_ehr_outbox_entries",
             "Chart rows queued for the EHR, by destination and state",

@@ -69,7 +69,7 @@ def describe(error: BaseException) -> str:
     Drivers put the offending values in a DETAIL line (never the first); a data failure's
     reason goes back to the sender in its ACK and into the log, which must carry no patient data.
     """
-    orig = getattr(error, "orig", None)
+    orig = error.orig if isinstance(error, sa_exc.StatementError) else None
     shown = orig if isinstance(orig, BaseException) else error
     first = str(shown).splitlines()[0][:200] if str(shown) else ""
     if first.startswith("("):  # SQLAlchemy's "(module.Class) message"

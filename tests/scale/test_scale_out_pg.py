@@ -147,7 +147,7 @@ async def test_listener_killed_by_the_server_reconnects_and_loses_nothing(
     last = ingest.bus.last_seq
     await until(lambda: web.bus.last_seq >= last, what="delivery after the LISTEN connection died")
     await until(lambda: listener.reconnects >= 1 and listener.connected, what="the listener to reconnect")
-    assert web.bus.health()["gaps"] == 0  # type: ignore[attr-defined]
+    assert web.bus.health()["gaps"] == 0
 
 
 async def test_command_nobody_takes_is_withdrawn_with_503(postgres_url: str) -> None:
