@@ -257,7 +257,11 @@ class CodeMap:
         if number is not None and number in MDC_KNOWN:
             return MDC_KNOWN[number]
         upper = refid.upper()
-        return next((what for prefix, what in REFID_KNOWN_PREFIXES if upper.startswith(prefix)), "")
+        known = next((what for prefix, what in REFID_KNOWN_PREFIXES if upper.startswith(prefix)), "")
+        if not known and names_invasive_pressure(refid):
+            # An unmapped "ART-S" or "IBP1 Sys" is not a vital to map: it could only be refused as NIBP.
+            known = "invasive pressure (by its name)"
+        return known
 
     @staticmethod
     def convert(vital: Vital, value: float, unit_code: str, unit_name: str, unit_system: str) -> float:

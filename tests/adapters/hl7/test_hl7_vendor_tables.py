@@ -265,3 +265,32 @@ def test_mdc_codes(obx3: str, vital: Vital | None) -> None:
     if vital is None:
         code, refid, system = obx3.split("^")
         assert CODES.known(code, refid, system), f"{obx3} should be named in the integrator's view"
+
+
+# -- the integrator's view of labels from vendors without a table -------------------------------------
+
+
+def test_codes_view_flags_vital_looking_labels_and_names_invasive_ones() -> None:
+    """Labels a Masimo, Nihon Kohden, Spacelabs or Dräger gateway might send under local codes: the
+    vital-looking ones are flagged for mapping; invasive ones are named, not flagged (they cannot be mapped
+    to a cuff pressure)."""
+    ledger = CodeLedger(CODES)
+    run(
+        message(
+            "OBX|1|NM|1^SpO2^99LOCAL||97|%|||||F",
+            "OBX|2|NM|2^PR^99LOCAL||71|/min|||||F",
+            "OBX|3|NM|3^RRa^99LOCAL||14|rpm|||||F",
+            "OBX|4|NM|4^NIBP-S^99LOCAL||121|mmHg|||||F",
+            "OBX|5|NM|5^ART-S^99LOCAL||133|mmHg|||||F",
+            "OBX|6|NM|6^IBP1 Mean^99LOCAL||90|mmHg|||||F",
+            "OBX|7|NM|7^Perfusion index^99LOCAL||2.1|%|||||F",
+            "OBX|8|NM|8^Temp^99LOCAL||36.8|Cel|||||F",
+        ),
+        ledger=ledger,
+    )
+    seen = {s.label: (s.outcome, s.flagged) for s in ledger.take()}
+    for label in ("SpO2", "PR", "RRa", "NIBP-S", "Perfusion index"):
+        assert seen[label] == ("unmapped", True), label  # % alone flags the perfusion index: a look costs little
+    assert seen["ART-S"] == ("not tracked: invasive pressure (by its name)", False)
+    assert seen["IBP1 Mean"] == ("not tracked: invasive pressure (by its name)", False)
+    assert seen["Temp"] == ("unmapped", False)
