@@ -158,6 +158,8 @@ def test_mindray_pds_pairs() -> None:
     ]
     assert CODES.known("500", "Sys", "") == "invasive arterial pressure, systolic"
     assert CODES.known("502", "Dia", "") == "invasive arterial pressure, diastolic"
+    # The cuff mean's number is not in the public table: a clinic maps it (no coding system: ":number").
+    assert CodeMap.from_config({":172": "map"}).vital("172", "Mean", "") is Vital.MAP
 
 
 # -- invasive pressures are never NIBP ---------------------------------------------------------------
