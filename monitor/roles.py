@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from alerts.baseline import baseline_of
 from alerts.lifecycle import AlarmBook
 from alerts.rule_sets import RuleSetFollower
 from monitor.binding import Bindings
@@ -37,14 +38,17 @@ from monitor.model import (
     DischargeRecord,
     IngestItem,
     Phase,
+    Quality,
     Reading,
     Session,
+    Vital,
 )
 from monitor.outage import INGEST_MESSAGE, WEB_MESSAGE, OutageAlarm, shown_only, watch, writer_failing
 from monitor.service import Service, _restore_live, attach_charting
 from monitor.sessions import SessionError, SessionManager
 from monitor.store import alarms as alarm_store
 from monitor.store import database
+from monitor.store import readings as reading_store
 from monitor.store.writer import BatchWriter
 from monitor.testing import NullAlarmStage
 
@@ -183,9 +187,40 @@ class RemoteAlarms(NullAlarmStage):
     mirrored live state.
     """
 
-    def __init__(self, live: LiveState, rules: Iterable[Any] = ()) -> None:
+    def __init__(
+        self,
+        live: LiveState,
+        rules: Iterable[Any] = (),
+        *,
+        engine: Engine | None = None,
+        sessions: SessionManager | None = None,
+    ) -> None:
         super().__init__(rules)
         self.live = live
+        self.engine = engine
+        self.sessions = sessions
+        self._baselines: dict[int, dict[Vital, float | None]] = {}
+
+    def baseline(self, session_id: int, vital: Vital) -> float | None:
+        """The session's baseline as the ingest fixed it: from its stored baseline-phase readings.
+
+        Read once the infusion has started (the baseline is fixed then) and kept; the discharge
+        readiness of a web process needs it as the ingest's does.
+        """
+        known = self._baselines.get(session_id)
+        if known is None:
+            session = self.sessions.by_id.get(session_id) if self.sessions is not None else None
+            infusion = session.phase_started(Phase.INFUSION) if session is not None else None
+            if session is None or infusion is None or self.engine is None:
+                return None
+            frame = reading_store.session_readings(self.engine, session_id, start=session.started, end=infusion)
+            frame = frame[(frame["ts"] < infusion) & (frame["quality"] == Quality.VALID.value)]
+            known = self._baselines[session_id] = {
+                v: baseline_of(v, part["ts"].to_numpy(), part["value"].to_numpy())
+                for v in Vital
+                if not (part := frame[frame["vital"] == v.value]).empty
+            }
+        return known.get(vital)
 
     def active_alarms(self) -> list[Alarm]:
         return list(self.live.alarms.values())
@@ -228,7 +263,7 @@ def build_web_service(settings: Settings) -> Service:
     devices.load()
     bus.subscribe(Mirror(live, sessions, devices))
     writer = BatchWriter(engine)  # idle: a web process writes through the ingest
-    alarms = RemoteAlarms(live)
+    alarms = RemoteAlarms(live, engine=engine, sessions=sessions)
     _clinic_rules(settings, engine, alarms)
     bus.subscribe(RuleSetFollower(alarms))
     service = Service(settings, engine, writer, bus, live, sessions, alarms, None, devices, commands, role="web")
