@@ -68,6 +68,7 @@ async def session_schedule(session_id: SessionId, request: Request, user: StaffU
             Phase.INFUSION: settings.nibp_cycle_infusion_s,
             Phase.RECOVERY: settings.nibp_cycle_recovery_s,
         },
+        assessments={scale: sorted(times) for scale, times in assessments.items()},
     )
     labels: dict[str, str] = {p.phase: p.label for p in protocol.phases} if protocol is not None else {}
     nxt = plan.next_assessment

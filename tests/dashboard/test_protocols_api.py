@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from monitor.model import Phase
 from tests.dashboard.liveserver import LiveServer, running
 from tests.dashboard.test_live_server import login
 
@@ -87,3 +88,23 @@ def test_a_session_started_with_a_protocol_records_dose_per_kg_mg_and_rate(serve
     with login(server.base, "clinician") as clinician:
         assert clinician.get(f"/api/sessions/{body['id']}/schedule").status_code == 200
     assert httpx.get(f"{server.base}/api/sessions/{body['id']}/schedule").status_code == 401
+
+
+def test_the_schedule_counts_a_recorded_assessment_against_its_checkpoint(server: LiveServer) -> None:
+    svc = server.service
+    assert svc is not None
+    now = svc.clock.now()
+    session = server.call(
+        lambda: svc.sessions.start("chair-1", "PT-7", "nurse", protocol="iv-ketamine-depression", ts=now - 1800)
+    )
+    server.call(lambda: svc.sessions.change_phase(session.id, Phase.INFUSION, "nurse", ts=now - 25 * 60))
+    with login(server.base, "nurse") as nurse:
+        before = nurse.get(f"/api/sessions/{session.id}/schedule").json()
+        moaas = next(c for c in before["checkpoints"] if c["label"] == "MOAA/S at 20 min")
+        assert moaas["status"] == "overdue"
+        assert before["next_assessment"]["label"] == "MOAA/S and CADSS-6 at 40 min"
+        scored = nurse.post(f"/api/sessions/{session.id}/assessments", json={"scale": "moaas", "score": 4})
+        assert scored.status_code == 201, scored.text
+        after = nurse.get(f"/api/sessions/{session.id}/schedule").json()
+        moaas = next(c for c in after["checkpoints"] if c["label"] == "MOAA/S at 20 min")
+        assert moaas["status"] == "late" and moaas["taken_at"] is not None
