@@ -20,7 +20,7 @@ def _round(value: float) -> float:
 
 def limits_of(alarms: AlarmStage, session: Session | None) -> Limits:
     """``{"spo2": {"low": 90}, "hr": {"low": 51, "high": 110}, ...}``; limits the rules in force give
-    (a web process knows the rules in force, not the baselines: relative limits are left out there)."""
+    (a web process reads the baselines from storage once the infusion has started, monitor/roles.py)."""
     sid = session.id if session is not None else None
     scope = scope_name(session.phase if session is not None else None)
     out: Limits = {}

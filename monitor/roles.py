@@ -9,7 +9,7 @@ one process (``all``): the in-memory bus, no commands.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Engine
@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from alerts.baseline import baseline_of
 from alerts.lifecycle import AlarmBook
 from alerts.rule_sets import RuleSetFollower
+from alerts.rules import merge_rules, protocol_rule_tables
 from monitor.binding import Bindings
 from monitor.bus_pg import PgEventBus, PgListener, prune_loop, psycopg_dsn
 from monitor.clock import REAL_CLOCK, Clock
@@ -44,6 +45,7 @@ from monitor.model import (
     Vital,
 )
 from monitor.outage import INGEST_MESSAGE, WEB_MESSAGE, OutageAlarm, shown_only, watch, writer_failing
+from monitor.protocols import Protocol, load_protocols
 from monitor.service import Service, _restore_live, attach_charting
 from monitor.sessions import SessionError, SessionManager
 from monitor.store import alarms as alarm_store
@@ -194,12 +196,22 @@ class RemoteAlarms(NullAlarmStage):
         *,
         engine: Engine | None = None,
         sessions: SessionManager | None = None,
+        protocols: Mapping[str, Protocol] | None = None,
     ) -> None:
         super().__init__(rules)
         self.live = live
         self.engine = engine
         self.sessions = sessions
         self._baselines: dict[int, dict[Vital, float | None]] = {}
+        self._protocol_rules = protocol_rule_tables(protocols or {})
+
+    def session_rules(self, session_id: int | None) -> list[Any]:
+        """As the ingest's engine has them: a session's own override, else its protocol's rules over the clinic's."""
+        session = self.sessions.by_id.get(session_id) if self.sessions is not None and session_id else None
+        changes = self._protocol_rules.get(session.protocol or "") if session is not None else None
+        if session_id is None or changes is None or self.has_override(session_id):
+            return super().session_rules(session_id)
+        return merge_rules(self.rules, changes)
 
     def baseline(self, session_id: int, vital: Vital) -> float | None:
         """The session's baseline as the ingest fixed it: from its stored baseline-phase readings.
@@ -263,7 +275,7 @@ def build_web_service(settings: Settings) -> Service:
     devices.load()
     bus.subscribe(Mirror(live, sessions, devices))
     writer = BatchWriter(engine)  # idle: a web process writes through the ingest
-    alarms = RemoteAlarms(live, engine=engine, sessions=sessions)
+    alarms = RemoteAlarms(live, engine=engine, sessions=sessions, protocols=load_protocols(settings))
     _clinic_rules(settings, engine, alarms)
     bus.subscribe(RuleSetFollower(alarms))
     service = Service(settings, engine, writer, bus, live, sessions, alarms, None, devices, commands, role="web")

@@ -107,6 +107,10 @@ class NullAlarmStage:
     def set_session_rules(self, session_id: int, rules: Iterable[Any]) -> None:
         self._session_rules[session_id] = list(rules)
 
+    def has_override(self, session_id: int) -> bool:
+        """Whether the session has rules of its own (set by a clinician)."""
+        return session_id in self._session_rules
+
     def clear_session_rules(self, session_id: int) -> None:
         self._session_rules.pop(session_id, None)
 

@@ -33,3 +33,26 @@ async def test_the_web_stand_in_reads_the_baselines_the_engine_fixed(sqlite_url:
         assert web.baseline(session.id, Vital.SPO2) is None  # never measured
     finally:
         await service.stop()
+
+
+async def test_the_web_stand_in_shows_a_protocol_sessions_rules_as_the_engine_judges_them(sqlite_url: str) -> None:
+    settings = load_settings(db_url=sqlite_url, beds={"chair-1": "Chair 1"}, hl7=Hl7Settings(enabled=False))
+    service = build_service(settings)
+    await service.start()
+    try:
+        session = await service.sessions.start("chair-1", "P-2", "nurse", protocol="in-esketamine", ts=1000.0)
+        web = RemoteAlarms(
+            LiveState(REAL_CLOCK),
+            service.alarms.rules,
+            engine=service.engine,
+            sessions=service.sessions,
+            protocols=service.protocols,
+        )
+        ingest = [r.id for r in service.alarms.session_rules(session.id)]
+        assert "predose-sbp-review" in ingest
+        assert [r.id for r in web.session_rules(session.id)] == ingest
+        own = [r for r in service.alarms.rules if r.id != "bp-rise"]
+        web.set_session_rules(session.id, own)  # a clinician's own override wins, as in the engine
+        assert web.session_rules(session.id) == own
+    finally:
+        await service.stop()
