@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -526,7 +525,7 @@ class AlarmEngine:
         """Alarms needing attention (open, or resolved high alarms not yet acknowledged), most urgent first."""
         return self.book.active()
 
-    def restore(self, alarms: Iterable[Alarm], now: float | None = None) -> list[AlarmChange]:
+    def restore(self, alarms: Iterable[Alarm], now: float) -> list[AlarmChange]:
         """Restart with state intact: take back stored alarms that are open or latched.
 
         An open physiological alarm resumes its rule's episode (it ends when the
@@ -541,8 +540,7 @@ class AlarmEngine:
         out: list[AlarmChange] = []
         for alarm in alarms:
             if alarm.bed is None and alarm.state != AlarmState.RESOLVED and alarm.ended is None:
-                when = time.time() if now is None else now
-                self.book.end(alarm_key(alarm), max(when, alarm.started), out)
+                self.book.end(alarm_key(alarm), max(now, alarm.started), out)
         for bs in self._beds.values():
             for key, st in bs.states.items():
                 restored = self.book.open.get(key)

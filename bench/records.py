@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -69,7 +70,7 @@ def main() -> None:
     def report() -> bytes:
         loaded = data.load_record(engine, sid, cached=False)
         assert loaded is not None
-        return render_report(loaded, rules)
+        return render_report(loaded, rules, time.time())
 
     print(f"session: {args.hours} h at 1 Hz per vital, a cuff reading every {args.nibp_every} s")
     results = {}

@@ -222,7 +222,7 @@ def main() -> int:
     print(f"database: {engine.dialect.name}; seeded in {time.perf_counter() - started:.1f} s")
     rules = default_rules()
     r = args.repeat
-    data.refresh_summary(engine, None, sid)  # what SummaryKeeper does when the session closes
+    data.refresh_summary(engine, None, sid, time.time())  # what SummaryKeeper does when the session closes
 
     def review_data(cold: bool = True) -> bytes:
         if cold:
@@ -231,7 +231,9 @@ def main() -> int:
         assert record is not None
         history = summaries.patient_history(engine, record.session.patient_ref)
         stored = summaries.load_summary(engine, sid, data.SUMMARY_VERSION)  # kept when the session closed
-        return orjson.dumps(review_payload(record, rules, history, stored), option=orjson.OPT_SERIALIZE_NUMPY)
+        return orjson.dumps(
+            review_payload(record, rules, history, time.time(), stored), option=orjson.OPT_SERIALIZE_NUMPY
+        )
 
     record = data.load_record(engine, sid)
     assert record is not None
@@ -242,7 +244,7 @@ def main() -> int:
     results.append(("review page data, readings cached", best, med, "closed session re-opened", 100))
     best, med, _ = timed(lambda: data.load_record(engine, sid, cached=False), r)
     results.append(("  of which: load from storage", best, med, f"{len(record.readings)} readings", None))
-    best, med, s = timed(lambda: data.summary_of(record, rules), r)
+    best, med, s = timed(lambda: data.summary_of(record, rules, time.time()), r)
     results.append(("summary (pandas/numpy)", best, med, f"peak rise {s.peak_sbp_rise:.1f} mmHg", None))
 
     def export(fmt: str) -> bytes:
@@ -253,7 +255,7 @@ def main() -> int:
     results.append(("export readings Parquet (read + encode)", best, med, f"{len(pq) / 1e6:.2f} MB", None))
     best, med, csv = timed(lambda: export("csv"), r)
     results.append(("export readings CSV (read + encode)", best, med, f"{len(csv) / 1e6:.2f} MB", None))
-    best, med, pdf = timed(lambda: render_report(record, rules), max(2, r // 3))
+    best, med, pdf = timed(lambda: render_report(record, rules, time.time()), max(2, r // 3))
     results.append(("PDF report", best, med, f"{len(pdf) / 1e3:.0f} kB", None))
     for label, kwargs in (
         ("list: newest first, page of 100", {}),

@@ -118,6 +118,7 @@ class LoginThrottle:
         return store_auth.reserve_attempt(
             self.engine,
             self.login_keys(username, address),
+            # machine time: login throttling and expiry (monitor/clock.py).
             time.time() if now is None else now,
             forget_s=self.forget_s,
             skip_if_known=(f"user:{name}", f"{KNOWN}{name}|{address}"),
@@ -129,6 +130,7 @@ class LoginThrottle:
             self.engine,
             self.login_keys(username, address),
             f"pair:{name}|{address}",
+            # machine time: login throttling and expiry (monitor/clock.py).
             time.time() if now is None else now,
             known_marker=f"{KNOWN}{name}|{address}",
             known_prefix=KNOWN,
@@ -139,7 +141,11 @@ class LoginThrottle:
         """A single counter (e.g. the first-run setup link per address)."""
         keys = [store_auth.ThrottleKey(key, budget, self.max_delay_s, self.first_delay_s)]
         return store_auth.reserve_attempt(
-            self.engine, keys, time.time() if now is None else now, forget_s=self.forget_s
+            # machine time: login throttling and expiry (monitor/clock.py).
+            self.engine,
+            keys,
+            time.time() if now is None else now,
+            forget_s=self.forget_s,
         )
 
 
@@ -167,6 +173,7 @@ class Auth:
         if not (ok and user and user["active"]):
             return None
         token = secrets.token_urlsafe(32)
+        # machine time: login throttling and expiry (monitor/clock.py).
         now = time.time()
         principal = Principal(
             username=user["username"],
@@ -191,6 +198,7 @@ class Auth:
         """The login behind a session cookie, if it still holds; a request with it counts as activity."""
         if not token:
             return None
+        # machine time: login throttling and expiry (monitor/clock.py).
         now = time.time() if now is None else now
         digest = _digest(token)
         cached = self._cache.get(digest)
@@ -230,6 +238,7 @@ class Auth:
     def ended(self, token_hashes: set[str], in_use: set[str], now: float | None = None) -> set[str]:
         """Of these logins (the open screens' ones), those that no longer hold: ended elsewhere,
         expired, or idle. ``in_use`` (logins with a central view open) count as active now."""
+        # machine time: login throttling and expiry (monitor/clock.py).
         now = time.time() if now is None else now
         rows = store_auth.valid_logins(self.engine, token_hashes)
         gone = {t for t in token_hashes if t not in rows or rows[t].expires < now}

@@ -153,7 +153,8 @@ def _table(fig: Figure, rows: list[list[str]], top: float, col_x: list[float], s
     return y
 
 
-def render_report(record: SessionRecord, rules: list[Rule]) -> bytes:
+def render_report(record: SessionRecord, rules: list[Rule], now: float) -> bytes:
+    """``now`` (the service's clock) ends a session still open."""
     """The report as PDF bytes."""
     s = record.session
     out = io.BytesIO()
@@ -163,14 +164,14 @@ def render_report(record: SessionRecord, rules: list[Rule]) -> bytes:
         "Creator": "ivmon",
     }
     with PdfPages(out, metadata=meta) as pdf:
-        for fig in report_pages(record, rules):
+        for fig in report_pages(record, rules, now):
             pdf.savefig(fig)
     return out.getvalue()
 
 
-def report_pages(record: SessionRecord, rules: list[Rule]) -> list[Figure]:
+def report_pages(record: SessionRecord, rules: list[Rule], now: float) -> list[Figure]:
     """The report's pages as matplotlib figures (A4 portrait)."""
-    summary = summary_of(record, rules)
+    summary = summary_of(record, rules, now)
     s = record.session
     pages: list[Figure] = []
     fig = Figure(figsize=A4)

@@ -37,10 +37,11 @@ def parse_override(tables: Sequence[Mapping[str, Any]], clinic: Sequence[Rule], 
     return rules
 
 
-def save_override(engine: Engine, session_id: int, rules: Sequence[Rule] | None, user: str) -> None:
-    """Append the session's new rules (None: back to the clinic rules); the latest row wins."""
+def save_override(engine: Engine, session_id: int, rules: Sequence[Rule] | None, user: str, ts: float) -> None:
+    """Append the session's new rules (None: back to the clinic rules) at ``ts`` (the service's clock);
+    the latest row wins."""
     text = "" if rules is None else json.dumps([r.to_toml_dict() for r in rules])
-    alarm_store.insert_rule_override(engine, session_id, text, user)
+    alarm_store.insert_rule_override(engine, session_id, text, user, ts)
 
 
 def load_overrides(engine: Engine, session_ids: Sequence[int]) -> dict[int, list[Rule] | None]:

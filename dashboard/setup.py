@@ -26,11 +26,13 @@ class SetupToken:
     @classmethod
     def issue(cls, now: float | None = None, valid_s: float = SETUP_VALID_S) -> tuple[str, SetupToken]:
         token = secrets.token_urlsafe(24)
+        # machine time: the setup token's validity.
         now = time.time() if now is None else now
         return token, cls(hashlib.sha256(token.encode()).hexdigest(), now + valid_s)
 
     def check(self, token: str, now: float | None = None) -> str | None:
         """None when ``token`` may be used now, else why not."""
+        # machine time: the setup token's validity.
         now = time.time() if now is None else now
         if self.used:
             return "this setup link was already used"

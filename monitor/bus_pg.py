@@ -77,6 +77,7 @@ class LoggedBus(InMemoryBus):
 
 def prune_events(engine: Engine, keep_s: float, now: float | None = None) -> int:
     """Drop transient events older than ``keep_s`` (never the newest event: it carries the seq on restart)."""
+    # machine time: the log's age decides pruning.
     cutoff = (time.time() if now is None else now) - keep_s
     return event_store.prune_events(engine, cutoff, TRANSIENT_TYPES)
 
@@ -174,6 +175,7 @@ class PgEventBus:
         self.db_ok = True
         self.db_error: str | None = None
         self.db_failing_since: float | None = None
+        # machine time: the health of the log reader.
         self.last_fetch_ok = time.time()
         self.gaps = 0
         self.delivered = 0
@@ -252,6 +254,7 @@ class PgEventBus:
         return event_store.events_after(self.engine, after, limit)
 
     def _deliver(self, rows: list[tuple[int, float, str]]) -> int:
+        # machine time: delivery lag across processes.
         now = time.time()
         n = 0
         for seq, ts, payload in rows:
@@ -275,6 +278,7 @@ class PgEventBus:
 
     def _fetched_ok(self) -> None:
         self.db_ok, self.db_error, self.db_failing_since = True, None, None
+        # machine time: the health of the log reader.
         self.last_fetch_ok = time.time()
 
     def _fetch_failed(self, exc: Exception) -> None:
@@ -283,6 +287,7 @@ class PgEventBus:
         self.db_ok = False
         self.db_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
         if self.db_failing_since is None:
+            # machine time: the health of the log reader.
             self.db_failing_since = time.time()
 
     def health(self) -> dict[str, Any]:
@@ -292,6 +297,7 @@ class PgEventBus:
             "listen_reconnects": self.listener.reconnects,
             "log_readable": self.db_ok,
             "last_error": self.db_error or self.listener.last_error,
+            # machine time: the health of the log reader.
             "last_read_age_s": round(time.time() - self.last_fetch_ok, 1),
             "delivered": self.delivered,
             "gaps": self.gaps,

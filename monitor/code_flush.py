@@ -29,7 +29,7 @@ class CodeSource(Protocol):
     def give_back(self, taken: list[Any]) -> None: ...
 
 
-def flush_once(engine: Engine, source: CodeSource, now: float | None = None) -> int:
+def flush_once(engine: Engine, source: CodeSource, now: float) -> int:
     """Store what ``source`` counted since the last flush; returns the number of codes written."""
     taken = source.take()
     if not taken:
@@ -51,7 +51,7 @@ def flush_once(engine: Engine, source: CodeSource, now: float | None = None) -> 
         for s in taken
     ]
     try:
-        add_counts(engine, counts, time.time() if now is None else now)
+        add_counts(engine, counts, now)
     except Exception:
         source.give_back(taken)
         raise

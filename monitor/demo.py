@@ -44,6 +44,7 @@ def demo_clock(settings: Settings, speed: float) -> ScaledClock:
         latest = timeline.latest_stamp(engine)
     finally:
         engine.dispose()
+    # the scaled clock starts from the wall clock.
     now = time.time()
     return ScaledClock(speed, origin=max(now, latest + 1.0) if latest is not None else now)
 

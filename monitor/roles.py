@@ -8,7 +8,6 @@ one process (``all``): the in-memory bus, no commands.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -264,7 +263,7 @@ def build_web_service(settings: Settings) -> Service:
     commands = RemoteCommands(client, live)
     sessions = RemoteSessions(engine, commands)
     sessions.load()
-    _restore_live(engine, live, time.time() - 3600)
+    _restore_live(engine, live, REAL_CLOCK.now() - 3600)  # a web process runs on the real clock
     for alarm in alarm_store.open_alarms(engine):
         live.update_alarm(alarm)
     # The configuration's fixed bindings, as the ingest has them (on-screen ones come from the log).

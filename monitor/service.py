@@ -159,6 +159,7 @@ class Service:
             "status": "ok" if db_ok else "degraded",
             "role": self.role,
             "bus": bus_health,
+            # machine time: how long this process has run.
             "uptime_s": round(time.time() - self.started_at, 1),
             "database": {
                 "dialect": self.engine.dialect.name,
@@ -217,6 +218,7 @@ def _first_seq(engine: Engine, fresh: bool) -> int:
     start = event_store.newest_seq(engine)
     if fresh:
         start += SEQ_RESTART_GAP
+        # machine time: the event log's bookkeeping, not a clinical instant.
         now = time.time()
         marker: Event = {"type": "heartbeat", "seq": start, "ts": now, "restart": True}
         event_store.insert_event(engine, start, now, "heartbeat", encode(marker).decode())
@@ -284,6 +286,7 @@ def build_service(
         judge=judge,
         publisher=bus,
         live=live,
+        # machine time: senders retransmit within real minutes (as Pipeline._remember_key).
         known_keys=recent_keys(engine, time.time() - DEDUPE_WINDOW_S),
         clock=clock,
         devices=registry,

@@ -84,7 +84,7 @@ class NullAlarmStage:
     def load_cuff_times(self, session_id: int, times: Iterable[float]) -> None:
         return None
 
-    def restore(self, alarms: Iterable[Alarm], now: float | None = None) -> list[AlarmChange]:
+    def restore(self, alarms: Iterable[Alarm], now: float) -> list[AlarmChange]:
         return []
 
     @property

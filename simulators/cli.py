@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
+from monitor.clock import ScaledClock
 from simulators.live import LivePatient, run_live
 from simulators.physiology import SessionTrace, simulate_session
 from simulators.scenarios import SCENARIOS
@@ -125,6 +126,9 @@ def simulate_command(args: argparse.Namespace) -> int:
     if problem:
         print(f"ivmon simulate: {problem}", file=sys.stderr)
         return 2
+    # The clock live readings are stamped on (``speed`` times the wall clock from now): one object for
+    # the pacer's stamps and a target's ACK delays (simulators.live.run_live).
+    args.stamps = ScaledClock(args.speed)
     try:
         target = load_target(args.to, args)
     except (TargetUnavailable, ValueError) as exc:
@@ -200,7 +204,14 @@ def _report(args: argparse.Namespace, target: Target, rows: int | None, elapsed:
 async def _live(patients: Sequence[LivePatient], target: Target, args: argparse.Namespace) -> int:
     await target.open()
     try:
-        return await run_live(patients, target, speed=args.speed, stagger_s=args.stagger, duration_s=args.duration)
+        return await run_live(
+            patients,
+            target,
+            speed=args.speed,
+            stagger_s=args.stagger,
+            duration_s=args.duration,
+            epoch0=args.stamps.now(),
+        )
     finally:
         await target.close()
 

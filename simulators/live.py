@@ -18,6 +18,7 @@ from typing import NamedTuple, TypeAlias, TypeVar
 
 import numpy as np
 
+from monitor.clock import ScaledClock
 from monitor.model import Phase, Vital
 from simulators.physiology import FLAG_COLUMNS, PHASES, VITAL_COLUMNS, SessionTrace, simulate_session
 from simulators.targets import Target
@@ -108,12 +109,13 @@ async def run_live(
     """Send every patient's readings to ``target`` in (simulated time / ``speed``); returns the sends.
 
     Patient ``i`` starts ``i * stagger_s`` simulated seconds after the first.
-    Timestamps are the wall-clock instants of sending (``epoch0`` + elapsed
-    real time: the instant each row is due), so a receiving server never sees
-    readings from its future, even at ``speed`` > 1 (a faster session is then
-    compressed in time); a row sent late from a backlog keeps the instant it
-    was due, as a monitor's buffered value keeps its measurement time.
-    Seconds with no reading (the discharge instant) are not sent.
+    Timestamps are read on a scaled clock (``monitor.clock.ScaledClock``): ``speed`` times the wall
+    clock from ``epoch0`` (default: now), the instant each row is due on it. So a 40-minute infusion
+    is stamped over 40 minutes at any speed (trends, baselines and alarm delays are truthful), as the
+    demo's ``sim://`` patients are; a receiving server runs a clock of the same rate and origin
+    (``ivmon demo --speed``), or sees stamps from its future (clamped and flagged). A row sent late
+    from a backlog keeps the instant it was due, as a monitor's buffered value keeps its measurement
+    time. Seconds with no reading (the discharge instant) are not sent.
 
     Each patient is an independent monitor: one pacer hands each due row to
     its patient's lane, and one task per patient awaits the target's
@@ -127,7 +129,7 @@ async def run_live(
     if duration_s is not None and duration_s < 0:
         raise ValueError("duration must be >= 0")
     horizon = math.inf if duration_s is None else duration_s * speed
-    epoch = time.time() if epoch0 is None else epoch0
+    epoch = ScaledClock(speed).now() if epoch0 is None else epoch0  # the stamps' clock starts now
     lanes: list[_Lane] = [asyncio.Queue() for _ in patients]
     pacing = _pace(
         patients, lanes, speed=speed, stagger_s=stagger_s, horizon=horizon, epoch=epoch, now=now, sleep=sleep
@@ -168,7 +170,7 @@ async def _pace(
         sim = min(max((now() - start) * speed, wake), horizon)
         while upcoming and upcoming[0][0] <= sim:
             _, i = heapq.heappop(upcoming)
-            count, following = _release(patients[i], i * stagger_s, sim, lanes[i], epoch, speed)
+            count, following = _release(patients[i], i * stagger_s, sim, lanes[i], epoch)
             released += count
             if following is not None:
                 heapq.heappush(upcoming, (following, i))
@@ -177,9 +179,7 @@ async def _pace(
     return released
 
 
-def _release(
-    patient: LivePatient, offset: float, sim: float, lane: _Lane, epoch: float, speed: float
-) -> tuple[int, float | None]:
+def _release(patient: LivePatient, offset: float, sim: float, lane: _Lane, epoch: float) -> tuple[int, float | None]:
     """Queue the patient's rows due by simulated instant ``sim``: (rows queued, simulated instant of its next row)."""
     first = patient.next_ts
     assert first is not None, "a finished patient is never scheduled"
@@ -188,7 +188,7 @@ def _release(
     # leave it undelivered (the pacer would spin on it).
     for row in patient.due(max(sim - offset, first)).rows:
         if row.vitals:
-            lane.put_nowait(_Send(epoch + (offset + row.ts) / speed, row.phase.value, row.vitals))
+            lane.put_nowait(_Send(epoch + offset + row.ts, row.phase.value, row.vitals))
             count += 1
     following = patient.next_ts
     return count, None if following is None else offset + following

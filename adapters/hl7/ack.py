@@ -80,6 +80,7 @@ def build_ack(
     text: copied verbatim); every free text is escaped. ``processing_id`` is
     the message's own MSH-11 (an ACK to training data is training data too).
     """
+    # machine time: an ACK's MSH-7 is when the machine answered.
     now = time.time() if now is None else now
     ver = version if version[:2] == "2." and len(version) <= 8 else "2.6"
     msg_type = f"ACK^{trigger}^ACK" if trigger else "ACK"

@@ -23,6 +23,7 @@ _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 def parse_since(text: str, now: float | None = None) -> float:
     """``--since``: ``30m``/``2h``/``7d`` ago, an ISO 8601 time (with offset or local), or POSIX seconds."""
+    # a command line reads stored data on the wall clock.
     now = time.time() if now is None else now
     value = text.strip()
     m = _RELATIVE.match(value)

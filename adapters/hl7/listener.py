@@ -445,7 +445,7 @@ class MllpListener:
             return
         alarm = DeviceAlarm(
             source=f"hl7:{host}"[:128],
-            ts=time.time(),
+            ts=self.clock.now(),
             priority="medium",
             message=f"HL7 sender {host} sends too many unassigned devices: its messages are refused",
             code=FLOOD_RULE,

@@ -41,6 +41,7 @@ class RawLog:
     def add(self, peer: str, reason: str, data: bytes) -> None:
         if not self.capacity:
             return
+        # machine time: names and rate of the raw log's files.
         now = time.time()
         # In memory each frame is cut (200 frames of 1 MiB would be 200 MiB); the file keeps it whole.
         self.entries.append(RawEntry(now, peer, reason, data[:MEMORY_BYTES]))

@@ -9,7 +9,6 @@ audited in the transaction that records it and queues its messages (``monitor.st
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -77,7 +76,7 @@ async def get_chart(session_id: SessionId, request: Request, user: StaffUser) ->
     svc = service_of(request)
     session = await _session(svc, session_id)
     ctx = _charting(svc).ctx
-    rows = await asyncio.to_thread(charting.chart, svc.engine, session, ctx, time.time())
+    rows = await asyncio.to_thread(charting.chart, svc.engine, session, ctx, svc.clock.now())
     return {
         "session": session_id,
         "patient_ref": session.patient_ref,
@@ -108,7 +107,7 @@ async def accept_all(session_id: SessionId, body: AcceptAll, request: Request, u
     """Accept the draft rows the nurse was shown; rows changed or decided meanwhile are listed, not accepted."""
     svc = service_of(request)
     session = await _session(svc, session_id)
-    done, skipped = await asyncio.to_thread(_act_all, svc, session, body.rows, user.username, time.time())
+    done, skipped = await asyncio.to_thread(_act_all, svc, session, body.rows, user.username, svc.clock.now())
     _charting(svc).wake()
     return {"accepted": done, "skipped": skipped}
 
@@ -120,7 +119,7 @@ async def act_on_row(
     svc = service_of(request)
     session = await _session(svc, session_id)
     ctx = _charting(svc).ctx
-    now = time.time()
+    now = svc.clock.now()
     try:
         await asyncio.to_thread(
             charting.act,
@@ -142,7 +141,7 @@ async def act_on_row(
     except charting.ChartError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
     _charting(svc).wake()
-    rows = await asyncio.to_thread(charting.chart, svc.engine, session, ctx, time.time())
+    rows = await asyncio.to_thread(charting.chart, svc.engine, session, ctx, svc.clock.now())
     return next(r for r in rows if r["row"] == row)
 
 
@@ -152,7 +151,7 @@ async def fhir_bundle(session_id: SessionId, request: Request, user: StaffUser) 
     svc = service_of(request)
     session = await _session(svc, session_id)
     ch = _charting(svc)
-    rows = await asyncio.to_thread(charting.chart, svc.engine, session, ch.ctx, time.time())
+    rows = await asyncio.to_thread(charting.chart, svc.engine, session, ch.ctx, svc.clock.now())
     payloads = [
         charting.payload(session, r, r["values"], r["user"], r["decided_at"]) | {"correction": r["version"] > 1}
         for r in rows

@@ -56,7 +56,7 @@ async def put_rules(session_id: int, body: RulesBody, request: Request, user: Re
         rules = parse_override(body.rules, svc.alarms.rules, session_id)
     except RuleError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
-    await asyncio.to_thread(save_override, svc.engine, session_id, rules, user.username)
+    await asyncio.to_thread(save_override, svc.engine, session_id, rules, user.username, svc.clock.now())
     svc.alarms.set_session_rules(session_id, rules)
     await audit(
         request, user.username, "rules_change", f"session:{session_id}", rules=[r.to_toml_dict() for r in rules]
@@ -68,7 +68,7 @@ async def put_rules(session_id: int, body: RulesBody, request: Request, user: Re
 async def reset_rules(session_id: int, request: Request, user: ReviewUser) -> dict[str, Any]:
     svc = service_of(request)
     _open_session(svc, session_id)
-    await asyncio.to_thread(save_override, svc.engine, session_id, None, user.username)
+    await asyncio.to_thread(save_override, svc.engine, session_id, None, user.username, svc.clock.now())
     svc.alarms.clear_session_rules(session_id)
     await audit(request, user.username, "rules_reset", f"session:{session_id}")
     return _view(svc, session_id)

@@ -56,6 +56,7 @@ async def login(body: LoginBody, request: Request, response: Response) -> dict[s
     token, principal = result
     await asyncio.to_thread(auth.throttle.login_succeeded, body.username, ip)
     secure = request.url.scheme == "https"
+    # machine time: login expiry (monitor/clock.py).
     max_age = int(principal.expires - time.time())
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, samesite="strict", secure=secure, max_age=max_age, path="/"

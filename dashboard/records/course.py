@@ -36,7 +36,7 @@ def course(engine: Engine, alarm_stage: AlarmStage | None, patient_ref: str, now
     """The course as the API returns it (blocking: run in a thread)."""
     sessions = list(reversed(session_store.find_sessions(engine, patient_ref=patient_ref, limit=MAX_SESSIONS)))
     ids = [s.id for s in sessions]
-    fill_missing(engine, alarm_stage, ids)
+    fill_missing(engine, alarm_stage, ids, now)
     figures = store.summaries_of(engine, ids)
     effects = store.side_effects(engine, ids)
     scales = store.assessment_extremes(engine, ids)

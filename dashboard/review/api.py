@@ -94,6 +94,7 @@ async def review_list(
 
     def run() -> tuple[int, list[dict[str, Any]]]:
         args: dict[str, Any] = dict(
+            now=svc.clock.now(),
             start=start,
             end=end,
             bed=bed_id_of(bed, labels),
@@ -105,7 +106,7 @@ async def review_list(
         )
         total, rows = summaries.list_sessions(svc.engine, **args)
         ids = [r["id"] for r in rows if r["ended"] is not None and r["version"] != data.SUMMARY_VERSION]
-        if ids and data.fill_missing(svc.engine, svc.alarms, ids, limit=FILL_PER_REQUEST):
+        if ids and data.fill_missing(svc.engine, svc.alarms, ids, svc.clock.now(), limit=FILL_PER_REQUEST):
             total, rows = summaries.list_sessions(svc.engine, **args)
         return total, rows
 
@@ -144,10 +145,15 @@ def _series(readings: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def review_payload(
-    record: data.SessionRecord, rules: list[Any], history: list[dict[str, Any]], stored: dict[str, Any] | None = None
+    record: data.SessionRecord,
+    rules: list[Any],
+    history: list[dict[str, Any]],
+    now: float,
+    stored: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything the review page draws and lists, in one document (``stored``: the summary kept at close)."""
-    figures = stored if stored is not None else data.summary_of(record, rules).to_json()
+    """Everything the review page draws and lists, in one document (``stored``: the summary kept at close;
+    ``now``, the service's clock, ends a session still open)."""
+    figures = stored if stored is not None else data.summary_of(record, rules, now).to_json()
     end = float(figures["ended"])
     series, flagged = _series(record.readings)
     limits = []
@@ -211,10 +217,12 @@ async def review_session(session_id: int, request: Request, user: ReviewUser) ->
         rules = data.rules_for(svc.engine, svc.alarms, session_id)
         history = summaries.patient_history(svc.engine, record.session.patient_ref)
         if any(h["peak_sbp_rise"] is None and h["ended"] is not None for h in history):
-            data.fill_missing(svc.engine, svc.alarms, [h["id"] for h in history], limit=FILL_PER_REQUEST)
+            data.fill_missing(
+                svc.engine, svc.alarms, [h["id"] for h in history], svc.clock.now(), limit=FILL_PER_REQUEST
+            )
             history = summaries.patient_history(svc.engine, record.session.patient_ref)
         stored = summaries.load_summary(svc.engine, session_id, data.SUMMARY_VERSION) if record.closed_at else None
-        body = review_payload(record, rules, history, stored)
+        body = review_payload(record, rules, history, svc.clock.now(), stored)
         labels = session_store.list_beds(svc.engine)
         body["session"]["bed_label"] = labels.get(record.session.bed, record.session.bed)
         for h in body["history"]:
@@ -316,7 +324,7 @@ async def report_pdf(session_id: int, request: Request, user: ReviewUser) -> Res
     svc = service_of(request)
     record = await _record(request, session_id)
     rules = await asyncio.to_thread(data.rules_for, svc.engine, svc.alarms, session_id)
-    pdf = await asyncio.to_thread(render_report, record, rules)
+    pdf = await asyncio.to_thread(render_report, record, rules, svc.clock.now())
     await audit(request, user.username, "report_download", f"session:{session_id}", bytes=len(pdf))
     return Response(
         pdf,

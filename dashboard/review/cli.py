@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monitor.clock import REAL_CLOCK
 from monitor.store import readings as reading_store
 
 if TYPE_CHECKING:  # heavy imports wait until an export runs: every ``ivmon`` command builds this parser
@@ -112,7 +113,7 @@ def export_command(args: argparse.Namespace) -> int:
 
         rules = data.rules_for(engine, None, sid, rules_from_settings(settings.alarms.rules_file))
         target = Path(args.out or f"session-{sid}-report.pdf")
-        target.write_bytes(render_report(record, rules))
+        target.write_bytes(render_report(record, rules, REAL_CLOCK.now()))  # a CLI reads stored data now
         written.append(str(target))
     else:
         tables = _tables(engine, record, args.what)

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import math
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -119,14 +118,15 @@ def rules_for(
     return list(clinic) if clinic is not None else default_rules()
 
 
-def summary_of(record: SessionRecord, rules: list[Rule], now: float | None = None) -> SessionSummary:
+def summary_of(record: SessionRecord, rules: list[Rule], now: float) -> SessionSummary:
+    """``now`` (the service's clock) ends a session still open."""
     return summarise(
         record.session,
         record.readings,
         record.alarms,
         rules,
         record.notes,
-        now=None if record.closed_at is not None else (time.time() if now is None else now),
+        now=None if record.closed_at is not None else now,
     )
 
 
@@ -156,12 +156,14 @@ def summary_columns(s: SessionSummary) -> dict[str, Any]:
     }
 
 
-def refresh_summary(engine: Engine, alarm_stage: AlarmStage | None, session_id: int) -> SessionSummary | None:
-    """Compute a session's summary; store it when the session is closed."""
+def refresh_summary(
+    engine: Engine, alarm_stage: AlarmStage | None, session_id: int, now: float
+) -> SessionSummary | None:
+    """Compute a session's summary (an open one up to ``now``, the service's clock); store it when closed."""
     record = load_record(engine, session_id)
     if record is None:
         return None
-    summary = summary_of(record, rules_for(engine, alarm_stage, session_id))
+    summary = summary_of(record, rules_for(engine, alarm_stage, session_id), now)
     if summary.closed:
         summaries.save_summary(engine, session_id, SUMMARY_VERSION, summary_columns(summary), summary.to_json())
     return summary
@@ -188,7 +190,7 @@ def open_figures(engine: Engine, ids: list[int]) -> dict[int, dict[str, Any]]:
 
 
 def fill_missing(
-    engine: Engine, alarm_stage: AlarmStage | None, ids: list[int] | None, limit: int | None = None
+    engine: Engine, alarm_stage: AlarmStage | None, ids: list[int] | None, now: float, limit: int | None = None
 ) -> int:
     """Compute the stored summaries missing among ``ids`` (None: every closed session, newest first).
 
@@ -198,7 +200,7 @@ def fill_missing(
     missing = summaries.sessions_without_summary(engine, ids, SUMMARY_VERSION)[:limit]
     for sid in missing:
         try:
-            refresh_summary(engine, alarm_stage, sid)
+            refresh_summary(engine, alarm_stage, sid, now)
         except Exception:  # one bad session must not hide the list
             log.exception("summary of session %d failed", sid)
     return len(missing)
@@ -219,7 +221,7 @@ class SummaryKeeper:
         if change.phase not in (Phase.DISCHARGED, Phase.ABORTED):
             return
         try:
-            await asyncio.to_thread(refresh_summary, self.engine, self.alarm_stage, session.id)
+            await asyncio.to_thread(refresh_summary, self.engine, self.alarm_stage, session.id, change.ts)
         except Exception:  # the list fills it in later; closing the session must not fail
             log.exception("summary of session %d failed at close", session.id)
 
@@ -228,8 +230,6 @@ def phases_json(record: SessionRecord, end: float) -> list[dict[str, Any]]:
     return [{"phase": p, "start": a, "end": b} for a, b, p in phase_intervals(record.session, end)]
 
 
-def end_of(record: SessionRecord, now: float | None = None) -> float:
-    end, _ = session_end(
-        record.session, record.readings, None if record.closed_at is not None else (time.time() if now is None else now)
-    )
+def end_of(record: SessionRecord, now: float) -> float:
+    end, _ = session_end(record.session, record.readings, None if record.closed_at is not None else now)
     return end

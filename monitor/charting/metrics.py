@@ -4,7 +4,6 @@ destination has been failing."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -48,10 +47,9 @@ class ChartingCollector(Collector):
         down = GaugeMetricFamily(
             "ivmon_ehr_down_seconds", "How long the destination has not taken messages", labels=["destination"]
         )
-        now = time.time()
         for sender in charting.senders:
             sent.add_metric([sender.name], sender.sent)
             refused.add_metric([sender.name], sender.failed)
             retries.add_metric([sender.name], sender.retries)
-            down.add_metric([sender.name], sender.down_for(now))
+            down.add_metric([sender.name], sender.down_for(sender.clock()))  # the sender's own (machine) time
         yield from (sent, refused, retries, down)

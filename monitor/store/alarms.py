@@ -4,7 +4,6 @@ batch they belong to: ``monitor/store/transaction.py``.)"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,12 +15,10 @@ from monitor.model import Alarm, AlarmState, Priority
 from monitor.store import schema
 
 
-def insert_rule_override(engine: Engine, session_id: int, rules_json: str, user: str) -> None:
+def insert_rule_override(engine: Engine, session_id: int, rules_json: str, user: str, ts: float) -> None:
     """Append a session's rules as JSON ("" = back to the clinic rules); the latest row wins."""
     with engine.begin() as conn:
-        conn.execute(
-            insert(schema.rule_overrides).values(session_id=session_id, rules=rules_json, user=user, ts=time.time())
-        )
+        conn.execute(insert(schema.rule_overrides).values(session_id=session_id, rules=rules_json, user=user, ts=ts))
 
 
 def rule_override_rows(engine: Engine, session_ids: Sequence[int]) -> list[tuple[int, str]]:

@@ -25,7 +25,12 @@ def insert_audit(
     """The audit record inside the caller's transaction: the change and its record commit together."""
     conn.execute(
         insert(schema.audit).values(
-            ts=time.time(), user=user, action=action, target=target, detail=json.dumps(detail or {}, default=str)
+            # machine time: the audit trail is stamped by the machine (the same as the clinic's clock but in a demo).
+            ts=time.time(),
+            user=user,
+            action=action,
+            target=target,
+            detail=json.dumps(detail or {}, default=str),
         )
     )
 

@@ -55,6 +55,7 @@ def save_user(engine: Engine, username: str, password_hash: str, role: str, *, d
                     username=username,
                     password_hash=password_hash,
                     role=role,
+                    # machine time: logins and accounts are the machine's (monitor/clock.py).
                     created=time.time(),
                     active=True,
                     demo=demo,

@@ -17,6 +17,7 @@ from monitor.store.events import notify
 
 def insert_command(engine: Engine, kind: str, payload: dict[str, Any], user: str, channel: str) -> int:
     """Queue a command as ``pending``; returns its id."""
+    # machine time: command ages are compared across processes.
     row = {"ts": time.time(), "kind": kind, "payload": orjson.dumps(payload).decode(), "user": user}
     with engine.begin() as conn:
         inserted = conn.execute(insert(schema.commands).values(status="pending", **row))
@@ -39,6 +40,7 @@ def withdraw_command(engine: Engine, command_id: int) -> bool:
         result = conn.execute(
             update(schema.commands)
             .where(c.id == command_id, c.status == "pending")
+            # machine time: command ages are compared across processes.
             .values(status="expired", done_ts=time.time(), result='{"error": "withdrawn: no answer in time"}')
         )
         return bool(result.rowcount)
@@ -63,6 +65,7 @@ def finish_command(engine: Engine, command_id: int, status: str, result: dict[st
         conn.execute(
             update(schema.commands)
             .where(schema.commands.c.id == command_id)
+            # machine time: command ages are compared across processes.
             .values(status=status, result=orjson.dumps(result).decode(), done_ts=time.time())
         )
         notify(conn, channel, str(command_id))

@@ -17,6 +17,7 @@ from monitor.store import schema
 def ensure_beds(engine: Engine, beds: dict[str, str]) -> None:
     with engine.begin() as conn:
         known = set(conn.scalars(select(schema.beds.c.id)))
+        # machine time: when the bed was configured.
         new = [{"id": b, "label": label, "created": time.time()} for b, label in beds.items() if b not in known]
         if new:
             conn.execute(insert(schema.beds), new)

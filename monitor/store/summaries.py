@@ -60,6 +60,7 @@ def save_summary(engine: Engine, session_id: int, version: int, columns: Mapping
             insert(schema.session_summaries).values(
                 session_id=session_id,
                 version=version,
+                # machine time: when the summary was computed.
                 computed=time.time(),
                 figures=json.dumps(figures, default=str),
                 **row,
@@ -98,11 +99,10 @@ def list_sessions(
     descending: bool = True,
     limit: int = 100,
     offset: int = 0,
-    now: float | None = None,
+    now: float,
 ) -> tuple[int, list[dict[str, Any]]]:
     """(total matching, one page of rows) with the summary columns (None where not computed yet)."""
     s, m = schema.sessions.c, schema.session_summaries.c
-    now = time.time() if now is None else now
     duration = (func.coalesce(s.ended, literal(now)) - s.started).label("duration_s")
     conds: list[ColumnElement[bool]] = []
     if start is not None:

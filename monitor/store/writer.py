@@ -85,6 +85,7 @@ class _Batch:
         """The batch as plain data, with a key of its own (a retried batch is written once)."""
         return BatchRows(
             batch_key=_batch_key(),
+            # machine time: the batch's own bookkeeping.
             ts=time.time(),
             readings=self.readings,
             statuses=self.statuses,
@@ -213,6 +214,7 @@ class BatchWriter:
             [(r.ts, r.vital, r.value, r.unit, r.quality, r.source, r.bed, r.session_id) for r in readings]
         )
         if key is not None:
+            # machine time: message keys expire in real minutes.
             self._batch.keys.append((key, time.time(), start, len(rows)))
         self._poke()
 
@@ -491,6 +493,7 @@ async def prune_keys_loop(engine: Engine, every_s: float = 3600.0) -> None:
     """Hourly: keys past :data:`KEY_RETENTION_S` (in a thread: a large delete must not stall the loop)."""
     while True:
         try:
+            # machine time: message keys expire in real minutes.
             n = await asyncio.to_thread(prune_keys, engine, time.time() - KEY_RETENTION_S)
             if n:
                 log.info("forgot %d message keys older than %d days", n, KEY_RETENTION_S // 86400)

@@ -14,11 +14,11 @@ import argparse
 import asyncio
 import logging
 import random
-import time
 from collections import Counter
 from urllib.parse import urlsplit
 
 from adapters.hl7.client import Ack, MllpClient
+from monitor.clock import REAL_CLOCK, Clock
 from monitor.model import NIBP_VITALS, Vital
 from monitor.retry import Backoff, GaveUp, retry
 from simulators.emit.pcd01 import device_eui, encode_pcd01, next_control_id
@@ -43,7 +43,11 @@ class MllpTarget:
         retry_for_s: float = 60.0,
         connecting_at_once: int = 32,
         ack_timeout_s: float = 30.0,
+        stamps: Clock = REAL_CLOCK,
     ) -> None:
+        #: The clock the readings are stamped on (the simulator's, scaled by --speed): ACK delays are
+        #: measured from a row's stamp on it, in real seconds.
+        self.stamps = stamps
         self.host = host
         self.port = port
         self.location_prefix = location_prefix
@@ -66,11 +70,11 @@ class MllpTarget:
         self._jitter = random.Random()
 
     @classmethod
-    def from_url(cls, url: str, *, location_prefix: str = "chair-") -> MllpTarget:
+    def from_url(cls, url: str, *, location_prefix: str = "chair-", stamps: Clock = REAL_CLOCK) -> MllpTarget:
         parts = urlsplit(url)
         if parts.scheme != "mllp" or not parts.hostname:
             raise ValueError(f"expected mllp://HOST:PORT, got {url!r}")
-        return cls(parts.hostname, parts.port or 2575, location_prefix=location_prefix)
+        return cls(parts.hostname, parts.port or 2575, location_prefix=location_prefix, stamps=stamps)
 
     async def open(self) -> None:
         return None  # connections open lazily, one per patient, as monitors do
@@ -136,7 +140,7 @@ class MllpTarget:
         if ack.code == "AA":
             self.readings_acked += readings
             self.warnings += bool(ack.text)
-            delay = max(0.0, time.time() - ts)
+            delay = max(0.0, (self.stamps.now() - ts) / self.stamps.rate)
             self._ack_delay_sum_s += delay
             self.ack_delay_max_s = max(self.ack_delay_max_s, delay)
             return
@@ -193,4 +197,6 @@ class MllpTarget:
 
 @register_target("mllp")
 def mllp_target(to: str, args: argparse.Namespace) -> Target:
-    return MllpTarget.from_url(to, location_prefix=getattr(args, "location_prefix", None) or "chair-")
+    return MllpTarget.from_url(
+        to, location_prefix=getattr(args, "location_prefix", None) or "chair-", stamps=args.stamps
+    )

@@ -105,7 +105,7 @@ def test_restart_restores_alarm_state() -> None:
     stored = [copy.copy(a) for a in engine.active_alarms() + latched.active_alarms()]
     # A new process: same rules, state loaded from storage.
     fresh = AlarmEngine([rule(id="low", delay_s=0, hysteresis=1), rule(id="other", vital="hr", op=">", limit=130)])
-    fresh.restore(stored)
+    fresh.restore(stored, now=20)
     f2 = Feeder(fresh)
     assert {a.rule_id for a in fresh.active_alarms()} == {"low", "other"}
     assert f2.feed("spo2", [83], start=2) == []  # the episode goes on: no second "started"

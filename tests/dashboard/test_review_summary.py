@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -96,7 +97,7 @@ async def stored(migrated_engine: Engine) -> tuple[Engine, int, Known]:
 async def test_summary_of_known_session_matches_independent_figures(stored: tuple[Engine, int, Known]) -> None:
     engine, sid, k = stored
     _SORTED.clear()
-    s = refresh_summary(engine, None, sid)
+    s = refresh_summary(engine, None, sid, time.time())
     assert s is not None and s.closed
     end = T0 + 6000
     assert s.duration_s == 6000
@@ -165,10 +166,10 @@ async def test_summary_of_known_session_matches_independent_figures(stored: tupl
 async def test_closed_session_summary_is_stored_for_the_list(stored: tuple[Engine, int, Known]) -> None:
     engine, sid, _ = stored
     assert summaries.load_summary(engine, sid, SUMMARY_VERSION) is None
-    refresh_summary(engine, None, sid)
+    refresh_summary(engine, None, sid, time.time())
     figures = summaries.load_summary(engine, sid, SUMMARY_VERSION)
     assert figures is not None and figures["peak_sbp_rise"] == 49
-    total, rows = summaries.list_sessions(engine, patient_ref="P-00")
+    total, rows = summaries.list_sessions(engine, patient_ref="P-00", now=time.time())
     assert total == 1 and rows[0]["peak_sbp_rise"] == 49 and rows[0]["min_spo2"] == 89
     assert rows[0]["alarms_high"] == 1 and rows[0]["duration_s"] == 6000
 
@@ -179,7 +180,7 @@ async def test_open_session_is_summed_up_to_now_and_not_stored(migrated_engine: 
     sid = await seed(migrated_engine, k)
     record = load_record(migrated_engine, sid)
     assert record is not None and record.closed_at is None
-    s = refresh_summary(migrated_engine, None, sid)
+    s = refresh_summary(migrated_engine, None, sid, time.time())
     assert s is not None and not s.closed and s.discharge_ready_ts is None
     assert summaries.load_summary(migrated_engine, sid, SUMMARY_VERSION) is None
     # The list's cheap SQL figures for open sessions agree with the full summary.
@@ -187,5 +188,5 @@ async def test_open_session_is_summed_up_to_now_and_not_stored(migrated_engine: 
     assert live["peak_sbp_rise"] == s.peak_sbp_rise == 49
     assert live["min_spo2"] == s.lows["spo2"].value
     assert {k: live[f"alarms_{k}"] for k in s.alarm_counts} == s.alarm_counts
-    _, rows = summaries.list_sessions(migrated_engine)
+    _, rows = summaries.list_sessions(migrated_engine, now=time.time())
     assert rows[0]["ended"] is None and rows[0]["peak_sbp_rise"] is None  # never stored while open

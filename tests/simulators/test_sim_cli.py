@@ -150,9 +150,10 @@ def test_live_target_gets_every_reading(monkeypatch: pytest.MonkeyPatch) -> None
         assert len(got) == len(with_readings)
         ts = np.array([s[1] for s in got])
         assert np.all(np.diff(ts) > 0)
-        # Compressed by --speed: one simulated second = 1/speed real seconds; patient 1 starts 600 s later.
-        assert np.allclose(np.diff(ts), np.diff(with_readings["ts"].to_numpy()) / 200000, rtol=0, atol=1e-6)
+        # Stamped on a clock running at --speed: one simulated second is one second of the stamps (sent
+        # 1/speed real seconds apart); patient 1 starts 600 s later.
+        assert np.allclose(np.diff(ts), np.diff(with_readings["ts"].to_numpy()), rtol=0, atol=1e-6)
         assert [s[2] for s in got] == with_readings["phase"].astype(str).tolist()
         assert min(s[3][Vital.SPO2] for s in got if Vital.SPO2 in s[3]) < 90
     first = {p: min(s[1] for s in recorder.sent if s[0] == p) for p in (0, 1)}
-    assert first[1] - first[0] == pytest.approx(600 / 200000, abs=1e-6)
+    assert first[1] - first[0] == pytest.approx(600, abs=1e-6)

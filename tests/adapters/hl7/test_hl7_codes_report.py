@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ async def test_codes_report_on_known_and_unknown_codes(
     listener, sink = running
     answers = await asyncio.to_thread(send, listener.port, TELEMETRY, acme("A-1"), acme("A-2"))
     assert [a.split("|")[1] for a in answers] == ["AA", "AA", "AA"]
-    assert flush_once(sink.engine, listener.observed) > 0
+    assert flush_once(sink.engine, listener.observed, time.time()) > 0
 
     rows = {(r["code"], r["system"]): r for r in report(capsys, sqlite_url)}
     sat = rows[("7001", "99ACME")]
@@ -124,7 +125,7 @@ async def test_a_local_code_added_to_the_file_takes_effect_without_restart(
         assert await asyncio.to_thread(send, listener.port, acme("B-2")) == ["MSA|AA|B-2"]
         await sink.pipeline.writer.durable()
         assert [(r.vital, r.value) for r in sink.readings if r.vital is Vital.SPO2] == [(Vital.SPO2, 96.0)]
-        flush_once(sink.engine, listener.observed)
+        flush_once(sink.engine, listener.observed, time.time())
         rows = {r["code"]: r for r in report(capsys, sqlite_url)}
         assert (rows["7001"]["outcome"], rows["7001"]["flagged"], rows["7001"]["count"]) == ("spo2", False, 2)
         assert rows["7002"]["outcome"] == "not tracked: marked not a vital in [hl7] local_codes"
@@ -147,10 +148,10 @@ def test_counts_that_cannot_be_stored_go_with_the_next_flush(tmp_path: Path, sql
         ledger.note("MON", "7001^SAT^99ACME", "%", "96", None, "")
     unmigrated = create_engine(f"sqlite:///{tmp_path / 'empty.db'}")  # no hl7_codes table: the insert fails
     with pytest.raises(Exception, match="hl7_codes"):
-        flush_once(unmigrated, ledger)
+        flush_once(unmigrated, ledger, time.time())
     ledger.note("MON", "7001^SAT^99ACME", "%", "95", None, "")
     engine = database.make_engine(sqlite_url)
     database.upgrade(engine)
-    assert flush_once(engine, ledger) == 1
+    assert flush_once(engine, ledger, time.time()) == 1
     [row] = list_codes(engine)
     assert (row["count"], row["example_value"], row["flagged"]) == (4, "96", True)
