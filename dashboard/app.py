@@ -38,7 +38,7 @@ from dashboard.api import (
 )
 from dashboard.api import setup as setup_api
 from dashboard.api_docs import install_api_docs
-from dashboard.auth import SESSION_COOKIE, Auth
+from dashboard.auth import SESSION_COOKIE, Auth, LoginThrottle
 from dashboard.headers import SecurityHeaders
 from dashboard.hub import Hub
 from dashboard.review.api import install as install_review
@@ -83,7 +83,13 @@ def create_app(service: Service) -> FastAPI:
     app.state.setup_token = None
     app.state.whatif_running = False  # one what-if comparison at a time (dashboard/api/whatif.py)
     http = service.settings.http
-    app.state.auth = Auth(service.engine, http.session_hours, http.idle_timeout_min)
+    throttle = LoginThrottle(
+        service.engine,
+        first_delay_s=http.login_first_delay_s,
+        max_delay_s=http.login_max_delay_s,
+        account_max_delay_s=http.login_account_max_delay_s,
+    )
+    app.state.auth = Auth(service.engine, http.session_hours, http.idle_timeout_min, throttle)
     for module in (
         system,
         beds,

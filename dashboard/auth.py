@@ -157,14 +157,20 @@ class _Cached:
 
 
 class Auth:
-    def __init__(self, engine: Engine, session_hours: float = 12.0, idle_minutes: float = 0.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        session_hours: float = 12.0,
+        idle_minutes: float = 0.0,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
         self.engine = engine
         self.session_s = session_hours * 3600
         #: Logins unused this long end (0: never); an open central view counts as use (dashboard/revocation.py).
         self.idle_s = idle_minutes * 60
         #: How often a login's last activity is written (the idle timeout is this precise).
         self.touch_s = min(30.0, self.idle_s / 10) if self.idle_s else 0.0
-        self.throttle = LoginThrottle(engine)
+        self.throttle = throttle if throttle is not None else LoginThrottle(engine)
         self._cache: dict[str, _Cached] = {}
 
     def login(self, username: str, password: str) -> tuple[str, Principal] | None:

@@ -34,6 +34,11 @@ class HttpSettings(BaseModel):
     trusted_proxies: list[str] = Field(default_factory=list)
     #: /docs, /redoc and /openapi.json: off (404) unless true, and then for logged-in staff only.
     api_docs: bool = False
+    #: The login throttle (docs/security.md): the wait after the free failed attempts, doubling up to
+    #: the longest (an account guessed from many addresses: up to the account's longest).
+    login_first_delay_s: float = Field(default=15.0, gt=0, le=3600)
+    login_max_delay_s: float = Field(default=300.0, gt=0, le=86_400)
+    login_account_max_delay_s: float = Field(default=60.0, gt=0, le=86_400)
 
 
 class Hl7Binding(BaseModel):

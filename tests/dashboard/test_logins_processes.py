@@ -33,7 +33,10 @@ REVOKED_WITHIN_S = 5.0
 
 @pytest.fixture
 def two_web(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
-    config = write_config(tmp_path / "ivmon.toml", postgres_url)
+    # Waits far longer than a burst of logins takes on a loaded machine: every attempt of a burst
+    # past the budget meets the first wait (with the default 15 s, a slow burst outlived it).
+    throttle = "[http]\nlogin_first_delay_s = 600\nlogin_max_delay_s = 3600\nlogin_account_max_delay_s = 1200"
+    config = write_config(tmp_path / "ivmon.toml", postgres_url, extra=throttle)
     add_user(postgres_url)  # nurse1; brings the schema up to date before the processes start
     web_a, web_b = Server(config, "web").start(), Server(config, "web").start()
     try:

@@ -121,6 +121,23 @@ def outage_transitions(db_url: str) -> list[str]:
         engine.dispose()
 
 
+def storage_alarm_histories(db_url: str) -> dict[str, list[tuple[float, str]]]:
+    """Each storage-outage alarm's stored transitions, ``(ts, transition)`` in time order, by alarm id."""
+    engine = create_engine(db_url)
+    try:
+        e = schema.alarm_events.c
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(e.alarm_id, e.ts, e.transition).where(e.alarm_id.like("storage-%")).order_by(e.ts)
+            )
+            out: dict[str, list[tuple[float, str]]] = {}
+            for alarm_id, ts, transition in rows:
+                out.setdefault(str(alarm_id), []).append((float(ts), str(transition)))
+            return out
+    finally:
+        engine.dispose()
+
+
 async def send_now(port: int, vitals: dict[Vital, float], device: str, location: str = "") -> None:
     """One monitor's message stamped now (``location``: the chair it claims, PV1-3), answered AA."""
     client = MllpClient("127.0.0.1", port)
