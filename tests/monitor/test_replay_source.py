@@ -20,7 +20,8 @@ def test_valid_readings_by_session_and_vital(db_url: str) -> None:
         ids = []
         for k, bed in enumerate(("chair-1", "chair-2")):
             phases = [PhaseChange(Phase.BASELINE, T0 + k, "n")]
-            ids.append(insert_session(engine, Session(0, bed, f"P{k}", Phase.BASELINE, T0 + k, phases=phases), "n"))
+            session = Session(0, bed, f"P{k}", Phase.BASELINE, T0 + k, phases=phases, protocol=("iv-a", None)[k])
+            ids.append(insert_session(engine, session, "n"))
         a, b = ids
         rows = [  # ts, vital, value, quality, session: stored in this order
             (T0 + 2.5, "spo2", 97.0, "valid", a),
@@ -46,6 +47,8 @@ def test_valid_readings_by_session_and_vital(db_url: str) -> None:
         assert [s.id for s in stored_sessions(engine)] == ids
         assert [s.id for s in stored_sessions(engine, bed="chair-2")] == [b]
         assert stored_sessions(engine, start=T0 + 0.5) == [s for s in stored_sessions(engine) if s.id == b]
+        assert [s.id for s in stored_sessions(engine, protocol="iv-a")] == [a]
+        assert stored_sessions(engine, protocol="other", end=T0 + 5) == []
         assert physiological_alarms(engine, ids) == []
     finally:
         engine.dispose()
