@@ -25,7 +25,7 @@ import bisect
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from alerts.cases import Case, CaseEpisodes, replay_cases
@@ -146,20 +146,28 @@ def _length(ep: Episode, last_ts: float) -> float:
     return end - ep.start
 
 
-def _overlaps(ep: Episode, others: Sequence[Episode]) -> bool:
-    end = ep.end if ep.end is not None else math.inf
-    for o in others:
-        o_end = o.end if o.end is not None else math.inf
-        if o.start <= end and ep.start <= o_end:
-            return True
-    return False
+class _Spans:
+    """The episodes of one rule and vital in one case: they never overlap, so starts and ends both ascend."""
+
+    def __init__(self, episodes: Sequence[Episode]) -> None:
+        self.starts = [e.start for e in episodes]
+        self.ends = [e.end if e.end is not None else math.inf for e in episodes]
+
+    def overlap(self, ep: Episode) -> bool:
+        """Whether any of them meets ``ep`` (closed intervals; an open episode runs on)."""
+        i = bisect.bisect_left(self.ends, ep.start)  # the first that has not ended before ep starts
+        end = ep.end if ep.end is not None else math.inf
+        return i < len(self.starts) and self.starts[i] <= end
 
 
-def _by_rule(episodes: Iterable[Episode]) -> dict[tuple[str, Vital], list[Episode]]:
-    out: dict[tuple[str, Vital], list[Episode]] = defaultdict(list)
+_NONE = _Spans([])
+
+
+def _by_rule(episodes: Iterable[Episode]) -> dict[tuple[str, Vital], _Spans]:
+    grouped: dict[tuple[str, Vital], list[Episode]] = defaultdict(list)
     for ep in episodes:
-        out[(ep.rule_id, ep.vital)].append(ep)
-    return out
+        grouped[(ep.rule_id, ep.vital)].append(ep)
+    return {key: _Spans(sorted(eps, key=lambda e: e.start)) for key, eps in grouped.items()}
 
 
 def _answer_key(case_key: str, rule_id: str, vital: str, started: float) -> tuple[str, str, str, float]:
@@ -203,7 +211,7 @@ def compare_replays(
             out_now.append((key, ep, case.t0))
             answer = answer_of.get(_answer_key(key, ep.rule_id, ep.vital.value, ep.start))
             answers_known |= answer is not None
-            if not _overlaps(ep, theirs.get((ep.rule_id, ep.vital), [])):
+            if not theirs.get((ep.rule_id, ep.vital), _NONE).overlap(ep):
                 r.removed += 1
                 r.removed_actionable += answer is True
         for ep in b.episodes:
@@ -214,7 +222,7 @@ def compare_replays(
             r.alarm_minutes_proposed += length / 60.0
             lengths[("proposed", ep.rule_id, phase)].append(length)
             out_proposed.append((key, ep, case.t0))
-            if not _overlaps(ep, mine.get((ep.rule_id, ep.vital), [])):
+            if not mine.get((ep.rule_id, ep.vital), _NONE).overlap(ep):
                 r.added += 1
     for (rule_id, phase), r in rows.items():
         now_l, prop_l = lengths.get(("now", rule_id, phase)), lengths.get(("proposed", rule_id, phase))
@@ -244,7 +252,3 @@ def compare(
 def answers_of(alarms: Iterable[StoredAlarm]) -> list[Answer]:
     """Stored alarms' answers, keyed as the replay of stored sessions keys its cases (the session id)."""
     return [Answer(str(a.session_id), a.rule_id, a.vital, a.started, a.actionable) for a in alarms]
-
-
-def rows_as_table(comparison: Comparison) -> list[Mapping[str, object]]:
-    return [r.as_dict() for r in [*comparison.rows, comparison.total]]

@@ -6,13 +6,14 @@ import csv
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from alerts.cases import trace_cases
 from alerts.rules import default_rules, loads_rules
 from alerts.trace import load_trace
-from alerts.whatif import Answer, compare
+from alerts.whatif import Answer, compare, compare_replays
 from alerts.whatif_cli import main
 
 CURRENT = """
@@ -166,3 +167,21 @@ def test_rules_in_force_as_rule_file_text_read_back_the_same() -> None:
     )
     for rules in (default_rules(), odd):
         assert loads_rules(rules_to_toml(rules)) == rules
+
+
+def test_removed_and_added_by_overlap_of_closed_intervals() -> None:
+    """Same rule and vital: touching counts as overlapping, an open episode runs on to the end."""
+    from alerts.cases import Case, CaseEpisodes
+    from alerts.replay import Episode
+    from monitor.model import Priority, Vital
+
+    def ep(start: float, end: float | None) -> Episode:
+        return Episode("r", Vital.HR, Priority.LOW, start, end, 130.0)
+
+    case = Case("s", [("infusion", 0.0)], 0.0, series={"hr": (np.array([0.0, 100.0]), np.array([70.0, 70.0]))})
+    now = [CaseEpisodes(case, [ep(10, 20), ep(30, 35), ep(60, None)])]
+    proposed = [CaseEpisodes(case, [ep(20, 25), ep(36, 40), ep(70, 80), ep(90, None)])]
+    row = compare_replays(now, proposed).rows[0]
+    # 10-20 meets 20-25 (kept); 30-35 meets nothing (removed); 60-open meets 70-80 and 90-open (kept)
+    assert (row.removed, row.added) == (1, 1)  # 36-40 is new
+    assert row.alarm_minutes_now == pytest.approx((10 + 5 + 40) / 60)  # the open one counted to 100 s
