@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, Table, delete, insert, select
 
 from monitor.store import schema
 from monitor.store.audit import insert_audit
@@ -25,6 +25,17 @@ class Actor:
     detail: dict[str, Any]
 
 
+def insert_audited(
+    engine: Engine, table: Table, values: dict[str, Any], actor: Actor, action: str, target: str, **detail: Any
+) -> int:
+    """One row by ``actor`` and its audit record (with the row's id) in one transaction; the new id."""
+    with engine.begin() as conn:
+        key = conn.execute(insert(table).values(**values, user=actor.user)).inserted_primary_key
+        assert key is not None
+        insert_audit(conn, actor.user, action, target, {**actor.detail, **detail, "id": key[0]})
+        return int(key[0])
+
+
 def add_assessment(
     engine: Engine,
     actor: Actor,
@@ -35,23 +46,9 @@ def add_assessment(
     items: list[float] | None,
     recorded: float,
 ) -> int:
-    with engine.begin() as conn:
-        key = conn.execute(
-            insert(schema.assessments).values(
-                session_id=session_id,
-                ts=ts,
-                scale=scale,
-                score=score,
-                items=None if items is None else json.dumps(items),
-                user=actor.user,
-                recorded=recorded,
-            )
-        ).inserted_primary_key
-        assert key is not None
-        insert_audit(
-            conn, actor.user, "assessment", f"session:{session_id}", {**actor.detail, "scale": scale, "id": key[0]}
-        )
-        return int(key[0])
+    values = {"session_id": session_id, "ts": ts, "scale": scale, "score": score, "recorded": recorded}
+    values["items"] = None if items is None else json.dumps(items)
+    return insert_audited(engine, schema.assessments, values, actor, "assessment", f"session:{session_id}", scale=scale)
 
 
 def session_assessments(engine: Engine, session_id: int) -> list[dict[str, Any]]:
@@ -77,24 +74,9 @@ def add_medication(
     route: str,
     recorded: float,
 ) -> int:
-    with engine.begin() as conn:
-        key = conn.execute(
-            insert(schema.medications).values(
-                session_id=session_id,
-                ts=ts,
-                drug=drug,
-                dose=dose,
-                unit=unit,
-                route=route,
-                user=actor.user,
-                recorded=recorded,
-            )
-        ).inserted_primary_key
-        assert key is not None
-        insert_audit(
-            conn, actor.user, "medication", f"session:{session_id}", {**actor.detail, "drug": drug, "id": key[0]}
-        )
-        return int(key[0])
+    values = {"session_id": session_id, "ts": ts, "drug": drug, "dose": dose, "unit": unit, "route": route}
+    values["recorded"] = recorded
+    return insert_audited(engine, schema.medications, values, actor, "medication", f"session:{session_id}", drug=drug)
 
 
 def session_medications(engine: Engine, session_id: int) -> list[dict[str, Any]]:

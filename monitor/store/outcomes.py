@@ -6,28 +6,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, select
 
 from monitor.store import schema
-from monitor.store.assessments import Actor
-from monitor.store.audit import insert_audit
+from monitor.store.assessments import Actor, insert_audited
 
 
 def add_outcome(
     engine: Engine, actor: Actor, patient_ref: str, scale: str, score: float, day: str, recorded: float
 ) -> int:
-    with engine.begin() as conn:
-        key = conn.execute(
-            insert(schema.outcomes).values(
-                patient_ref=patient_ref, scale=scale, score=score, date=day, user=actor.user, recorded=recorded
-            )
-        ).inserted_primary_key
-        assert key is not None
-        # The audit names the record, not the patient's score (the outcome table holds it, under access control).
-        insert_audit(
-            conn, actor.user, "outcome", f"patient:{patient_ref}", {**actor.detail, "scale": scale, "id": key[0]}
-        )
-        return int(key[0])
+    # The audit names the record, not the patient's score (the outcome table holds it, under access control).
+    values = {"patient_ref": patient_ref, "scale": scale, "score": score, "date": day, "recorded": recorded}
+    return insert_audited(engine, schema.outcomes, values, actor, "outcome", f"patient:{patient_ref}", scale=scale)
 
 
 def patient_outcomes(engine: Engine, patient_ref: str) -> list[dict[str, Any]]:

@@ -15,13 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dashboard.app import create_app
-from monitor.config import load_settings
-from monitor.demo import ensure_demo_users
-from monitor.service import Service, build_service
+from monitor.service import Service
 from monitor.store import assessments as store
 from monitor.store import audit as audit_store
 from monitor.store import database
 from monitor.store import sessions as session_store
+from tests.dashboard.appclient import demo_service, login
 from tests.dashboard.review_seed import PATIENT, T0, Known, known_session, seed
 
 WEEK = 7 * 86400.0
@@ -56,24 +55,13 @@ def seeded(tmp_path: Path) -> tuple[str, list[int]]:
 
 @pytest.fixture
 def service(seeded: tuple[str, list[int]]) -> Service:
-    settings = load_settings(db_url=seeded[0], beds={"chair-2": "Chair 2"}, clinic={"timezone": "UTC"})
-    settings.hl7.enabled = False
-    svc = build_service(settings)
-    ensure_demo_users(svc)
-    return svc
+    return demo_service(seeded[0], beds={"chair-2": "Chair 2"}, clinic={"timezone": "UTC"})
 
 
 @pytest.fixture
 def client(service: Service) -> Iterator[TestClient]:
     with TestClient(create_app(service)) as c:
         yield c
-
-
-def login(client: TestClient, user: str) -> None:
-    client.cookies.clear()
-    r = client.post("/api/login", json={"username": user, "password": "demo"})
-    assert r.status_code == 200, r.text
-    client.headers["X-CSRF-Token"] = r.json()["csrf"]
 
 
 def test_only_a_clinician_records_outcomes_and_wrong_scores_get_the_reason(

@@ -14,13 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dashboard.app import create_app
-from monitor.config import load_settings
-from monitor.demo import ensure_demo_users
-from monitor.service import Service, build_service
+from monitor.service import Service
 from monitor.store import assessments as store
 from monitor.store import audit as audit_store
 from monitor.store import database
 from monitor.store import sessions as session_store
+from tests.dashboard.appclient import demo_service, login
 from tests.dashboard.review_seed import PATIENT, T0, known_session, seed
 
 CLINIC = {"name": "Lakeside Ketamine Clinic", "address": "12 Harbour Road, Kiel", "timezone": "Europe/Berlin"}
@@ -52,23 +51,13 @@ def seeded(tmp_path: Path) -> tuple[str, int]:
 
 @pytest.fixture
 def service(seeded: tuple[str, int]) -> Service:
-    settings = load_settings(db_url=seeded[0], beds={"chair-2": "Chair 2"}, clinic=CLINIC)
-    settings.hl7.enabled = False
-    svc = build_service(settings)
-    ensure_demo_users(svc)
-    return svc
+    return demo_service(seeded[0], beds={"chair-2": "Chair 2"}, clinic=CLINIC)
 
 
 @pytest.fixture
 def client(service: Service) -> Iterator[TestClient]:
     with TestClient(create_app(service)) as c:
         yield c
-
-
-def login(client: TestClient, user: str) -> None:
-    client.cookies.clear()
-    r = client.post("/api/login", json={"username": user, "password": "demo"})
-    assert r.status_code == 200, r.text
 
 
 def pages_of(pdf: bytes) -> list[str]:

@@ -12,12 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dashboard.app import create_app
-from monitor.config import load_settings
-from monitor.demo import ensure_demo_users
-from monitor.service import Service, build_service
+from monitor.service import Service
 from monitor.store import audit as audit_store
 from monitor.store import database
 from monitor.store import sessions as session_store
+from tests.dashboard.appclient import demo_service, login
 from tests.dashboard.review_seed import known_session, seed
 
 
@@ -28,24 +27,13 @@ def service(tmp_path: Path) -> Service:
     database.upgrade(engine)
     asyncio.run(seed(engine, known_session(), dose=35.0))
     engine.dispose()
-    settings = load_settings(db_url=url, beds={"chair-1": "Chair 1", "chair-2": "Chair 2"})
-    settings.hl7.enabled = False
-    svc = build_service(settings)
-    ensure_demo_users(svc)
-    return svc
+    return demo_service(url, beds={"chair-1": "Chair 1", "chair-2": "Chair 2"})
 
 
 @pytest.fixture
 def client(service: Service) -> Iterator[TestClient]:
     with TestClient(create_app(service)) as c:
         yield c
-
-
-def login(client: TestClient, user: str) -> None:
-    client.cookies.clear()
-    r = client.post("/api/login", json={"username": user, "password": "demo"})
-    assert r.status_code == 200, r.text
-    client.headers["X-CSRF-Token"] = r.json()["csrf"]
 
 
 def open_session(client: TestClient, **extra: Any) -> int:
