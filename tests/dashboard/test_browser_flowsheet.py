@@ -44,18 +44,18 @@ def test_a_nurse_validates_the_flowsheet_and_the_ehr_gets_what_she_accepted(tmp_
         page.wait_for_selector(f"{row[2]}.fs-draft", timeout=15_000)
 
         press(page, f"{row[0]} .fs-accept")
-        page.wait_for_selector(f"{row[0]} .fs-status:not(.fs-draft)", timeout=5_000)
+        page.wait_for_selector(f"{row[0]} .fs-status:not(.fs-draft)", timeout=15_000)
 
         press(page, f"{row[1]} .fs-reject")
         page.fill('#flowsheet tr.fs-form input[name="reason"]', "probe off the finger: artefact")
         press(page, "#flowsheet tr.fs-form .fs-save")
-        page.wait_for_selector(f"{row[1]}.fs-rejected", timeout=5_000)
+        page.wait_for_selector(f"{row[1]}.fs-rejected", timeout=15_000)
 
         press(page, f"{row[2]} .fs-edit")
         page.fill('#flowsheet tr.fs-form input[name="hr"]', "99")
         page.fill('#flowsheet tr.fs-form input[name="reason"]', "pulse counted by hand")
         press(page, "#flowsheet tr.fs-form .fs-save")
-        page.wait_for_selector(f"{row[2]}.fs-edited, {row[2]}.fs-filed", timeout=5_000)
+        page.wait_for_selector(f"{row[2]}.fs-edited, {row[2]}.fs-filed", timeout=15_000)
 
         # Filed rows show as filed at the next refresh.
         page.wait_for_selector(f"{row[0]}.fs-filed", timeout=20_000)
