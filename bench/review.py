@@ -270,7 +270,7 @@ def main() -> int:
 
         def page(kw: dict[str, Any] = kwargs) -> tuple[int, list[dict[str, Any]]]:
             # As the API does: one SQL page, then live figures for the open sessions on it.
-            total, rows = summaries.list_sessions(engine, limit=100, **kw)
+            total, rows = summaries.list_sessions(engine, limit=100, now=time.time(), **kw)
             open_ids = [row["id"] for row in rows if row["ended"] is None]
             if open_ids:
                 live = data.open_figures(engine, open_ids)
