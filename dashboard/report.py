@@ -25,6 +25,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from alerts.rules import Rule
+from dashboard.records.flow import inert_pdf_text
 from dashboard.review.data import SessionRecord, phases_json, summary_of
 from dashboard.review.exports import UNITS, events_table
 from monitor.model import Alarm
@@ -148,7 +149,8 @@ def _table(fig: Figure, rows: list[list[str]], top: float, col_x: list[float], s
     y = top
     for r, row in enumerate(rows):
         for x, cell in zip(col_x, row, strict=False):
-            fig.text(x, y, cell, fontsize=size, weight="bold" if r == 0 else "normal", va="top", family="DejaVu Sans")
+            text = inert_pdf_text(cell)
+            fig.text(x, y, text, fontsize=size, weight="bold" if r == 0 else "normal", va="top", family="DejaVu Sans")
         y -= 0.0155 * size / 6.5
     return y
 
@@ -185,7 +187,7 @@ def report_pages(record: SessionRecord, rules: list[Rule], now: float) -> list[F
         f"{_hms(summary.infusion_stop)} UTC",
     ]
     for i, line in enumerate(details):
-        fig.text(0.06, 0.94 - i * 0.016, line, fontsize=7.5)
+        fig.text(0.06, 0.94 - i * 0.016, inert_pdf_text(line), fontsize=7.5)
     _charts(fig, record, summary, top=0.88, bottom=0.43)
     b = summary.baselines
     peak = summary.peaks
@@ -229,7 +231,9 @@ def report_pages(record: SessionRecord, rules: list[Rule], now: float) -> list[F
         fig.text(
             0.06,
             y - 0.01,
-            "Adverse events: " + "; ".join(f"{_hms(n['ts'])} {n['text']}" for n in summary.adverse_notes)[:160],
+            inert_pdf_text(
+                "Adverse events: " + "; ".join(f"{_hms(n['ts'])} {n['text']}" for n in summary.adverse_notes)[:160]
+            ),
             fontsize=7,
             color="#a00",
         )
