@@ -197,6 +197,8 @@ async function load(force) {
     state.destinations = chart.destinations;
     const signature = JSON.stringify(chart.rows);
     if (!force && signature === state.signature) return;
+    // A press may have begun while the rows were fetched: rebuilding now would lose it (next refresh).
+    if (!force && (state.pressed || state.editing)) return;
     state.signature = signature;
     state.rows = chart.rows;
     render();
