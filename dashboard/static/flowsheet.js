@@ -14,7 +14,7 @@ const LABEL = {
 const REFRESH_MS = 10_000;
 
 const root = byId("flowsheet");
-const state = { session: null, rows: [], destinations: [], filter: "all", editing: null, pressed: false, signature: "" };
+const state = { session: null, rows: [], destinations: [], filter: "all", editing: null, pressed: false, renderLater: false, signature: "" };
 
 function clock(ts) {
   return new Date(ts * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -172,6 +172,9 @@ function summary() {
 }
 
 function render() {
+  // Never rebuild under a pressed pointer (any caller): the press would lose its button. Done on release.
+  if (state.pressed) { state.renderLater = true; return; }
+  state.renderLater = false;
   const table = root.querySelector("table");
   const body = el("tbody");
   for (const row of shown().slice().reverse()) {
@@ -233,7 +236,10 @@ function build() {
   table.append(el("tbody"));
   root.replaceChildren(head, el("p", "fs-summary"), notice, el("p", "fs-msg"), table);
   root.addEventListener("pointerdown", () => { state.pressed = true; });
-  window.addEventListener("pointerup", () => { state.pressed = false; });
+  window.addEventListener("pointerup", () => {
+    state.pressed = false;
+    if (state.renderLater) setTimeout(render, 0); // after the click this release completes
+  });
 }
 
 async function main() {
